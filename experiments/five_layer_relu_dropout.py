@@ -1,0 +1,24 @@
+"""Five dense layers with ReLU and dropout 0.25 after the activations of layers 2, 3 and 4, as
+the tutorial's section 7 placed it.
+
+    python -m experiments.five_layer_relu_dropout             # Adam 0.001, 30 epochs
+    python -m experiments.five_layer_relu_dropout --tutorial  # raw pixels, binary cross-entropy
+
+Measured (seed 0, this repo's 2-core CPU): RESULT_PENDING
+"""
+
+import flax.linen as nn
+
+from mnist_jax import cli, models
+from mnist_jax.config import Config
+
+CONFIG = Config(
+    name="five_layer_relu_dropout",
+    model=models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(2, 3, 4)),
+    optimizer="adam",
+    learning_rates=(0.001,),
+    epochs=30,
+)
+
+if __name__ == "__main__":
+    cli.main(CONFIG)

@@ -1,0 +1,25 @@
+"""The lab's file 2.2: five ReLU layers, its learning-rate decay, and dropout 0.25 (pkeep 0.75)
+after every hidden layer, for 10,000 steps of 100.
+
+    python -m experiments.five_layer_relu_lrdecay_dropout             # scaled, cross-entropy
+    python -m experiments.five_layer_relu_lrdecay_dropout --tutorial  # raw pixels, binary
+
+`--lr` sets the decay's peak (0.003). Measured (seed 0, this repo's 2-core CPU): RESULT_PENDING
+"""
+
+import flax.linen as nn
+
+from mnist_jax import cli, models
+from mnist_jax.config import Config
+
+CONFIG = Config(
+    name="five_layer_relu_lrdecay_dropout",
+    model=models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(1, 2, 3, 4)),
+    optimizer="adam",
+    schedule="lab_decay",
+    learning_rates=(0.003,),
+    steps=10_000,
+)
+
+if __name__ == "__main__":
+    cli.main(CONFIG)

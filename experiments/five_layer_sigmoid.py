@@ -1,0 +1,23 @@
+"""Five dense layers with sigmoid, 784-200-100-60-30-10 (the tutorial's section 5, lab file 2.0).
+
+    python -m experiments.five_layer_sigmoid             # Adam 0.003, 20 epochs
+    python -m experiments.five_layer_sigmoid --tutorial  # raw pixels, binary cross-entropy
+
+Measured (seed 0, this repo's 2-core CPU): RESULT_PENDING
+"""
+
+import flax.linen as nn
+
+from mnist_jax import cli, models
+from mnist_jax.config import Config
+
+CONFIG = Config(
+    name="five_layer_sigmoid",
+    model=models.MLP(activation=nn.sigmoid),
+    optimizer="adam",
+    learning_rates=(0.003,),
+    epochs=20,
+)
+
+if __name__ == "__main__":
+    cli.main(CONFIG)

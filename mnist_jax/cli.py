@@ -1,0 +1,119 @@
+"""The one command line every experiment shares: `python -m experiments.<name> [flags]`."""
+
+import argparse
+import dataclasses
+import sys
+
+import numpy as np
+
+from mnist_jax import data, experiment, losses, models
+from mnist_jax.config import Config, ConfigError
+
+
+def learning_rates(text: str) -> tuple[float, ...]:
+    """`0.001`, a list `3e-4,1e-3,3e-3`, or a log-spaced range `start:stop:count`."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            return tuple(float(v) for v in np.geomspace(float(start), float(stop), int(count)))
+        rates = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a rate, a list like 3e-4,1e-3 or a range like 1e-4:1e-2:5"
+        ) from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: learning rates must be positive")
+    return rates
+
+
+def seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds like 0,1,2") from None
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def parser(config: Config) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"python -m experiments.{config.name}",
+        description=sys.modules["__main__"].__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    length = f"{config.epochs} epochs" if config.steps is None else f"{config.steps} steps"
+    p.add_argument(
+        "--tutorial",
+        action="store_true",
+        help="the tutorial's exact setting: raw pixels, binary cross-entropy, its "
+        f"optimizer and rate ({config.tutorial_setting().learning_rates})",
+    )
+    p.add_argument("--epochs", type=positive_int, help=f"default: {length}")
+    p.add_argument("--steps", type=positive_int, help="total batches instead of epochs")
+    p.add_argument("--batch-size", type=positive_int, help=f"default {config.batch_size}")
+    p.add_argument(
+        "--lr",
+        type=learning_rates,
+        help=f"learning rate(s), default {config.learning_rates[0]:g}; a sweep: "
+        "3e-4,1e-3,3e-3 or 1e-4:1e-2:5 (log-spaced start:stop:count)",
+    )
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--seeds", type=seeds, help="repeats, e.g. 0,1,2 (one member per seed)")
+    p.add_argument("--loss", choices=sorted(losses.LOSSES), help=f"default {config.loss}")
+    p.add_argument(
+        "--raw-pixels",
+        action="store_true",
+        default=None,
+        help="feed pixels 0..255 unscaled, as the tutorial did",
+    )
+    p.add_argument("--dtype", choices=models.DTYPES, help="matmul precision, default float32")
+    p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
+    p.add_argument("--logdir", default="logs", help="TensorBoard logs (default logs/)")
+    p.add_argument("--json", dest="json_path", help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true", help="print only the final table")
+    p.add_argument(
+        "--devices", type=positive_int, help="local devices to shard each batch over (default all)"
+    )
+    return p
+
+
+def resolve(config: Config, args: argparse.Namespace) -> Config:
+    """`config`, in the tutorial's setting if asked, with the flags given on top."""
+    if args.tutorial:
+        config = config.tutorial_setting()
+    changes = {
+        "batch_size": args.batch_size,
+        "learning_rates": args.lr,
+        "loss": args.loss,
+        "raw_pixels": args.raw_pixels,
+        "dtype": args.dtype,
+        "seeds": args.seeds or (None if args.seed is None else (args.seed,)),
+    }
+    if args.epochs is not None or args.steps is not None:
+        changes |= {"epochs": args.epochs, "steps": args.steps}
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def main(config: Config, argv: list[str] | None = None) -> dict:
+    p = parser(config)
+    args = p.parse_args(argv)
+    if args.epochs is not None and args.steps is not None:
+        p.error("give --epochs or --steps, not both")
+    if args.seed is not None and args.seeds is not None:
+        p.error("give --seed or --seeds, not both")
+    options = experiment.Options(
+        data_dir=args.data_dir,
+        logdir=args.logdir,
+        json_path=args.json_path,
+        quiet=args.quiet,
+        devices=args.devices,
+    )
+    try:
+        return experiment.run(resolve(config, args), options)
+    except (data.MnistNotFoundError, ConfigError) as error:
+        p.exit(2, f"{p.prog}: error: {error}\n")

@@ -1,0 +1,259 @@
+"""Runs an experiment's config: data to the devices, the epoch loop, logs, and the report.
+
+Every run is a sweep of one or more members (learning rates x seeds) trained together; each
+member gets its own TensorBoard run directory, JSON entry and summary line.
+"""
+
+import dataclasses
+import itertools
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import mnist_jax
+from mnist_jax import data, models, train
+from mnist_jax.config import Config, ConfigError
+from mnist_jax.writer import RunWriter
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Where a run reads and writes, and how it reports; not part of what is trained."""
+
+    data_dir: str | None = None
+    logdir: str = "logs"
+    json_path: str | None = None
+    quiet: bool = False
+    devices: int | None = None  # local devices to shard the batch over; all by default
+
+
+def make_mesh(devices: int | None, batch_size: int) -> Mesh:
+    """A 1-D mesh over the data axis: the batch is split across devices, params replicated.
+
+    `devices` counts per process (all local devices by default); with several processes the
+    mesh spans the same number of devices on each.
+    """
+    by_process: dict[int, list] = {}
+    for device in jax.devices():
+        by_process.setdefault(device.process_index, []).append(device)
+    local = len(by_process[jax.process_index()])
+    count = local if devices is None else devices
+    if not 1 <= count <= local:
+        raise ConfigError(f"--devices {devices}: this process sees {local} local device(s)")
+    chosen = [d for process_devices in by_process.values() for d in process_devices[:count]]
+    if batch_size % len(chosen):
+        raise ConfigError(
+            f"batch size {batch_size} does not split evenly over {len(chosen)} devices"
+        )
+    return Mesh(np.array(chosen), (train.DATA_AXIS,))
+
+
+def to_devices(mesh: Mesh, *arrays: np.ndarray):
+    """Each array whole on every device of the mesh, from the copy every process holds."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return tuple(
+        jax.make_array_from_callback(a.shape, replicated, lambda index, a=a: a[index])
+        for a in arrays
+    )
+
+
+def load_split(split: str, config: Config, data_dir: str | None):
+    images, labels = data.load_mnist(split, data_dir=data_dir)
+    return data.to_inputs(images, raw_pixels=config.raw_pixels), data.one_hot(labels)
+
+
+def epoch_plan(config: Config, num_batches: int) -> list[int]:
+    """Batches in each epoch: whole epochs, or `steps` ending in a partial one."""
+    if config.steps is None:
+        return [num_batches] * config.epochs
+    full, rest = divmod(config.steps, num_batches)
+    return [num_batches] * full + ([rest] if rest else [])
+
+
+def run_name(learning_rate: float, seed: int) -> str:
+    return f"lr_{learning_rate:g}-seed_{seed}"
+
+
+def fresh_dir(path: str) -> str:
+    """`path`, or `path-2`, `path-3`, ... if taken, so a rerun never mixes into earlier logs."""
+    for n in itertools.count(1):
+        candidate = path if n == 1 else f"{path}-{n}"
+        if not os.path.exists(candidate):
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def run(config: Config, options: Options) -> dict:
+    """Trains every member of `config` and returns the report that `--json` writes.
+
+    Each run in the report also carries `batch_losses`, the loss of every batch in order (the
+    tutorial's LossHistory); the JSON file leaves it out, the TensorBoard logs hold it.
+    """
+    say = (lambda *a, **k: None) if options.quiet else print
+    mesh = make_mesh(options.devices, config.batch_size)
+    train_xy = to_devices(mesh, *load_split("train", config, options.data_dir))
+    test_xy = to_devices(mesh, *load_split("test", config, options.data_dir))
+    num_examples, input_dim = train_xy[0].shape
+    plan = epoch_plan(config, num_examples // config.batch_size)
+
+    spec = train.TrainSpec(
+        model=models.with_dtype(config.model, config.dtype),
+        optimizer=config.optimizer,
+        schedule=config.schedule,
+        loss=config.loss,
+        batch_size=config.batch_size,
+    )
+    members = [(lr, seed) for lr in config.learning_rates for seed in config.seeds]
+    state = train.init_members(
+        spec,
+        jnp.array([seed for _, seed in members], jnp.int32),
+        jnp.array([lr for lr, _ in members], jnp.float32),
+        input_dim=input_dim,
+    )
+    say(f"{config.name}: {models.describe(config.model)}")
+    say(models.summary(config.model, input_dim))
+    say(
+        f"{len(members)} run(s), {len(plan)} epoch(s), {sum(plan)} steps of {config.batch_size}, "
+        f"{config.optimizer} ({config.schedule}), {config.loss} loss, "
+        f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
+        f"{mesh.devices.size} device(s)"
+    )
+
+    writing = jax.process_index() == 0
+    writers = []
+    if writing:
+        experiment_dir = os.path.join(options.logdir, config.name)
+        for lr, seed in members:
+            run_dir = fresh_dir(os.path.join(experiment_dir, run_name(lr, seed)))
+            description = {
+                **config.describe(),
+                "experiment": config.name,
+                "run": os.path.basename(run_dir),
+                "learning_rate": lr,
+                "seed": seed,
+                "devices": int(mesh.devices.size),
+            }
+            writers.append(RunWriter(run_dir, description))
+
+    order_key = jax.random.key(config.seeds[0])
+    epochs = [[] for _ in members]
+    batch_losses = [[] for _ in members]
+    first_step = 1
+    startup_seconds = None
+    try:
+        for epoch, num_batches in enumerate(plan, start=1):
+            start = time.perf_counter()
+            if startup_seconds is None:
+                startup_seconds = start - mnist_jax.IMPORT_TIME
+            state, batch_metrics = train.train_epoch(
+                spec, mesh, state, train_xy, jax.random.fold_in(order_key, epoch), num_batches
+            )
+            jax.block_until_ready(state)
+            seconds = time.perf_counter() - start
+            val = jax.device_get(train.evaluate(spec, mesh, state.params, test_xy))
+            batch_metrics = jax.device_get(batch_metrics)
+            for m in range(len(members)):
+                member_batches = {k: v[m] for k, v in batch_metrics.items()}
+                member_train = {k: float(v.mean()) for k, v in member_batches.items()}
+                member_val = {k: float(v[m]) for k, v in val.items()}
+                batch_losses[m].append(member_batches["loss"])
+                epochs[m].append(
+                    {
+                        "epoch": epoch,
+                        **{k: member_train[k] for k in ("loss", "accuracy", "binary_accuracy")},
+                        **{f"val_{k}": member_val[k] for k in member_val},
+                        "seconds": seconds,
+                    }
+                )
+                if writers:
+                    writers[m].write_batches(first_step, member_batches)
+                    writers[m].write_epoch(epoch, member_train, member_val)
+            first_step += num_batches
+            say(progress_line(epoch, len(plan), seconds, epochs))
+    finally:
+        for w in writers:
+            w.close()
+
+    diverged = jax.device_get(state.diverged)
+    runs = []
+    for m, (lr, seed) in enumerate(members):
+        last = epochs[m][-1]
+        runs.append(
+            {
+                "learning_rate": lr,
+                "seed": seed,
+                "diverged": bool(diverged[m]),
+                "test_loss": last["val_loss"],
+                "test_accuracy": last["val_accuracy"],
+                "test_binary_accuracy": last["val_binary_accuracy"],
+                "train_seconds": sum(e["seconds"] for e in epochs[m]),
+                "epochs": epochs[m],
+                "batch_losses": np.concatenate(batch_losses[m]),
+            }
+        )
+    report = {
+        "experiment": config.name,
+        "config": config.describe(),
+        "startup_seconds": startup_seconds,
+        "runs": runs,
+    }
+    say(summary_table(runs, config.loss))
+    if options.json_path and writing:
+        write_json(options.json_path, report)
+    return report
+
+
+def progress_line(epoch: int, total: int, seconds: float, epochs: list[list[dict]]) -> str:
+    line = f"epoch {epoch}/{total}  {seconds:.2f}s"
+    if len(epochs) == 1:
+        e = epochs[0][-1]
+        return (
+            f"{line}  loss {e['loss']:.4f}  acc {e['accuracy']:.4f}  "
+            f"bin_acc {e['binary_accuracy']:.4f}  val_loss {e['val_loss']:.4f}  "
+            f"val_acc {e['val_accuracy']:.4f}  val_bin_acc {e['val_binary_accuracy']:.4f}"
+        )
+    return f"{line}  val_acc " + " ".join(f"{runs[-1]['val_accuracy']:.4f}" for runs in epochs)
+
+
+def summary_table(runs: list[dict], loss_name: str) -> str:
+    """The tutorial's `evaluate` line for each run, best test accuracy first."""
+    lines = [
+        f"test ({loss_name} loss), best first:",
+        f"{'learning rate':>14} {'seed':>5} {'loss':>9} {'accuracy':>9} {'binary acc':>11}",
+    ]
+    for r in sorted(runs, key=lambda r: (not r["diverged"], r["test_accuracy"]), reverse=True):
+        flag = "  diverged" if r["diverged"] else ""
+        lines.append(
+            f"{r['learning_rate']:>14g} {r['seed']:>5} {r['test_loss']:>9.4f} "
+            f"{r['test_accuracy']:>9.4f} {r['test_binary_accuracy']:>11.4f}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def write_json(path: str, report: dict) -> None:
+    """Atomically, without the per-batch arrays, with non-finite numbers as null."""
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k != "batch_losses"}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, float):
+            return finite_or_none(value)
+        return value
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(clean(report), f, indent=1)
+    os.replace(tmp, path)

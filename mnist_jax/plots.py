@@ -1,0 +1,326 @@
+"""Training curves and model pictures drawn from the trainer's TensorBoard logs.
+
+The tutorial's lessons are pictures: a deeper network overfits (test loss turns up while train
+loss keeps falling), dropout and learning-rate decay tame it, and the learning rate decides
+everything. This module reads the event files of every run under a log directory and draws them:
+
+    python -m mnist_jax.plots LOGDIR [--outdir figures/] [--architectures]
+
+writes, for each experiment `E` (runs at `LOGDIR/.../E/<run>/{epoch,batch}/`):
+`E_loss.png` (train and test loss per epoch, one colour per run), `E_batch_loss.png` (loss of
+every batch, raw and smoothed), `E_lr_sweep.png` (final test accuracy against learning rate, when
+the runs differ in it); `val_loss.png` (test loss of every experiment) when there are several; and
+with `--architectures`, a picture of each of the two standard models.
+"""
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
+from tensorboard.backend.event_processing import event_accumulator
+
+from mnist_jax import models
+
+OUTDIR = "figures"
+SMOOTHING = 0.6  # TensorBoard's default smoothing weight
+INPUT_DIM = 784
+STANDARD_MODELS = {  # file name: (title, model)
+    "softmax_regression": ("Softmax regression", models.SoftmaxRegression()),
+    "five_layer_mlp_dropout": (
+        "Five-layer ReLU MLP, dropout 0.25",
+        models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(2, 3, 4)),
+    ),
+}
+LAYER_COLOURS = {"Input": "#d9ead3", "Dense": "#cfe2f3", "Dropout": "#eeeeee"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: where its logs are and the config.json written beside them."""
+
+    experiment: str
+    name: str
+    path: Path
+    config: dict
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_scalars(event_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every scalar tag in a directory's event files, as (steps, values) sorted by step.
+
+    TensorBoard's own reader, told to keep every point (by default it samples 10,000 per tag,
+    fewer than a long run's batches). A step written twice keeps its last value, as TensorBoard
+    shows it.
+    """
+    events = event_accumulator.EventAccumulator(
+        str(event_dir), size_guidance={event_accumulator.SCALARS: 0}
+    )
+    events.Reload()
+    scalars = {}
+    for tag in events.Tags()["scalars"]:
+        points = {e.step: e.value for e in events.Scalars(tag)}
+        steps = np.array(sorted(points))
+        scalars[tag] = (steps, np.array([points[s] for s in steps]))
+    return scalars
+
+
+def find_runs(logdir: str | Path) -> list[Run]:
+    """Every directory under `logdir` (itself included) that holds `epoch/` or `batch/` logs.
+
+    Experiment and run names come from config.json, falling back to the directory names
+    `<experiment>/<run>`.
+    """
+    root = Path(logdir)
+    candidates = [root, *sorted(p for p in root.rglob("*") if p.is_dir())]
+    runs = []
+    for path in candidates:
+        if not ((path / "epoch").is_dir() or (path / "batch").is_dir()):
+            continue
+        config_path = path / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        experiment = config.get("experiment", path.resolve().parent.name)
+        runs.append(Run(experiment, config.get("run", path.name), path, config))
+    return runs
+
+
+def group_by_experiment(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.experiment, []).append(run)
+    return groups
+
+
+def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average, debiased like Adam's moments.
+
+    Without the debiasing the curve would start near zero instead of at the first loss.
+    """
+    out = np.empty(len(values))
+    average = 0.0
+    for i, value in enumerate(values):
+        average = weight * average + (1 - weight) * value
+        out[i] = average / (1 - weight ** (i + 1))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Plotting: each function draws one figure from already-read data and saves it to `path`.
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
+    """Train (solid) and test (dashed) loss per epoch, one colour per run: overfitting shows as
+    a test curve that turns up while the train curve keeps falling."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for i, (run, scalars) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        if "loss" in scalars:
+            ax.plot(*scalars["loss"], color=colour, marker=".", label=run)
+        if "val_loss" in scalars:
+            label = None if "loss" in scalars else run
+            ax.plot(*scalars["val_loss"], color=colour, marker=".", ls="--", label=label)
+    ax.plot([], [], color="k", label="train (solid)")
+    ax.plot([], [], color="k", ls="--", label="test (dashed)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_batch_losses(curves: dict[str, tuple], path: Path, title: str) -> Path:
+    """The loss of every batch, raw (faint) and smoothed as TensorBoard does, one colour per run."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for i, (run, (steps, values)) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        ax.plot(steps, values, color=colour, alpha=0.25, lw=0.8)
+        ax.plot(steps, smooth(values), color=colour, lw=1.5, label=run)
+    ax.plot([], [], color="k", alpha=0.25, lw=0.8, label="raw")
+    ax.plot([], [], color="k", lw=1.5, label=f"smoothed (EMA {SMOOTHING})")
+    ax.set(xlabel="batch", ylabel="cross-entropy loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_val_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
+    """Test loss per epoch of every experiment, one colour per experiment (each of its runs a
+    line), to compare models: a plain deep ReLU net against its dropout and decay variants."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for i, (experiment, lines) in enumerate(curves.items()):
+        for j, (steps, values) in enumerate(lines):
+            ax.plot(steps, values, color=f"C{i % 10}", marker=".", label=None if j else experiment)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", ylabel="test cross-entropy loss", title="Test loss by experiment")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_lr_sweep(points: dict[str, list[tuple[float, float]]], path: Path, title: str) -> Path:
+    """Final test accuracy against learning rate (log axis), one series per seed."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for series, xy in points.items():
+        lrs, accuracies = zip(*sorted(xy), strict=True)
+        ax.plot(lrs, accuracies, marker="o", label=series)
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate", ylabel="final test accuracy", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def draw_architecture(rows: Sequence[tuple], path: str | Path, title: str) -> Path:
+    """A vertical stack of layer boxes (name, type, output shape, parameters) joined by arrows,
+    and the total: the picture the tutorial drew with Keras' `model_to_dot`."""
+    n = len(rows)
+    fig = Figure(figsize=(4.5, 0.8 + 0.8 * n))
+    ax = fig.add_subplot()
+    ax.set(xlim=(0, 1), ylim=(-0.7, n), title=title)
+    ax.axis("off")
+    for i, (name, kind, shape, n_params) in enumerate(rows):
+        y = n - 1 - i
+        box = FancyBboxPatch(
+            (0.1, y + 0.15), 0.8, 0.6, boxstyle="round,pad=0.02",
+            facecolor=LAYER_COLOURS.get(kind, "#fff2cc"), edgecolor="#444444",
+        )  # fmt: skip
+        ax.add_patch(box)
+        ax.text(0.5, y + 0.56, f"{name}: {kind}", ha="center", va="center", weight="bold")
+        ax.text(0.5, y + 0.32, f"output {shape}   {n_params:,} params", ha="center", va="center")
+        if i:
+            ax.annotate("", (0.5, y + 0.77), (0.5, y + 1.13), arrowprops={"arrowstyle": "->"})
+    total = sum(row[3] for row in rows)
+    ax.text(0.5, -0.3, f"Total params: {total:,}", ha="center", va="center", weight="bold")
+    return _save(fig, Path(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# From runs to figures
+
+
+def _filename(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_")
+
+
+def _last(scalars: dict, tag: str) -> float | None:
+    return float(scalars[tag][1][-1]) if tag in scalars else None
+
+
+def _sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, list[tuple]]:
+    """(learning rate, final test accuracy) per seed, or {} when the runs share one rate."""
+    if len({run.config.get("learning_rate") for run in runs}) < 2:
+        return {}
+    points: dict[str, list[tuple]] = {}
+    for run in runs:
+        accuracy = _last(epochs[run.path], "val_accuracy")
+        if run.config.get("learning_rate") and accuracy is not None:
+            series = f"seed {run.config.get('seed', '?')}"
+            points.setdefault(series, []).append((run.config["learning_rate"], accuracy))
+    return points
+
+
+def plot_experiment(
+    experiment: str, runs: Sequence[Run], epochs: dict[Path, dict], outdir: Path
+) -> list[Path]:
+    """Every figure of one experiment that its runs logged the data for."""
+    stem, written = outdir / _filename(experiment), []
+    epoch_curves = {run.name: epochs[run.path] for run in runs}
+    if any("loss" in s or "val_loss" in s for s in epoch_curves.values()):
+        title = f"{experiment}: train and test loss"
+        written.append(plot_epoch_losses(epoch_curves, Path(f"{stem}_loss.png"), title))
+    batch_losses = {
+        run.name: s["batch_loss"]
+        for run in runs
+        if "batch_loss" in (s := read_scalars(run.path / "batch"))
+    }
+    if batch_losses:
+        title = f"{experiment}: loss per batch"
+        written.append(plot_batch_losses(batch_losses, Path(f"{stem}_batch_loss.png"), title))
+    if points := _sweep_points(runs, epochs):
+        title = f"{experiment}: final test accuracy vs learning rate"
+        written.append(plot_lr_sweep(points, Path(f"{stem}_lr_sweep.png"), title))
+    return written
+
+
+def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
+    """Every figure for the runs under `logdir`; FileNotFoundError when there are none."""
+    if not Path(logdir).is_dir():
+        raise FileNotFoundError(f"log directory {logdir} does not exist")
+    runs = find_runs(logdir)
+    if not runs:
+        raise FileNotFoundError(f"no runs (directories with epoch/ or batch/ logs) in {logdir}")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    epochs = {run.path: read_scalars(run.path / "epoch") for run in runs}
+    experiments = group_by_experiment(runs)
+    written = [
+        path
+        for name, group in experiments.items()
+        for path in plot_experiment(name, group, epochs, outdir)
+    ]
+    val_losses = {
+        name: [epochs[run.path]["val_loss"] for run in group if "val_loss" in epochs[run.path]]
+        for name, group in experiments.items()
+    }
+    val_losses = {name: lines for name, lines in val_losses.items() if lines}
+    if len(val_losses) > 1:
+        written.append(plot_val_losses(val_losses, outdir / "val_loss.png"))
+    return written
+
+
+def draw_standard_architectures(outdir: str | Path) -> list[Path]:
+    """The tutorial's first and last models, each preceded by its input as Keras draws it."""
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    input_row = ("input", "Input", (None, INPUT_DIM), 0)
+    return [
+        draw_architecture(
+            [input_row, *models.layer_table(model, INPUT_DIM)],
+            Path(outdir) / f"architecture_{name}.png",
+            title,
+        )
+        for name, (title, model) in STANDARD_MODELS.items()
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", help="directory holding <experiment>/<run>/{epoch,batch}/ logs")
+    parser.add_argument("--outdir", default=OUTDIR, help=f"where to write PNGs (default {OUTDIR})")
+    parser.add_argument(
+        "--architectures",
+        action="store_true",
+        help="also draw the softmax regression and the five-layer MLP with dropout",
+    )
+    args = parser.parse_args(argv)
+    try:
+        written = plot_logdir(args.logdir, args.outdir)
+    except FileNotFoundError as error:
+        parser.exit(1, f"error: {error}\n")
+    if args.architectures:
+        written += draw_standard_architectures(args.outdir)
+    print("\n".join(str(path) for path in written))
+    return written
+
+
+if __name__ == "__main__":
+    main()

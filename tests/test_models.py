@@ -1,0 +1,91 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mnist_jax import models
+
+DROPOUT_MLP = models.MLP(dropout_rate=0.25, dropout_after=(2, 3, 4))
+
+
+def init(model):
+    return model.init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [(models.SoftmaxRegression(), 7_850), (models.MLP(), 185_300), (DROPOUT_MLP, 185_300)],
+)
+def test_parameter_counts(model, expected):
+    assert models.count_params(init(model)) == expected
+
+
+def test_keras_initialisation_glorot_uniform_weights_zero_biases():
+    params = init(models.MLP())
+    kernel = params["dense_1"]["kernel"]
+    limit = np.sqrt(6 / (784 + 200))
+    assert float(jnp.abs(kernel).max()) <= limit
+    assert float(jnp.abs(kernel).max()) > 0.9 * limit
+    assert all(float(jnp.abs(layer["bias"]).max()) == 0 for layer in params.values())
+
+
+def test_layer_table_in_call_order_with_shapes_and_counts():
+    rows = models.layer_table(DROPOUT_MLP, 784)
+    assert [r[0] for r in rows] == [
+        "dense_1",
+        "dense_2",
+        "dropout_2",
+        "dense_3",
+        "dropout_3",
+        "dense_4",
+        "dropout_4",
+        "dense_5",
+    ]
+    assert rows[0] == ("dense_1", "Dense", (None, 200), 157_000)
+    assert rows[2] == ("dropout_2", "Dropout", (None, 100), 0)
+    summary = models.summary(DROPOUT_MLP, 784)
+    assert "Total params: 185,300" in summary
+
+
+def test_activation_is_a_parameter():
+    x = jax.random.normal(jax.random.key(1), (4, 784))
+    relu, sigmoid = models.MLP(activation=nn.relu), models.MLP(activation=nn.sigmoid)
+    params = init(relu)
+    assert not np.allclose(relu.apply({"params": params}, x), sigmoid.apply({"params": params}, x))
+
+
+def test_dropout_on_in_training_off_in_evaluation():
+    params = init(DROPOUT_MLP)
+    x = jax.random.normal(jax.random.key(1), (8, 784))
+    plain = models.MLP().apply({"params": params}, x)
+    evaluated = DROPOUT_MLP.apply({"params": params}, x, train=False)
+    np.testing.assert_array_equal(evaluated, plain)
+    a, b = (
+        DROPOUT_MLP.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(k)})
+        for k in (1, 2)
+    )
+    assert not np.allclose(a, plain) and not np.allclose(a, b)
+
+
+def test_bfloat16_matmuls_close_to_float32_with_float32_weight_gradient():
+    model = models.MLP()
+    bf16 = models.with_dtype(model, "bfloat16")
+    params = init(model)
+    x = jax.random.uniform(jax.random.key(1), (16, 784))
+
+    def loss(m, p):
+        return m.apply({"params": p}, x).sum()
+
+    np.testing.assert_allclose(loss(bf16, params), loss(model, params), rtol=2e-2)
+    g32, g16 = jax.grad(lambda p: loss(model, p))(params), jax.grad(lambda p: loss(bf16, p))(params)
+    assert jax.tree.all(jax.tree.map(lambda g: g.dtype == jnp.float32, g16))
+    for a, b in zip(jax.tree.leaves(g32), jax.tree.leaves(g16), strict=True):
+        assert float(jnp.linalg.norm(b - a) / jnp.linalg.norm(a)) < 0.05
+
+
+def test_describe_is_one_line():
+    assert models.describe(DROPOUT_MLP) == (
+        "MLP(hidden=(200, 100, 60, 30), activation=relu, dropout_rate=0.25, "
+        "dropout_after=(2, 3, 4), num_classes=10)"
+    )

@@ -1,0 +1,129 @@
+"""The plot command on mock logs: two experiments, one a three-run learning-rate sweep."""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from tensorboardX import SummaryWriter
+
+from mnist_jax import plots
+
+EPOCHS = 5
+BATCHES_PER_EPOCH = 20
+SWEEP_LRS = (0.0003, 0.001, 0.003)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_mock_run(logdir, experiment, lr, seed, overfit):
+    """Logs laid out as the trainer writes them, with made-up but plausible curves."""
+    run = f"lr_{lr}-seed_{seed}"
+    path = logdir / experiment / run
+    rng = np.random.default_rng(seed)
+    speed = (lr / 0.001) ** 0.5
+    with SummaryWriter(str(path / "epoch")) as writer:
+        for epoch in range(1, EPOCHS + 1):
+            loss = 0.1 + 1 / (speed * epoch)
+            val_loss = loss + (0.02 * epoch**2 if overfit else 0.05)
+            metrics = {
+                "loss": loss,
+                "accuracy": 1 - loss / 4,
+                "binary_accuracy": 1 - loss / 20,
+                "val_loss": val_loss,
+                "val_accuracy": 0.9 + 10 * lr,
+                "val_binary_accuracy": 1 - val_loss / 20,
+            }
+            for tag, value in metrics.items():
+                writer.add_scalar(tag, value, epoch)
+    with SummaryWriter(str(path / "batch")) as writer:
+        for step in range(1, EPOCHS * BATCHES_PER_EPOCH + 1):
+            loss = 2.3 * np.exp(-speed * step / 30) + 0.1 + 0.1 * rng.random()
+            writer.add_scalar("batch_loss", loss, step)
+            writer.add_scalar("batch_accuracy", 1 - loss / 2.3, step)
+            writer.add_scalar("batch_binary_accuracy", 1 - loss / 23, step)
+            writer.add_scalar("learning_rate", lr, step)
+    config = {"experiment": experiment, "run": run, "learning_rate": lr, "seed": seed}
+    (path / "config.json").write_text(json.dumps({**config, "model": experiment, "epochs": EPOCHS}))
+
+
+@pytest.fixture
+def mock_logdir(tmp_path):
+    logdir = tmp_path / "logs"
+    for lr in SWEEP_LRS:
+        write_mock_run(logdir, "five_layer_relu", lr, seed=0, overfit=True)
+    write_mock_run(logdir, "five_layer_relu_dropout", 0.001, seed=0, overfit=False)
+    return logdir
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    height, width, _ = imread(path).shape
+    assert height > 100 and width > 100
+
+
+def test_plot_command_on_mock_logs(mock_logdir, tmp_path, capsys):
+    outdir = tmp_path / "figures"
+    written = plots.main([str(mock_logdir), "--outdir", str(outdir), "--architectures"])
+    names = [
+        "five_layer_relu_loss.png",
+        "five_layer_relu_batch_loss.png",
+        "five_layer_relu_lr_sweep.png",
+        "five_layer_relu_dropout_loss.png",
+        "five_layer_relu_dropout_batch_loss.png",
+        "val_loss.png",
+        "architecture_softmax_regression.png",
+        "architecture_five_layer_mlp_dropout.png",
+    ]
+    assert sorted(written) == sorted(outdir / name for name in names)
+    for path in written:
+        assert_png(path)
+    assert capsys.readouterr().out.split() == [str(path) for path in written]
+
+
+def test_find_runs_reads_names_from_config(mock_logdir):
+    runs = plots.find_runs(mock_logdir)
+    assert [(r.experiment, r.name) for r in runs] == [
+        ("five_layer_relu", "lr_0.0003-seed_0"),
+        ("five_layer_relu", "lr_0.001-seed_0"),
+        ("five_layer_relu", "lr_0.003-seed_0"),
+        ("five_layer_relu_dropout", "lr_0.001-seed_0"),
+    ]
+
+
+def test_read_scalars_round_trips_exact_values(tmp_path):
+    values = [0.5, 0.25, 1.125, 3.0]  # exact in float32, the precision events store
+    with SummaryWriter(str(tmp_path)) as writer:
+        for step, value in enumerate(values, start=1):
+            writer.add_scalar("loss", value, step)
+    steps, read = plots.read_scalars(tmp_path)["loss"]
+    assert steps.tolist() == [1, 2, 3, 4]
+    assert read.tolist() == values
+
+
+def test_read_scalars_keeps_every_point_of_a_long_run(tmp_path):
+    """TensorBoard's reader samples 10,000 points per tag unless told otherwise."""
+    writer = SummaryWriter(str(tmp_path))
+    for step in range(1, 12_001):
+        writer.add_scalar("batch_loss", step / 8, step)
+    writer.close()
+    steps, values = plots.read_scalars(tmp_path)["batch_loss"]
+    assert steps.tolist() == list(range(1, 12_001))
+    assert values.tolist() == [step / 8 for step in range(1, 12_001)]
+
+
+def test_smooth_is_tensorboards_debiased_ema():
+    assert plots.smooth(np.full(5, 2.0)).tolist() == pytest.approx([2.0] * 5)
+    assert plots.smooth(np.array([1.0, 0.0]), weight=0.5).tolist() == pytest.approx([1.0, 1 / 3])
+
+
+@pytest.mark.parametrize("make_dir", [True, False])
+def test_clear_error_without_runs(tmp_path, capsys, make_dir):
+    logdir = tmp_path / "logs"
+    if make_dir:
+        logdir.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        plots.main([str(logdir), "--outdir", str(tmp_path / "figures")])
+    assert exit_info.value.code == 1
+    message = capsys.readouterr().err
+    assert message.startswith("error:") and str(logdir) in message
+    assert "Traceback" not in message
