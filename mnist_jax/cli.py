@@ -94,9 +94,10 @@ def resolve(config: Config, args: argparse.Namespace) -> Config:
         "dtype": args.dtype,
         "seeds": args.seeds or (None if args.seed is None else (args.seed,)),
     }
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     if args.epochs is not None or args.steps is not None:
-        changes |= {"epochs": args.epochs, "steps": args.steps}
-    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+        config = dataclasses.replace(config, epochs=args.epochs, steps=args.steps)
+    return config
 
 
 def main(config: Config, argv: list[str] | None = None) -> dict:

@@ -116,6 +116,7 @@ def run(config: Config, options: Options) -> dict:
     members = [(lr, seed) for lr in config.learning_rates for seed in config.seeds]
     state = train.init_members(
         spec,
+        mesh,
         jnp.array([seed for _, seed in members], jnp.int32),
         jnp.array([lr for lr, _ in members], jnp.float32),
         input_dim=input_dim,
@@ -207,7 +208,7 @@ def run(config: Config, options: Options) -> dict:
         "startup_seconds": startup_seconds,
         "runs": runs,
     }
-    say(summary_table(runs, config.loss))
+    print(summary_table(runs, config.loss))
     if options.json_path and writing:
         write_json(options.json_path, report)
     return report

@@ -63,11 +63,12 @@ def init_state(spec: TrainSpec, key: jax.Array, peak_lr: float, input_dim: int) 
     )
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "input_dim"))
-def init_members(spec: TrainSpec, seeds_M, peak_lrs_M, input_dim: int) -> TrainState:
-    """One state per member, member m from `seeds_M[m]` and `peak_lrs_M[m]`."""
+@functools.partial(jax.jit, static_argnames=("spec", "mesh", "input_dim"))
+def init_members(spec: TrainSpec, mesh: Mesh, seeds_M, peak_lrs_M, input_dim: int) -> TrainState:
+    """One state per member, member m from `seeds_M[m]` and `peak_lrs_M[m]`, on every device."""
     keys_M = jax.vmap(jax.random.key)(seeds_M)
-    return jax.vmap(lambda k, lr: init_state(spec, k, lr, input_dim))(keys_M, peak_lrs_M)
+    state_M = jax.vmap(lambda k, lr: init_state(spec, k, lr, input_dim))(keys_M, peak_lrs_M)
+    return jax.lax.with_sharding_constraint(state_M, NamedSharding(mesh, PartitionSpec()))
 
 
 def train_step(spec: TrainSpec, state: TrainState, batch, key) -> tuple[TrainState, dict]:

@@ -1,0 +1,408 @@
+"""Tests of mnist_jax.data: mock data, small hand-written IDX files, and the real MNIST."""
+
+import functools
+import gzip
+import hashlib
+import http.server
+import io
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from mnist_jax import data
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"  # As in conftest.py.
+
+TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+SMALL_SIZES = {"train": 12, "test": 5}
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _as_multiset(images_Nx28x28x1: np.ndarray, labels_N: np.ndarray) -> np.ndarray:
+    """Rows of label + pixels, sorted: equal for the same examples in any order."""
+    rows_Nx785 = np.concatenate(
+        [labels_N[:, None].astype(np.uint8), data.flatten(images_Nx28x28x1)], 1
+    )
+    return np.sort(np.ascontiguousarray(rows_Nx785).view(np.dtype((np.void, 785)))[:, 0])
+
+
+@pytest.fixture
+def small_mnist(tmp_path):
+    """Four small IDX files in `source/` (train gzip-compressed, test not), their arrays and
+    their checksums."""
+    rng = np.random.default_rng(0)
+    source, arrays, checksums = tmp_path / "source", {}, {}
+    source.mkdir()
+    for split, (images_name, labels_name) in data.SPLIT_FILES.items():
+        arrays[split] = (
+            rng.integers(0, 256, (SMALL_SIZES[split], 28, 28), np.uint8),
+            rng.integers(0, 10, SMALL_SIZES[split], np.uint8),
+        )
+        for name, array in zip((images_name, labels_name), arrays[split], strict=True):
+            raw = _idx_bytes(array)
+            checksums[name] = hashlib.sha256(raw).hexdigest()
+            if split == "train":
+                (source / f"{name}.gz").write_bytes(gzip.compress(raw))
+            else:
+                (source / name).write_bytes(raw)
+    return source, arrays, checksums
+
+
+@pytest.fixture
+def small_mnist_as_canonical(small_mnist, monkeypatch):
+    """`small_mnist`, its checksums standing in for the canonical ones (for `load_mnist`)."""
+    for name, digest in small_mnist[2].items():
+        monkeypatch.setitem(data.MNIST_SHA256, name, digest)
+    return small_mnist
+
+
+def _assert_is_small_mnist(data_dir, arrays):
+    for split, (images, labels) in arrays.items():
+        got_images, got_labels = data.load_mnist(split, data_dir=str(data_dir))
+        assert got_images.shape == (SMALL_SIZES[split], 28, 28, 1)
+        assert got_images.dtype == np.uint8 and got_labels.dtype == np.int32
+        np.testing.assert_array_equal(
+            _as_multiset(got_images, got_labels), _as_multiset(images[..., None], labels)
+        )
+
+
+# --- Mock data -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mock_load_mnist_shapes_and_dtypes(split, tmp_path):
+    with tfds.testing.mock_data(num_examples=7):
+        images, labels = data.load_mnist(split=split, data_dir=str(tmp_path))
+    assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (7,) and labels.dtype == np.int32
+    assert labels.min() >= 0 and labels.max() < 10
+    assert _listing(tmp_path) == []
+
+
+def test_mock_preprocessing():
+    with tfds.testing.mock_data(num_examples=9):
+        images, labels = data.load_mnist(split="train")
+    inputs = data.to_inputs(images)
+    assert inputs.shape == (9, 784) and inputs.dtype == np.float32
+    assert inputs.min() >= 0.0 and inputs.max() <= 1.0
+    raw = data.to_inputs(images, raw_pixels=True)
+    assert raw.dtype == np.float32
+    np.testing.assert_array_equal(raw, images.reshape(9, 784))
+    np.testing.assert_allclose(inputs * 255.0, raw, rtol=1e-6)
+    targets = data.one_hot(labels)
+    assert targets.shape == (9, 10) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets.argmax(1), labels)
+    np.testing.assert_array_equal(targets.sum(1), np.ones(9))
+
+
+# --- Preprocessing -------------------------------------------------------------------------------
+
+
+def test_preprocessing_values():
+    images = np.array([0, 51, 255, 1], np.uint8).reshape(1, 2, 2, 1)
+    np.testing.assert_array_equal(data.flatten(images), [[0, 51, 255, 1]])
+    np.testing.assert_allclose(data.to_inputs(images), [[0.0, 0.2, 1.0, 1 / 255]], rtol=1e-6)
+    np.testing.assert_array_equal(data.to_inputs(images, raw_pixels=True), [[0, 51, 255, 1]])
+    np.testing.assert_array_equal(data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+
+
+# --- PNG decoding --------------------------------------------------------------------------------
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def _png_with_all_filters(image_28x28: np.ndarray, first_kind: int) -> bytes:
+    """A grayscale PNG whose rows cycle through the five filter kinds, written by hand."""
+    x = image_28x28.astype(int)
+    rows = []
+    for h in range(28):
+        kind = (first_kind + h) % 5
+        line = []
+        for w in range(28):
+            a = x[h, w - 1] if w else 0
+            b = x[h - 1, w] if h else 0
+            c = x[h - 1, w - 1] if h and w else 0
+            pred = [0, a, b, (a + b) // 2, _paeth(a, b, c)][kind]
+            line.append((x[h, w] - pred) % 256)
+        rows.append(bytes([kind, *line]))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"".join(rows))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_png_fast_path_matches_pillow_for_every_filter():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (10, 28, 28), np.uint8)
+    images[:5] //= 16  # Smooth-ish images too, where predictions are small.
+    pngs = [_png_with_all_filters(image, i) for i, image in enumerate(images)]
+    pillow = np.stack([np.asarray(Image.open(io.BytesIO(png))) for png in pngs])
+    np.testing.assert_array_equal(pillow, images)  # The hand-written encoder is right...
+    decoded = data._decode_pngs(pngs, tfds.features.Image(shape=data.IMAGE_SHAPE))
+    np.testing.assert_array_equal(decoded, images[..., None])  # ...and so is the decoder.
+
+
+def test_png_other_formats_fall_back_to_tfds_decoder():
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 2, (3, 28, 28), np.uint8)
+    pngs = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image * 255).convert("1").save(buffer, format="PNG")  # 1-bit PNGs.
+        pngs.append(buffer.getvalue())
+    feature = tfds.features.Image(shape=data.IMAGE_SHAPE)
+    expected = np.stack([feature.decode_example_np(png) for png in pngs])
+    np.testing.assert_array_equal(data._decode_pngs(pngs, feature), expected)
+
+
+# --- Preparing from small IDX files --------------------------------------------------------------
+
+
+def test_prepare_small_files_then_load(small_mnist, tmp_path):
+    source, arrays, checksums = small_mnist
+    data_dir = tmp_path / "tfds"
+    target = data.prepare(source, str(data_dir), checksums=checksums)
+    assert target == data_dir / "mnist" / "3.0.1"
+    assert _listing(data_dir) == [
+        "mnist",
+        "mnist/3.0.1",
+        "mnist/3.0.1/dataset_info.json",
+        "mnist/3.0.1/features.json",
+        "mnist/3.0.1/mnist-test.array_record-00000-of-00001",
+        "mnist/3.0.1/mnist-train.array_record-00000-of-00001",
+    ]
+    _assert_is_small_mnist(data_dir, arrays)
+    # tfds' own registered builder and decoder read the same examples in the same order.
+    source_ = tfds.data_source("mnist", split="train", data_dir=str(data_dir))
+    images, labels = data.load_mnist("train", data_dir=str(data_dir))
+    assert len(source_) == len(images)
+    for i in range(len(source_)):
+        np.testing.assert_array_equal(source_[i]["image"], images[i])
+        assert source_[i]["label"] == labels[i]
+    assert "tensorflow" not in sys.modules
+
+
+def test_load_explains_a_dataset_only_tensorflow_reads(small_mnist, tmp_path):
+    source, _, checksums = small_mnist
+    info = data.prepare(source, str(tmp_path), checksums=checksums) / "dataset_info.json"
+    info.write_text(info.read_text().replace('"array_record"', '"tfrecord"'))
+    with pytest.raises(data.MnistError, match="only TensorFlow reads"):
+        data.load_mnist("train", data_dir=str(tmp_path))
+
+
+def test_prepare_again_is_a_fast_noop(small_mnist, tmp_path):
+    source, _, checksums = small_mnist
+    data_dir = tmp_path / "tfds"
+    data.prepare(source, str(data_dir), checksums=checksums)
+    before = {p: p.stat().st_mtime_ns for p in data_dir.rglob("*")}
+    start = time.perf_counter()
+    data.prepare(source, str(data_dir), checksums=checksums)
+    assert time.perf_counter() - start < 1.0
+    assert {p: p.stat().st_mtime_ns for p in data_dir.rglob("*")} == before
+
+
+def _corrupt(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-20])
+
+
+@pytest.mark.parametrize(
+    ("damage", "name", "error"),
+    [
+        (_corrupt, "t10k-images-idx3-ubyte", data.MnistFileError),  # Uncompressed: bad SHA-256.
+        (_corrupt, "train-labels-idx1-ubyte.gz", data.MnistFileError),  # Bad gzip CRC.
+        (_truncate, "train-images-idx3-ubyte.gz", data.MnistFileError),
+        (_truncate, "t10k-labels-idx1-ubyte", data.MnistFileError),
+        (Path.unlink, "train-labels-idx1-ubyte.gz", data.MnistNotFoundError),
+    ],
+)
+@pytest.mark.parametrize("data_dir_exists", [True, False])
+def test_prepare_refuses_bad_file_and_leaves_data_dir_as_it_was(
+    small_mnist, tmp_path, damage, name, error, data_dir_exists
+):
+    source, _, checksums = small_mnist
+    damage(source / name)
+    data_dir = tmp_path / "tfds"
+    if data_dir_exists:
+        (data_dir / "other_dataset" / "1.0.0").mkdir(parents=True)
+        (data_dir / "other_dataset" / "1.0.0" / "keep.txt").write_text("keep")
+    before = _listing(data_dir)
+    with pytest.raises(error, match=name):
+        data.prepare(source, str(data_dir), checksums=checksums)
+    assert _listing(data_dir) == before
+    assert data_dir.exists() == data_dir_exists
+
+
+def test_prepare_failing_midway_leaves_data_dir_as_it_was(small_mnist, tmp_path, monkeypatch):
+    source, _, checksums = small_mnist
+    data_dir = tmp_path / "tfds"
+    (data_dir / "keep.txt").parent.mkdir()
+    (data_dir / "keep.txt").write_text("keep")
+
+    examples = data._examples
+
+    def failing_examples(images, labels):
+        yield from list(examples(images, labels))[:3]
+        raise KeyboardInterrupt  # As if interrupted while writing.
+
+    monkeypatch.setattr(data, "_examples", failing_examples)
+    with pytest.raises(KeyboardInterrupt):
+        data.prepare(source, str(data_dir), checksums=checksums)
+    assert _listing(data_dir) == ["keep.txt"]
+
+
+def test_cli_prepare_refuses_wrong_file(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in data.MNIST_SHA256:  # Right names, wrong content.
+        (source / name).write_bytes(_idx_bytes(np.zeros((2, 28, 28) if "images" in name else 2)))
+    data_dir = tmp_path / "tfds"
+    (data_dir / "keep.txt").parent.mkdir()
+    (data_dir / "keep.txt").write_text("keep")
+    command = [sys.executable, "-m", "mnist_jax.data", "prepare", str(source), "--data-dir"]
+    result = subprocess.run([*command, str(data_dir)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "train-images-idx3-ubyte" in result.stderr and "SHA-256" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _listing(data_dir) == ["keep.txt"]
+
+
+# --- Finding MNIST: manual folder, download, none ------------------------------------------------
+
+
+def test_load_imports_files_in_manual_dir(small_mnist_as_canonical, tmp_path):
+    source, arrays, _ = small_mnist_as_canonical
+    data_dir = tmp_path / "tfds"
+    (data_dir / "downloads").mkdir(parents=True)
+    source.rename(data_dir / "downloads" / "manual")
+    _assert_is_small_mnist(data_dir, arrays)
+    assert (data_dir / "mnist" / "3.0.1" / "dataset_info.json").is_file()
+
+
+def test_load_names_missing_file_in_manual_dir(small_mnist_as_canonical, tmp_path):
+    source, _, _ = small_mnist_as_canonical
+    (source / "t10k-labels-idx1-ubyte").unlink()
+    (tmp_path / "tfds" / "downloads").mkdir(parents=True)
+    source.rename(tmp_path / "tfds" / "downloads" / "manual")
+    with pytest.raises(data.MnistNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+        data.load_mnist("train", data_dir=str(tmp_path / "tfds"))
+
+
+def test_load_downloads_with_tfds(small_mnist_as_canonical, tmp_path, monkeypatch):
+    source, arrays, _ = small_mnist_as_canonical
+    for path in source.iterdir():  # A mirror serves .gz files.
+        if path.suffix != ".gz":
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.setattr(data._MnistBuilder, "url_infos", None)  # tfds knows the real mirror's.
+    try:
+        _assert_is_small_mnist(tmp_path / "tfds", arrays)
+    finally:
+        server.shutdown()
+
+
+def _assert_not_found_message(message: str, data_dir: Path) -> None:
+    for name in data.MNIST_SHA256:
+        assert f"{name}.gz" in message
+    assert "TFDS_DATA_DIR" in message  # 1. a prepared data dir
+    assert str(data_dir / "downloads" / "manual") in message  # 2. the files...
+    assert "python -m mnist_jax.data prepare" in message  # ...or importing them
+    assert data.MNIST_URL in message  # 3. the network
+
+
+def test_no_network_error_is_fast_and_names_three_ways(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    start = time.perf_counter()
+    with pytest.raises(data.MnistNotFoundError) as info:
+        data.load_mnist("train", data_dir=str(tmp_path))
+    assert time.perf_counter() - start < 5.0
+    _assert_not_found_message(str(info.value), tmp_path)
+    assert "offline (test)" in str(info.value)
+
+
+def test_silent_mirror_gives_the_error_within_the_timeout(tmp_path, monkeypatch):
+    """A host that accepts connections but never answers: the probe's deadline holds."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{silent.getsockname()[1]}/")
+    monkeypatch.setattr(data, "NETWORK_TIMEOUT_S", 0.5)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(data.MnistNotFoundError) as info:
+            data.load_mnist("test", data_dir=str(tmp_path))
+    finally:
+        silent.close()
+    assert time.perf_counter() - start < 3.0
+    _assert_not_found_message(str(info.value), tmp_path)
+
+
+def test_network_probe_reports_refused_connection_at_once(monkeypatch):
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    start = time.perf_counter()
+    assert data._network_error(url) is not None
+    assert time.perf_counter() - start < 1.0
+
+
+# --- Real MNIST ----------------------------------------------------------------------------------
+
+
+def _read_raw_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    images_name, labels_name = data.SPLIT_FILES[split]
+    images = gzip.decompress((SHARED_MNIST / f"{images_name}.gz").read_bytes())[16:]
+    labels = gzip.decompress((SHARED_MNIST / f"{labels_name}.gz").read_bytes())[8:]
+    return np.frombuffer(images, np.uint8).reshape(-1, 28, 28, 1), np.frombuffer(labels, np.uint8)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_real_mnist_is_pixel_exact(mnist_data_dir, split):
+    if not SHARED_MNIST.is_dir():
+        pytest.skip(f"no raw IDX files in {SHARED_MNIST} to compare with")
+    images, labels = data.load_mnist(split, data_dir=mnist_data_dir)
+    raw_images, raw_labels = _read_raw_split(split)
+    assert images.shape == raw_images.shape and labels.shape == raw_labels.shape
+    np.testing.assert_array_equal(
+        _as_multiset(images, labels), _as_multiset(raw_images, raw_labels)
+    )
+
+
+def test_real_mnist_train_class_counts(mnist_data_dir):
+    images, labels = data.load_mnist("train", data_dir=mnist_data_dir)
+    assert images.shape == (60_000, 28, 28, 1)
+    assert np.bincount(labels, minlength=10).tolist() == TRAIN_CLASS_COUNTS
+    assert tfds.data_source("mnist", split="test", data_dir=mnist_data_dir).__len__() == 10_000

@@ -1,0 +1,146 @@
+"""Training on small synthetic arrays (not MNIST): the mechanics, not the accuracy."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh
+
+from mnist_jax import models, train
+
+N, D, K = 64, 784, 10
+MESH = Mesh(np.array(jax.devices()[:1]), (train.DATA_AXIS,))
+SPEC = train.TrainSpec(models.MLP(), optimizer="adam", batch_size=8)
+DROPOUT_SPEC = train.TrainSpec(
+    models.MLP(dropout_rate=0.25, dropout_after=(1, 2, 3, 4)), optimizer="adam", batch_size=8
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic_data():
+    x = jax.random.uniform(jax.random.key(0), (N, D))
+    y = jax.nn.one_hot(jax.random.randint(jax.random.key(1), (N,), 0, K), K)
+    return x, y
+
+
+def members(spec, lrs, seeds=None):
+    seeds = [0] * len(lrs) if seeds is None else seeds
+    lrs = jnp.array(lrs, jnp.float32)
+    return train.init_members(spec, MESH, jnp.array(seeds), lrs, input_dim=D)
+
+
+def unstack(state_M, m):
+    return jax.tree.map(lambda leaf: leaf[m], state_M)
+
+
+def test_train_step_lowers_the_loss_on_a_fixed_batch_synthetic(synthetic_data):
+    state = unstack(members(SPEC, [1e-3]), 0)
+    step = jax.jit(functools.partial(train.train_step, SPEC))
+    losses = []
+    for _ in range(20):
+        state, metrics = step(state, synthetic_data, jax.random.key(0))
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_compiled_epoch_equals_the_same_steps_one_by_one_synthetic(synthetic_data):
+    key = jax.random.key(7)
+    state_M = members(DROPOUT_SPEC, [1e-3])
+    one_by_one = unstack(state_M, 0)
+    epoch_state, metrics = train.train_epoch(
+        DROPOUT_SPEC, MESH, state_M, synthetic_data, key, num_batches=N // 8
+    )
+    x, y = synthetic_data
+    step = jax.jit(functools.partial(train.train_step, DROPOUT_SPEC))
+    idx = train.shuffled_batches(key, N, 8, N // 8)
+    for i, batch_idx in enumerate(idx):
+        step_key = jax.random.fold_in(one_by_one.key, one_by_one.step)
+        one_by_one, m = step(one_by_one, (x[batch_idx], y[batch_idx]), step_key)
+        np.testing.assert_allclose(metrics["loss"][0, i], m["loss"], rtol=1e-5)
+    assert int(unstack(epoch_state, 0).step) == int(one_by_one.step) == N // 8
+    compiled = jax.tree.leaves(unstack(epoch_state, 0).params)
+    for a, b in zip(compiled, jax.tree.leaves(one_by_one.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_shuffle_is_a_permutation_with_the_remainder_dropped():
+    idx = train.shuffled_batches(jax.random.key(0), 10, 3, 3)
+    assert idx.shape == (3, 3)
+    assert len(set(np.asarray(idx).ravel().tolist())) == 9
+
+
+def test_same_seed_same_numbers_synthetic(synthetic_data):
+    def run():
+        state, metrics = train.train_epoch(
+            DROPOUT_SPEC,
+            MESH,
+            members(DROPOUT_SPEC, [1e-3]),
+            synthetic_data,
+            jax.random.key(3),
+            num_batches=N // 8,
+        )
+        return np.asarray(metrics["loss"]), np.asarray(state.params["dense_1"]["kernel"])
+
+    (loss_a, w_a), (loss_b, w_b) = run(), run()
+    np.testing.assert_array_equal(loss_a, loss_b)
+    np.testing.assert_array_equal(w_a, w_b)
+
+
+def test_sweep_members_equal_separate_runs_synthetic(synthetic_data):
+    lrs = [3e-4, 1e-3, 3e-3]
+    key = jax.random.key(5)
+    sweep, sweep_metrics = train.train_epoch(
+        DROPOUT_SPEC, MESH, members(DROPOUT_SPEC, lrs, [0, 1, 2]), synthetic_data, key, N // 8
+    )
+    for m, lr in enumerate(lrs):
+        alone, alone_metrics = train.train_epoch(
+            DROPOUT_SPEC, MESH, members(DROPOUT_SPEC, [lr], [m]), synthetic_data, key, N // 8
+        )
+        np.testing.assert_allclose(sweep_metrics["loss"][m], alone_metrics["loss"][0], rtol=1e-4)
+        np.testing.assert_allclose(
+            sweep.params["dense_5"]["kernel"][m],
+            alone.params["dense_5"]["kernel"][0],
+            rtol=1e-4,
+            atol=1e-6,
+        )
+
+
+def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_synthetic(
+    synthetic_data,
+):
+    spec = train.TrainSpec(models.MLP(), optimizer="sgd", batch_size=8)
+    data = synthetic_data  # with SGD 1e12 the weights overflow within a few steps
+    state, metrics = train.train_epoch(
+        spec, MESH, members(spec, [1e-3, 1e12]), data, jax.random.key(0), N // 8
+    )
+    assert state.diverged.tolist() == [False, True]
+    assert np.isfinite(metrics["loss"][0]).all()
+    assert not np.isfinite(metrics["loss"][1, -1])
+    assert all(np.isfinite(leaf[1]).all() for leaf in jax.tree.leaves(state.params))
+    frozen = unstack(state, 1)
+    state, _ = train.train_epoch(spec, MESH, state, data, jax.random.key(2), N // 8)
+    after = jax.tree.leaves(unstack(state, 1).params)
+    for a, b in zip(jax.tree.leaves(frozen.params), after, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
+    state = members(DROPOUT_SPEC, [1e-3])
+    a = train.evaluate(DROPOUT_SPEC, MESH, state.params, synthetic_data)
+    b = train.evaluate(DROPOUT_SPEC, MESH, state.params, synthetic_data)
+    plain = train.evaluate(SPEC, MESH, state.params, synthetic_data)
+    np.testing.assert_array_equal(a["loss"], b["loss"])
+    np.testing.assert_allclose(a["loss"], plain["loss"], rtol=1e-6)
+
+
+def test_batch_metrics_carry_the_scheduled_learning_rate_synthetic(synthetic_data):
+    spec = train.TrainSpec(models.MLP(), optimizer="adam", schedule="lab_decay", batch_size=8)
+    _, metrics = train.train_epoch(
+        spec, MESH, members(spec, [0.003]), synthetic_data, jax.random.key(0), N // 8
+    )
+    steps = np.arange(N // 8)
+    np.testing.assert_allclose(
+        metrics["learning_rate"][0], 0.0001 + 0.003 * np.exp(-steps / 2000), rtol=1e-6
+    )
