@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import sys
 
+import jax
 import numpy as np
 
 from mnist_jax import data, experiment, losses, models
@@ -79,7 +80,29 @@ def parser(config: Config) -> argparse.ArgumentParser:
     p.add_argument(
         "--devices", type=positive_int, help="local devices to shard each batch over (default all)"
     )
+    cluster = p.add_argument_group(
+        "several hosts", "one process per host; only process 0 writes logs and JSON"
+    )
+    cluster.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run found in the environment (SLURM, Open MPI, Cloud TPU, "
+        "Kubernetes, or $JAX_COORDINATOR_ADDRESS)",
+    )
+    cluster.add_argument("--coordinator", help="HOST:PORT of process 0 (implies --distributed)")
+    cluster.add_argument("--num-processes", type=positive_int)
+    cluster.add_argument("--process-id", type=int)
     return p
+
+
+def init_distributed(args: argparse.Namespace) -> None:
+    """Joins the other processes before any device is touched; CPUs talk over gloo."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
 
 
 def resolve(config: Config, args: argparse.Namespace) -> Config:
@@ -107,6 +130,8 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
         p.error("give --epochs or --steps, not both")
     if args.seed is not None and args.seeds is not None:
         p.error("give --seed or --seeds, not both")
+    if args.distributed or args.coordinator:
+        init_distributed(args)
     options = experiment.Options(
         data_dir=args.data_dir,
         logdir=args.logdir,

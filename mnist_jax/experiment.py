@@ -99,7 +99,8 @@ def run(config: Config, options: Options) -> dict:
     Each run in the report also carries `batch_losses`, the loss of every batch in order (the
     tutorial's LossHistory); the JSON file leaves it out, the TensorBoard logs hold it.
     """
-    say = (lambda *a, **k: None) if options.quiet else print
+    writing = jax.process_index() == 0
+    say = print if writing and not options.quiet else (lambda *a, **k: None)
     mesh = make_mesh(options.devices, config.batch_size)
     train_xy = to_devices(mesh, *load_split("train", config, options.data_dir))
     test_xy = to_devices(mesh, *load_split("test", config, options.data_dir))
@@ -130,7 +131,6 @@ def run(config: Config, options: Options) -> dict:
         f"{mesh.devices.size} device(s)"
     )
 
-    writing = jax.process_index() == 0
     writers = []
     if writing:
         experiment_dir = os.path.join(options.logdir, config.name)
@@ -208,9 +208,10 @@ def run(config: Config, options: Options) -> dict:
         "startup_seconds": startup_seconds,
         "runs": runs,
     }
-    print(summary_table(runs, config.loss))
-    if options.json_path and writing:
-        write_json(options.json_path, report)
+    if writing:
+        print(summary_table(runs, config.loss))
+        if options.json_path:
+            write_json(options.json_path, report)
     return report
 
 
