@@ -80,6 +80,13 @@ def parser(config: Config) -> argparse.ArgumentParser:
     p.add_argument(
         "--devices", type=positive_int, help="local devices to shard each batch over (default all)"
     )
+    p.add_argument(
+        "--max-members",
+        type=positive_int,
+        default=experiment.Options.max_members,
+        help="sweep members trained together in one program; more train in chunks of this size "
+        f"(default {experiment.Options.max_members})",
+    )
     cluster = p.add_argument_group(
         "several hosts", "one process per host; only process 0 writes logs and JSON"
     )
@@ -138,6 +145,7 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
         json_path=args.json_path,
         quiet=args.quiet,
         devices=args.devices,
+        max_members=args.max_members,
     )
     try:
         return experiment.run(resolve(config, args), options)

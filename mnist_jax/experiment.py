@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import mnist_jax
 from mnist_jax import data, models, train
 from mnist_jax.config import Config, ConfigError
-from mnist_jax.writer import RunWriter
+from mnist_jax.writer import EPOCH_TAGS, RunWriter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Options:
     json_path: str | None = None
     quiet: bool = False
     devices: int | None = None  # local devices to shard the batch over; all by default
+    max_members: int = 256  # members in one compiled program; more train in successive chunks
 
 
 def make_mesh(devices: int | None, batch_size: int) -> Mesh:
@@ -96,8 +98,10 @@ def finite_or_none(value: float) -> float | None:
 def run(config: Config, options: Options) -> dict:
     """Trains every member of `config` and returns the report that `--json` writes.
 
-    Each run in the report also carries `batch_losses`, the loss of every batch in order (the
-    tutorial's LossHistory); the JSON file leaves it out, the TensorBoard logs hold it.
+    Members train together, at most `options.max_members` in one compiled program; more are
+    trained in successive chunks of that size. Each run in the report also carries
+    `batch_losses`, the loss of every batch in order (the tutorial's LossHistory); the JSON file
+    leaves it out, the TensorBoard logs hold it.
     """
     writing = jax.process_index() == 0
     say = print if writing and not options.quiet else (lambda *a, **k: None)
@@ -106,7 +110,6 @@ def run(config: Config, options: Options) -> dict:
     test_xy = to_devices(mesh, *load_split("test", config, options.data_dir))
     num_examples, input_dim = train_xy[0].shape
     plan = epoch_plan(config, num_examples // config.batch_size)
-
     spec = train.TrainSpec(
         model=models.with_dtype(config.model, config.dtype),
         optimizer=config.optimizer,
@@ -115,13 +118,6 @@ def run(config: Config, options: Options) -> dict:
         batch_size=config.batch_size,
     )
     members = [(lr, seed) for lr in config.learning_rates for seed in config.seeds]
-    state = train.init_members(
-        spec,
-        mesh,
-        jnp.array([seed for _, seed in members], jnp.int32),
-        jnp.array([lr for lr, _ in members], jnp.float32),
-        input_dim=input_dim,
-    )
     say(f"{config.name}: {models.describe(config.model)}")
     say(models.summary(config.model, input_dim))
     say(
@@ -130,78 +126,27 @@ def run(config: Config, options: Options) -> dict:
         f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
         f"{mesh.devices.size} device(s)"
     )
-
-    writers = []
-    if writing:
-        experiment_dir = os.path.join(options.logdir, config.name)
-        for lr, seed in members:
-            run_dir = fresh_dir(os.path.join(experiment_dir, run_name(lr, seed)))
-            description = {
-                **config.describe(),
-                "experiment": config.name,
-                "run": os.path.basename(run_dir),
-                "learning_rate": lr,
-                "seed": seed,
-                "devices": int(mesh.devices.size),
-            }
-            writers.append(RunWriter(run_dir, description))
-
-    order_key = jax.random.key(config.seeds[0])
-    epochs = [[] for _ in members]
-    batch_losses = [[] for _ in members]
-    first_step = 1
-    startup_seconds = None
-    try:
-        for epoch, num_batches in enumerate(plan, start=1):
-            start = time.perf_counter()
-            if startup_seconds is None:
-                startup_seconds = start - mnist_jax.IMPORT_TIME
-            state, batch_metrics = train.train_epoch(
-                spec, mesh, state, train_xy, jax.random.fold_in(order_key, epoch), num_batches
-            )
-            jax.block_until_ready(state)
-            seconds = time.perf_counter() - start
-            val = jax.device_get(train.evaluate(spec, mesh, state.params, test_xy))
-            batch_metrics = jax.device_get(batch_metrics)
-            for m in range(len(members)):
-                member_batches = {k: v[m] for k, v in batch_metrics.items()}
-                member_train = {k: float(v.mean()) for k, v in member_batches.items()}
-                member_val = {k: float(v[m]) for k, v in val.items()}
-                batch_losses[m].append(member_batches["loss"])
-                epochs[m].append(
-                    {
-                        "epoch": epoch,
-                        **{k: member_train[k] for k in ("loss", "accuracy", "binary_accuracy")},
-                        **{f"val_{k}": member_val[k] for k in member_val},
-                        "seconds": seconds,
-                    }
+    runs, startup_seconds = [], None
+    for first in range(0, len(members), options.max_members):
+        chunk = members[first : first + options.max_members]
+        if len(chunk) < len(members):
+            say(f"members {first + 1}-{first + len(chunk)} of {len(members)}")
+        writers = (
+            [
+                RunWriter(
+                    fresh_run_dir(options.logdir, config, lr, seed),
+                    run_config(config, lr, seed, mesh),
                 )
-                if writers:
-                    writers[m].write_batches(first_step, member_batches)
-                    writers[m].write_epoch(epoch, member_train, member_val)
-            first_step += num_batches
-            say(progress_line(epoch, len(plan), seconds, epochs))
-    finally:
-        for w in writers:
-            w.close()
-
-    diverged = jax.device_get(state.diverged)
-    runs = []
-    for m, (lr, seed) in enumerate(members):
-        last = epochs[m][-1]
-        runs.append(
-            {
-                "learning_rate": lr,
-                "seed": seed,
-                "diverged": bool(diverged[m]),
-                "test_loss": last["val_loss"],
-                "test_accuracy": last["val_accuracy"],
-                "test_binary_accuracy": last["val_binary_accuracy"],
-                "train_seconds": sum(e["seconds"] for e in epochs[m]),
-                "epochs": epochs[m],
-                "batch_losses": np.concatenate(batch_losses[m]),
-            }
+                for lr, seed in chunk
+            ]
+            if writing
+            else []
         )
+        chunk_runs, started = train_members(
+            spec, mesh, config, chunk, plan, train_xy, test_xy, writers, say
+        )
+        runs += chunk_runs
+        startup_seconds = startup_seconds or started
     report = {
         "experiment": config.name,
         "config": config.describe(),
@@ -213,6 +158,107 @@ def run(config: Config, options: Options) -> dict:
         if options.json_path:
             write_json(options.json_path, report)
     return report
+
+
+def fresh_run_dir(logdir: str, config: Config, lr: float, seed: int) -> str:
+    return fresh_dir(os.path.join(logdir, config.name, run_name(lr, seed)))
+
+
+def run_config(config: Config, lr: float, seed: int, mesh: Mesh) -> dict:
+    """What `config.json` records beside a run's logs."""
+    return {
+        **config.describe(),
+        "experiment": config.name,
+        "run": run_name(lr, seed),
+        "learning_rate": lr,
+        "seed": seed,
+        "devices": int(mesh.devices.size),
+    }
+
+
+def train_members(spec, mesh, config, members, plan, train_xy, test_xy, writers, say):
+    """The epoch loop for one compiled group of members: returns their runs and the start-up
+    time to the first step.
+
+    Logs are written on a background thread while the next epoch computes.
+    """
+    state = train.init_members(
+        spec,
+        mesh,
+        jnp.array([seed for _, seed in members], jnp.int32),
+        jnp.array([lr for lr, _ in members], jnp.float32),
+        input_dim=train_xy[0].shape[1],
+    )
+    order_key = jax.random.key(config.seeds[0])
+    epochs = [[] for _ in members]
+    batch_losses = [[] for _ in members]
+    first_step, startup_seconds, written = 1, None, []
+    with ThreadPoolExecutor(max_workers=1) as log_thread:
+        try:
+            for epoch, num_batches in enumerate(plan, start=1):
+                start = time.perf_counter()
+                startup_seconds = startup_seconds or start - mnist_jax.IMPORT_TIME
+                state, batch_metrics = train.train_epoch(
+                    spec, mesh, state, train_xy, jax.random.fold_in(order_key, epoch), num_batches
+                )
+                jax.block_until_ready(state)
+                seconds = time.perf_counter() - start
+                val = jax.device_get(train.evaluate(spec, mesh, state.params, test_xy))
+                batch_metrics = jax.device_get(batch_metrics)
+                for m in range(len(members)):
+                    batch_losses[m].append(batch_metrics["loss"][m])
+                    epochs[m].append(
+                        {
+                            "epoch": epoch,
+                            **{
+                                k: float(v[m].mean())
+                                for k, v in batch_metrics.items()
+                                if k in EPOCH_TAGS
+                            },
+                            **{f"val_{k}": float(v[m]) for k, v in val.items()},
+                            "seconds": seconds,
+                        }
+                    )
+                if writers:
+                    written.append(
+                        log_thread.submit(
+                            write_logs, writers, epoch, first_step, batch_metrics, epochs
+                        )
+                    )
+                first_step += num_batches
+                say(progress_line(epoch, len(plan), seconds, epochs))
+        finally:
+            for w in writers:
+                written.append(log_thread.submit(w.close))
+    for future in written:
+        future.result()  # a failed write surfaces here
+    diverged = jax.device_get(state.diverged)
+    runs = [
+        {
+            "learning_rate": lr,
+            "seed": seed,
+            "diverged": bool(diverged[m]),
+            "test_loss": epochs[m][-1]["val_loss"],
+            "test_accuracy": epochs[m][-1]["val_accuracy"],
+            "test_binary_accuracy": epochs[m][-1]["val_binary_accuracy"],
+            "train_seconds": sum(e["seconds"] for e in epochs[m]),
+            "epochs": epochs[m],
+            "batch_losses": np.concatenate(batch_losses[m]),
+        }
+        for m, (lr, seed) in enumerate(members)
+    ]
+    return runs, startup_seconds
+
+
+def write_logs(writers, epoch, first_step, batch_metrics, epochs) -> None:
+    for m, writer in enumerate(writers):
+        last = epochs[m][epoch - 1]
+        writer.write_batches(first_step, {k: v[m] for k, v in batch_metrics.items()})
+        writer.write_epoch(
+            epoch,
+            {k: last[k] for k in EPOCH_TAGS},
+            {k: last[f"val_{k}"] for k in EPOCH_TAGS},
+        )
 
 
 def progress_line(epoch: int, total: int, seconds: float, epochs: list[list[dict]]) -> str:

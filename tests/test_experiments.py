@@ -143,6 +143,16 @@ def test_sweep_members_get_their_own_runs_and_a_sorted_table_mock_data(tmp_path,
     assert len(accuracies) == 4 and accuracies == sorted(accuracies, reverse=True)
 
 
+def test_members_past_max_members_train_in_chunks_with_the_same_numbers_mock_data(tmp_path):
+    flags = ("--steps", "6", "--batch-size", "20", "--lr", "1e-3,1e-2", "--seeds", "0,1")
+    _, together = run_mock("five_layer_relu_dropout", tmp_path / "a", *flags)
+    _, chunked = run_mock("five_layer_relu_dropout", tmp_path / "b", *flags, "--max-members", "3")
+    for a, b in zip(together["runs"], chunked["runs"], strict=True):
+        assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
+        np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)
+    assert len(os.listdir(tmp_path / "b" / "logs" / "five_layer_relu_dropout")) == 4
+
+
 def test_a_rerun_writes_beside_earlier_logs_never_into_them_mock_data(tmp_path):
     run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20")
     first = tmp_path / "logs" / "softmax" / "lr_0.5-seed_0"
