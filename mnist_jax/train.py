@@ -1,8 +1,11 @@
 """Training and evaluation as pure, jit-compiled functions over an explicit `TrainState`.
 
-A run is a stack of *members* (leading axis M of every state leaf): one member for a plain run,
-several for a sweep over learning rates and seeds. `jax.vmap` maps the single-member
-`train_step` over them, so a sweep is one compiled program whose members share each input batch.
+A run is a stack of *members*: one for a plain run, several for a sweep over learning rates and
+seeds. `jax.vmap` maps the single-member `train_step` over them, so a sweep is one compiled
+program whose members share each input batch. The member axis M comes first in every stacked
+leaf but weight matrices, which are stacked as `[in, M, out]`: then the first layer of all
+members is one matrix product `x_BxD @ W_Dx(MxH)`, and the weight gradient comes out in that
+layout with no transpose (stacked `[M, in, out]`, XLA transposed every weight every step).
 
 A whole epoch is one compiled call: the training set lives on the device, each epoch is a
 permutation of it, and `lax.scan` walks its batches with no host round-trip. The last partial
@@ -63,11 +66,30 @@ def init_state(spec: TrainSpec, key: jax.Array, peak_lr: float, input_dim: int) 
     )
 
 
+def member_axes(tree, member_ndim: int):
+    """The member axis of each stacked leaf: 1 for a weight matrix (`[in, M, out]`), else 0.
+
+    `member_ndim` is the number of axes of a matrix as `tree` holds it: 2 for one member's
+    leaves, 3 for stacked ones.
+    """
+    return jax.tree.map(lambda leaf: 1 if leaf.ndim == member_ndim else 0, tree)
+
+
+def member(state_M: TrainState, m: int) -> TrainState:
+    """Member `m` of a stacked state."""
+    axes = member_axes(state_M, 3)
+    return jax.tree.map(lambda leaf, axis: jnp.take(leaf, m, axis=axis), state_M, axes)
+
+
 @functools.partial(jax.jit, static_argnames=("spec", "mesh", "input_dim"))
 def init_members(spec: TrainSpec, mesh: Mesh, seeds_M, peak_lrs_M, input_dim: int) -> TrainState:
     """One state per member, member m from `seeds_M[m]` and `peak_lrs_M[m]`, on every device."""
-    keys_M = jax.vmap(jax.random.key)(seeds_M)
-    state_M = jax.vmap(lambda k, lr: init_state(spec, k, lr, input_dim))(keys_M, peak_lrs_M)
+
+    def init(seed, lr):
+        return init_state(spec, jax.random.key(seed), lr, input_dim)
+
+    axes = member_axes(jax.eval_shape(init, seeds_M[0], peak_lrs_M[0]), 2)
+    state_M = jax.vmap(init, out_axes=axes)(seeds_M, peak_lrs_M)
     return jax.lax.with_sharding_constraint(state_M, NamedSharding(mesh, PartitionSpec()))
 
 
@@ -124,7 +146,10 @@ def train_epoch(
     x_NxD, y_NxK = data
     batch_sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     idx_SxB = shuffled_batches(key, x_NxD.shape[0], spec.batch_size, num_batches)
-    step_all = jax.vmap(functools.partial(train_step, spec), in_axes=(0, None, 0))
+    axes = member_axes(state_M, 3)
+    step_all = jax.vmap(
+        functools.partial(train_step, spec), in_axes=(axes, None, 0), out_axes=(axes, 0)
+    )
 
     def body(state_M, idx_B):
         batch = jax.lax.with_sharding_constraint((x_NxD[idx_B], y_NxK[idx_B]), batch_sharding)
@@ -141,8 +166,8 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, data) -> dict:
         data, NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     )
 
-    def member(params):
+    def metrics(params):
         logits = spec.model.apply({"params": params}, x_NxD, train=False)
         return losses.metrics(logits, y_NxK, spec.loss)
 
-    return jax.vmap(member)(params_M)
+    return jax.vmap(metrics, in_axes=(member_axes(params_M, 3),))(params_M)

@@ -13,6 +13,9 @@ from mnist_jax import models, train
 N, D, K = 64, 784, 10
 MESH = Mesh(np.array(jax.devices()[:1]), (train.DATA_AXIS,))
 SPEC = train.TrainSpec(models.MLP(), optimizer="adam", batch_size=8)
+SGD_DROPOUT_SPEC = train.TrainSpec(
+    models.MLP(dropout_rate=0.25, dropout_after=(1, 2, 3, 4)), optimizer="sgd", batch_size=8
+)
 DROPOUT_SPEC = train.TrainSpec(
     models.MLP(dropout_rate=0.25, dropout_after=(1, 2, 3, 4)), optimizer="adam", batch_size=8
 )
@@ -31,8 +34,7 @@ def members(spec, lrs, seeds=None):
     return train.init_members(spec, MESH, jnp.array(seeds), lrs, input_dim=D)
 
 
-def unstack(state_M, m):
-    return jax.tree.map(lambda leaf: leaf[m], state_M)
+unstack = train.member
 
 
 def test_train_step_lowers_the_loss_on_a_fixed_batch_synthetic(synthetic_data):
@@ -46,14 +48,15 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch_synthetic(synthetic_data):
 
 
 def test_compiled_epoch_equals_the_same_steps_one_by_one_synthetic(synthetic_data):
+    # SGD: Adam divides by the root of tiny second moments, amplifying float rounding.
     key = jax.random.key(7)
-    state_M = members(DROPOUT_SPEC, [1e-3])
+    state_M = members(SGD_DROPOUT_SPEC, [1e-3])
     one_by_one = unstack(state_M, 0)
     epoch_state, metrics = train.train_epoch(
-        DROPOUT_SPEC, MESH, state_M, synthetic_data, key, num_batches=N // 8
+        SGD_DROPOUT_SPEC, MESH, state_M, synthetic_data, key, num_batches=N // 8
     )
     x, y = synthetic_data
-    step = jax.jit(functools.partial(train.train_step, DROPOUT_SPEC))
+    step = jax.jit(functools.partial(train.train_step, SGD_DROPOUT_SPEC))
     idx = train.shuffled_batches(key, N, 8, N // 8)
     for i, batch_idx in enumerate(idx):
         step_key = jax.random.fold_in(one_by_one.key, one_by_one.step)
@@ -100,8 +103,8 @@ def test_sweep_members_equal_separate_runs_synthetic(synthetic_data):
         )
         np.testing.assert_allclose(sweep_metrics["loss"][m], alone_metrics["loss"][0], rtol=1e-4)
         np.testing.assert_allclose(
-            sweep.params["dense_5"]["kernel"][m],
-            alone.params["dense_5"]["kernel"][0],
+            unstack(sweep, m).params["dense_5"]["kernel"],
+            unstack(alone, 0).params["dense_5"]["kernel"],
             rtol=1e-4,
             atol=1e-6,
         )
@@ -118,7 +121,7 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
     assert state.diverged.tolist() == [False, True]
     assert np.isfinite(metrics["loss"][0]).all()
     assert not np.isfinite(metrics["loss"][1, -1])
-    assert all(np.isfinite(leaf[1]).all() for leaf in jax.tree.leaves(state.params))
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(unstack(state, 1).params))
     frozen = unstack(state, 1)
     state, _ = train.train_epoch(spec, MESH, state, data, jax.random.key(2), N // 8)
     after = jax.tree.leaves(unstack(state, 1).params)
