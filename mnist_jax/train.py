@@ -1,11 +1,8 @@
 """Training and evaluation as pure, jit-compiled functions over an explicit `TrainState`.
 
-A run is a stack of *members*: one for a plain run, several for a sweep over learning rates and
-seeds. `jax.vmap` maps the single-member `train_step` over them, so a sweep is one compiled
-program whose members share each input batch. The member axis M comes first in every stacked
-leaf but weight matrices, which are stacked as `[in, M, out]`: then the first layer of all
-members is one matrix product `x_BxD @ W_Dx(MxH)`, and the weight gradient comes out in that
-layout with no transpose (stacked `[M, in, out]`, XLA transposed every weight every step).
+A run is a stack of *members* (leading axis M of every state leaf): one member for a plain run,
+several for a sweep over learning rates and seeds. `jax.vmap` maps the single-member
+`train_step` over them, so a sweep is one compiled program whose members share each input batch.
 
 A whole epoch is one compiled call: the training set lives on the device, each epoch is a
 permutation of it, and `lax.scan` walks its batches with no host round-trip. The last partial
@@ -66,19 +63,9 @@ def init_state(spec: TrainSpec, key: jax.Array, peak_lr: float, input_dim: int) 
     )
 
 
-def member_axes(tree, member_ndim: int):
-    """The member axis of each stacked leaf: 1 for a weight matrix (`[in, M, out]`), else 0.
-
-    `member_ndim` is the number of axes of a matrix as `tree` holds it: 2 for one member's
-    leaves, 3 for stacked ones.
-    """
-    return jax.tree.map(lambda leaf: 1 if leaf.ndim == member_ndim else 0, tree)
-
-
 def member(state_M: TrainState, m: int) -> TrainState:
     """Member `m` of a stacked state."""
-    axes = member_axes(state_M, 3)
-    return jax.tree.map(lambda leaf, axis: jnp.take(leaf, m, axis=axis), state_M, axes)
+    return jax.tree.map(lambda leaf: leaf[m], state_M)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "mesh", "input_dim"))
@@ -88,8 +75,7 @@ def init_members(spec: TrainSpec, mesh: Mesh, seeds_M, peak_lrs_M, input_dim: in
     def init(seed, lr):
         return init_state(spec, jax.random.key(seed), lr, input_dim)
 
-    axes = member_axes(jax.eval_shape(init, seeds_M[0], peak_lrs_M[0]), 2)
-    state_M = jax.vmap(init, out_axes=axes)(seeds_M, peak_lrs_M)
+    state_M = jax.vmap(init)(seeds_M, peak_lrs_M)
     return jax.lax.with_sharding_constraint(state_M, NamedSharding(mesh, PartitionSpec()))
 
 
@@ -146,10 +132,7 @@ def train_epoch(
     x_NxD, y_NxK = data
     batch_sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     idx_SxB = shuffled_batches(key, x_NxD.shape[0], spec.batch_size, num_batches)
-    axes = member_axes(state_M, 3)
-    step_all = jax.vmap(
-        functools.partial(train_step, spec), in_axes=(axes, None, 0), out_axes=(axes, 0)
-    )
+    step_all = jax.vmap(functools.partial(train_step, spec), in_axes=(0, None, 0))
 
     def body(state_M, idx_B):
         batch = jax.lax.with_sharding_constraint((x_NxD[idx_B], y_NxK[idx_B]), batch_sharding)
@@ -170,4 +153,4 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, data) -> dict:
         logits = spec.model.apply({"params": params}, x_NxD, train=False)
         return losses.metrics(logits, y_NxK, spec.loss)
 
-    return jax.vmap(metrics, in_axes=(member_axes(params_M, 3),))(params_M)
+    return jax.vmap(metrics)(params_M)
