@@ -1,0 +1,219 @@
+"""The reproduction report: `--quick` end to end on tfds mock data, and its pure functions on
+hand-made runs."""
+
+import math
+
+import jax
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments import report
+
+COLUMNS = [
+    "experiment",
+    "tutorial's reported `acc`",
+    "ours, tutorial's setting: binary accuracy",
+    "ours, tutorial's setting: accuracy",
+    "ours, corrected: accuracy",
+    "lab's reported accuracy",
+]
+META = {
+    "command": "python -m experiments.report",
+    "date": "2017-06-01 00:00 UTC",
+    "host": "h",
+    "device": "1 × cpu",
+    "jax": "0",
+    "commit": "abc1234",
+    "seconds": 60.0,
+    "logdir": "logs/report",
+    "quick": False,
+}
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
+
+
+@pytest.fixture
+def fast_compiles():
+    """Twelve sweeps, each compiled afresh, cost more in XLA's optimizer than in a few steps;
+    the executables it leaves are cleared so no later test runs unoptimized code."""
+    flag = "jax_disable_most_optimizations"
+    before = jax.config.values[flag]
+    jax.config.update(flag, True)
+    yield
+    jax.config.update(flag, before)
+    jax.clear_caches()
+
+
+def test_quick_report_has_every_experiment_mock_data(tmp_path, fast_compiles):
+    out = tmp_path / "REPORT.md"
+    with tfds.testing.mock_data(num_examples=100):
+        report.main(["--quick", "--out", str(out), "--logdir", str(tmp_path / "logs")])
+    text = out.read_text()
+    header, rule, *rows = table_rows(text)
+    assert header == COLUMNS
+    assert [row[0] for row in rows] == [f"`{name}`" for name in report.EXPERIMENTS]
+    assert all(" ± " in c for row in rows for c in row[2:5])
+    assert "Quick smoke run" in text and "mean nothing" in text
+    for claim in ("Deeper is better", "ReLU beats sigmoid", "Dropout fixes overfitting"):
+        assert claim in text
+    for setting in report.SETTINGS:
+        assert {p.name for p in (tmp_path / "logs" / setting).iterdir()} == set(report.EXPERIMENTS)
+
+
+def run(acc, binary=0.99, losses=((0.1, 0.2),), diverged=False, seed=0):
+    """A hand-made run: `losses` is (train loss, val_loss) per epoch."""
+    return {
+        "seed": seed,
+        "test_accuracy": acc,
+        "test_binary_accuracy": binary,
+        "diverged": diverged,
+        "train_seconds": 10.0,
+        "epochs": [{"loss": loss, "val_loss": val} for loss, val in losses],
+    }
+
+
+def sweep(accs, binaries=(0.99, 0.99, 0.99), lr=0.001, **kwargs):
+    config = {
+        "learning_rates": [lr],
+        "schedule": "constant",
+        "optimizer": "adam",
+        "epochs": 30,
+        "steps": None,
+        "loss": "binary",
+    }
+    runs = [
+        run(a, b, seed=seed, **kwargs)
+        for seed, (a, b) in enumerate(zip(accs, binaries, strict=True))
+    ]
+    return {"config": config, "runs": runs}
+
+
+def fake_results(overrides=None):
+    """Every experiment in both settings at accuracy 0.9 ± 0.01, unless overridden."""
+    results = {
+        name: {setting: sweep([0.89, 0.90, 0.91]) for setting in report.SETTINGS}
+        for name in report.EXPERIMENTS
+    }
+    for (name, setting), value in (overrides or {}).items():
+        results[name][setting] = value
+    return results
+
+
+def test_mean_std_is_the_sample_spread():
+    assert report.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert report.pm([0.89, 0.90, 0.91]) == "0.9000 ± 0.0100"
+
+
+def test_table_cells_reported_numbers_and_footnote():
+    results = fake_results(
+        {
+            ("softmax", "tutorial"): sweep([0.8, 0.8, 0.8], binaries=[0.96, 0.96, 0.96]),
+            ("five_layer_relu", "corrected"): sweep([0.97, 0.98, 0.99], diverged=True),
+        }
+    )
+    header, rule, *rows = table_rows(report.results_table(results))
+    assert header == COLUMNS
+    by_name = {row[0].strip("`"): row for row in rows}
+    assert by_name["softmax"] == [
+        "`softmax`",
+        "0.9439",
+        "0.9600 ± 0.0000",
+        "0.8000 ± 0.0000",
+        "0.9000 ± 0.0100",
+        "0.9268",
+    ]
+    assert by_name["five_layer_relu"][4] == "0.9800 ± 0.0100 (3/3 diverged)"
+    assert by_name["five_layer_relu"][5] == "0.9825 ¹"
+    assert by_name["five_layer_relu_dropout"][5] == "—"
+    assert by_name["five_layer_relu_lrdecay"][1] == "—"
+    text = report.render(results, META)
+    assert "Adam 0.003; ours uses the tutorial's 0.001" in text
+    assert "Quick smoke run" not in text
+
+
+def test_binary_accuracy_arithmetic():
+    # 92 % right, each error costing 2 of 10 outputs: 1 - 2 * 0.08 / 10.
+    assert report.predicted_binary_accuracy(0.92) == pytest.approx(0.984)
+    assert report.outputs_wrong_per_error(0.92, 0.984) == pytest.approx(2.0)
+    assert report.outputs_wrong_per_error(0.92, 0.992) == pytest.approx(1.0)
+    assert report.accuracy_from_binary(0.944) == pytest.approx(0.72)
+    line = report.inflation_lines(
+        fake_results({("softmax", "tutorial"): sweep([0.92] * 3, binaries=[0.984] * 3)})
+    )[0]
+    assert line == (
+        "- `softmax`: accuracy 0.9200, so 1 − 2·0.0800/10 = 0.9840 predicted; measured 0.9840 "
+        "(2.00 wrong outputs per misclassified image)."
+    )
+
+
+@pytest.mark.parametrize(
+    "favoured, other, higher, expected",
+    [
+        ([0.98, 0.99], [0.96, 0.97], True, "holds"),
+        ([0.96, 0.97], [0.98, 0.99], True, "fails"),
+        ([0.96, 0.99], [0.97, 0.98], True, "within seed noise"),
+        ([0.1, 0.2], [0.3, 0.4], False, "holds"),
+    ],
+)
+def test_verdict(favoured, other, higher, expected):
+    assert report.verdict(favoured, other, higher) == expected
+
+
+def test_overfitting_measures():
+    measured = report.overfitting(run(0.97, losses=[(0.3, 0.2), (0.1, 0.15), (0.05, 0.25)]))
+    assert measured == pytest.approx({"gap": 0.2, "rise": 0.1, "test_accuracy": 0.97})
+
+
+def test_accuracy_claims_from_the_runs():
+    results = fake_results({("softmax", setting): sweep([0.8] * 3) for setting in report.SETTINGS})
+    lines = report.accuracy_claim_lines(results)
+    deeper = [line for line in lines if line.startswith("- tutorial (`five_layer_sigmoid`")]
+    assert deeper == [
+        "- tutorial (`five_layer_sigmoid` adam 0.001, 30 epochs; `softmax` adam 0.001, 30 epochs): "
+        "0.9000 ± 0.0100 vs 0.8000 ± 0.0000 (+0.1000, **holds**)"
+    ]
+    assert "within seed noise" in "".join(lines)  # ReLU vs sigmoid: the same numbers
+
+
+def test_dropout_claim_from_the_runs():
+    overfits = [(0.10, 0.20), (0.05, 0.30)]  # gap 0.25, val_loss up 0.10 from its minimum
+    fits = [(0.20, 0.21), (0.18, 0.20)]  # gap 0.02, val_loss still falling
+    results = fake_results(
+        {
+            **{("five_layer_relu", s): sweep([0.97] * 3, losses=overfits) for s in report.SETTINGS},
+            **{
+                ("five_layer_relu_dropout", s): sweep([0.98] * 3, losses=fits)
+                for s in report.SETTINGS
+            },
+        }
+    )
+    lines = report.dropout_claim_lines(results)
+    tutorial, corrected = [x for x in lines if x.startswith("- `five_layer_relu_dropout`")]
+    assert tutorial.startswith("- `five_layer_relu_dropout` vs `five_layer_relu`, tutorial: holds.")
+    assert "loss gap 0.0200 ± 0.0000 vs 0.2500 ± 0.0000 (-0.2300, **holds**)" in tutorial
+    assert "val_loss rise from its minimum 0.0000 ± 0.0000 vs 0.1000 ± 0.0000" in tutorial
+    assert "test accuracy 0.9800 ± 0.0000 vs 0.9700 ± 0.0000 (+0.0100, **holds**)" in tutorial
+    assert corrected.startswith("- `five_layer_relu_dropout` vs `five_layer_relu`, corrected")
+    decay = [line for line in lines if line.startswith("- `five_layer_relu_lrdecay_dropout`")]
+    assert all(": within seed noise." in line for line in decay)  # identical hand-made runs
+
+
+def test_runs_stuck_at_chance_are_named():
+    assert report.saturated_loss() == pytest.approx(0.9 * 2 * math.log(1e7) / 10)
+    stuck = sweep([0.098, 0.97, 0.1], losses=[(2.9, 2.95)])
+    results = fake_results({("five_layer_relu_lrdecay", "tutorial"): stuck})
+    row = report.results_table(results).splitlines()[6]
+    assert row.startswith("| `five_layer_relu_lrdecay` | — | 0.9900 ± 0.0000 (2/3 at chance) |")
+    assert report.stuck_lines(results) == [
+        "- `five_layer_relu_lrdecay`, tutorial: seeds 0, 2 of 3 ended at chance, test accuracy "
+        "0.0980, 0.1000; binary training loss in the last epoch 2.9000, 2.9000."
+    ]
+    assert "2 of these runs ended at chance" in "".join(report.dropout_claim_lines(results))
+    assert "## Runs that learned nothing" in report.render(results, META)
+    assert "## Runs that learned nothing" not in report.render(fake_results(), META)
