@@ -27,17 +27,10 @@ from pathlib import Path
 
 import jax
 
+from experiments import MNIST_EXPERIMENTS
 from mnist_jax import experiment, losses
 from mnist_jax.config import Config
 
-EXPERIMENTS = (
-    "softmax",
-    "five_layer_sigmoid",
-    "five_layer_relu",
-    "five_layer_relu_dropout",
-    "five_layer_relu_lrdecay",
-    "five_layer_relu_lrdecay_dropout",
-)
 SETTINGS = ("tutorial", "corrected")
 SEEDS = (0, 1, 2)
 QUICK_STEPS = 3
@@ -88,7 +81,7 @@ def settings(name: str, quick: bool) -> dict[str, Config]:
 def run_all(quick: bool, data_dir: str | None, logdir: str) -> dict[str, dict[str, dict]]:
     """`results[experiment][setting]`: the report `experiment.run` returns for that sweep."""
     results = {}
-    for name in EXPERIMENTS:
+    for name in MNIST_EXPERIMENTS:
         results[name] = {}
         for setting, config in settings(name, quick).items():
             print(f"== {name}, {setting} setting", flush=True)

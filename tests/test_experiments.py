@@ -10,16 +10,9 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorboard.backend.event_processing import event_accumulator
 
+from experiments import MNIST_EXPERIMENTS
 from mnist_jax import cli
 
-EXPERIMENTS = [
-    "softmax",
-    "five_layer_sigmoid",
-    "five_layer_relu",
-    "five_layer_relu_dropout",
-    "five_layer_relu_lrdecay",
-    "five_layer_relu_lrdecay_dropout",
-]
 RUN_KEYS = {
     "learning_rate",
     "test_loss",
@@ -55,7 +48,7 @@ def scalars(event_dir):
     }
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", MNIST_EXPERIMENTS)
 def test_experiment_end_to_end_mock_data(name, tmp_path):
     # 120 mock examples in batches of 20: 6 batches an epoch, 8 steps = 1 epoch + 2 batches.
     report, saved = run_mock(name, tmp_path, "--steps", "8", "--batch-size", "20")
