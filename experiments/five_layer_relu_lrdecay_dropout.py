@@ -4,7 +4,9 @@ after every hidden layer, for 10,000 steps of 100.
     python -m experiments.five_layer_relu_lrdecay_dropout             # scaled, cross-entropy
     python -m experiments.five_layer_relu_lrdecay_dropout --tutorial  # raw pixels, binary
 
-`--lr` sets the decay's peak (0.003). Measured (seed 0, this repo's 2-core CPU): RESULT_PENDING
+`--lr` sets the decay's peak (0.003). Measured (seed 0, 2-core AMD EPYC CPU):
+test accuracy 0.9796, binary accuracy 0.9961,
+test loss 0.0876; 0.66 s an epoch, 18 s of training.
 """
 
 import flax.linen as nn
