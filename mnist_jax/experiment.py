@@ -131,13 +131,14 @@ def run(config: Config, options: Options) -> dict:
         chunk = members[first : first + options.max_members]
         if len(chunk) < len(members):
             say(f"members {first + 1}-{first + len(chunk)} of {len(members)}")
+        run_dirs = [
+            fresh_dir(os.path.join(options.logdir, config.name, run_name(lr, seed)))
+            for lr, seed in chunk
+        ]
         writers = (
             [
-                RunWriter(
-                    fresh_run_dir(options.logdir, config, lr, seed),
-                    run_config(config, lr, seed, mesh),
-                )
-                for lr, seed in chunk
+                RunWriter(run_dir, run_config(config, lr, seed, mesh, run_dir))
+                for run_dir, (lr, seed) in zip(run_dirs, chunk, strict=True)
             ]
             if writing
             else []
@@ -160,16 +161,12 @@ def run(config: Config, options: Options) -> dict:
     return report
 
 
-def fresh_run_dir(logdir: str, config: Config, lr: float, seed: int) -> str:
-    return fresh_dir(os.path.join(logdir, config.name, run_name(lr, seed)))
-
-
-def run_config(config: Config, lr: float, seed: int, mesh: Mesh) -> dict:
+def run_config(config: Config, lr: float, seed: int, mesh: Mesh, run_dir: str) -> dict:
     """What `config.json` records beside a run's logs."""
     return {
         **config.describe(),
         "experiment": config.name,
-        "run": run_name(lr, seed),
+        "run": os.path.basename(run_dir),
         "learning_rate": lr,
         "seed": seed,
         "devices": int(mesh.devices.size),

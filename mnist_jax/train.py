@@ -2,7 +2,7 @@
 
 A run is a stack of *members* (leading axis M of every state leaf): one member for a plain run,
 several for a sweep over learning rates and seeds. `jax.vmap` maps the single-member
-`train_step` over them, so a sweep is one compiled program whose members share each input batch.
+`train_step` over them, so a sweep is one compiled program whose members see the same batches.
 
 A whole epoch is one compiled call: the training set lives on the device, each epoch is a
 permutation of it, and `lax.scan` walks its batches with no host round-trip. The last partial
