@@ -149,5 +149,5 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
     )
     try:
         return experiment.run(resolve(config, args), options)
-    except (data.MnistNotFoundError, ConfigError) as error:
+    except (data.MnistError, ConfigError) as error:
         p.exit(2, f"{p.prog}: error: {error}\n")

@@ -169,3 +169,10 @@ def test_short_real_mnist_run_learns(mnist_data_dir, tmp_path):
         ["--steps", "300", "--data-dir", mnist_data_dir, "--logdir", str(tmp_path), "--quiet"],
     )
     assert report["runs"][0]["test_accuracy"] > 0.9  # 0.93 measured after these 300 steps
+
+
+def test_more_devices_than_present_is_a_clear_error_mock_data(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_mock("softmax", tmp_path, "--devices", "99")
+    assert exit_info.value.code == 2
+    assert "--devices 99: this process sees" in capsys.readouterr().err
