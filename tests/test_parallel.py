@@ -23,26 +23,18 @@ def env(devices: int) -> dict:
     }
 
 
+def command(logdir, json_path, *flags) -> list[str]:
+    """A short five_layer_relu_dropout run on mock data, writing `json_path`."""
+    return [
+        sys.executable, MOCK_RUN, "five_layer_relu_dropout", "--steps", "6", "--batch-size", "20",
+        "--logdir", str(logdir), "--json", str(json_path), "--quiet", *flags,
+    ]  # fmt: skip
+
+
 def mock_run(tmp_path, name, devices, *flags, env_devices=4):
     out = tmp_path / f"{name}.json"
     subprocess.run(
-        [
-            sys.executable,
-            MOCK_RUN,
-            "five_layer_relu_dropout",
-            "--steps",
-            "6",
-            "--batch-size",
-            "20",
-            "--logdir",
-            str(tmp_path / name),
-            "--json",
-            str(out),
-            "--quiet",
-            "--devices",
-            str(devices),
-            *flags,
-        ],
+        command(tmp_path / name, out, "--devices", str(devices), *flags),
         env=env(env_devices),
         check=True,
         cwd=ROOT,
@@ -88,26 +80,12 @@ def test_two_processes_on_localhost_equal_one_mock_data(tmp_path):
     port = free_port()
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                MOCK_RUN,
-                "five_layer_relu_dropout",
-                "--steps",
-                "6",
-                "--batch-size",
-                "20",
-                "--logdir",
-                str(tmp_path / f"logs{i}"),
-                "--json",
-                str(tmp_path / f"p{i}.json"),
-                "--quiet",
-                "--coordinator",
-                f"localhost:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
+            command(
+                tmp_path / f"logs{i}",
+                tmp_path / f"p{i}.json",
+                *("--coordinator", f"localhost:{port}", "--num-processes", "2"),
+                *("--process-id", str(i)),
+            ),
             env=env(1),
             cwd=ROOT,
             stdout=subprocess.PIPE,
