@@ -4,10 +4,12 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 from matplotlib.image import imread
 from tensorboardX import SummaryWriter
 
-from mnist_jax import plots
+from experiments.five_layer_relu import CONFIG
+from mnist_jax import cli, plots
 
 EPOCHS = 5
 BATCHES_PER_EPOCH = 20
@@ -127,3 +129,19 @@ def test_clear_error_without_runs(tmp_path, capsys, make_dir):
     message = capsys.readouterr().err
     assert message.startswith("error:") and str(logdir) in message
     assert "Traceback" not in message
+
+
+def test_plot_command_on_logs_a_short_mock_data_run_wrote(tmp_path):
+    """The trainer's own logs (a two-rate sweep on tfds mock data), not hand-written ones."""
+    logdir = tmp_path / "logs"
+    flags = ["--steps", "12", "--batch-size", "20", "--lr", "1e-3,1e-2", "--quiet"]
+    with tfds.testing.mock_data(num_examples=120):
+        cli.main(CONFIG, [*flags, "--logdir", str(logdir)])
+    written = plots.main([str(logdir), "--outdir", str(tmp_path / "figures")])
+    names = sorted(path.name for path in written)
+    assert names == [
+        "five_layer_relu_batch_loss.png", "five_layer_relu_loss.png",
+        "five_layer_relu_lr_sweep.png",
+    ]  # fmt: skip
+    for path in written:
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
