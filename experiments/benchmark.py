@@ -323,6 +323,10 @@ def table(summary: dict[str, dict], goals: list[Target]) -> str:
         lines.append(
             f"{t.what:<46}{fmt(t.measured, '.3f'):>10}{op:>4}{t.limit:>6g}  {verdict[t.passed]}"
         )
+    lines.append(
+        "The accuracy gap is of one seed after --epochs epochs, where seeds alone differ by"
+        " tenths of a point: judge it on full runs over several seeds (--seeds 0,1,2)."
+    )
     return "\n".join(lines)
 
 
