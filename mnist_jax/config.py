@@ -31,7 +31,7 @@ class Config:
         return dataclasses.replace(self, loss="binary", raw_pixels=True, **self.tutorial)
 
     def describe(self) -> dict[str, Any]:
-        """The config as JSON-ready values, the model by its repr."""
+        """The config as JSON-ready values, the model as `models.describe` names it."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields["model"] = models.describe(self.model)
         fields["learning_rates"] = list(self.learning_rates)

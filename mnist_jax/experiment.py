@@ -131,18 +131,9 @@ def run(config: Config, options: Options) -> dict:
         chunk = members[first : first + options.max_members]
         if len(chunk) < len(members):
             say(f"members {first + 1}-{first + len(chunk)} of {len(members)}")
-        run_dirs = [
-            fresh_dir(os.path.join(options.logdir, config.name, run_name(lr, seed)))
-            for lr, seed in chunk
+        writers = [
+            open_writer(options.logdir, config, lr, seed, mesh) for lr, seed in chunk if writing
         ]
-        writers = (
-            [
-                RunWriter(run_dir, run_config(config, lr, seed, mesh, run_dir))
-                for run_dir, (lr, seed) in zip(run_dirs, chunk, strict=True)
-            ]
-            if writing
-            else []
-        )
         chunk_runs, started = train_members(
             spec, mesh, config, chunk, plan, train_xy, test_xy, writers, say
         )
@@ -159,6 +150,12 @@ def run(config: Config, options: Options) -> dict:
         if options.json_path:
             write_json(options.json_path, report)
     return report
+
+
+def open_writer(logdir: str, config: Config, lr: float, seed: int, mesh: Mesh) -> RunWriter:
+    """A writer in a fresh run directory, `config.json` recording what the run is."""
+    run_dir = fresh_dir(os.path.join(logdir, config.name, run_name(lr, seed)))
+    return RunWriter(run_dir, run_config(config, lr, seed, mesh, run_dir))
 
 
 def run_config(config: Config, lr: float, seed: int, mesh: Mesh, run_dir: str) -> dict:
