@@ -76,6 +76,20 @@ def parser(config: Config) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     p.add_argument("--logdir", default="logs", help="TensorBoard logs (default logs/)")
     p.add_argument("--json", dest="json_path", help="write the results as JSON here")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace earlier logs of the same runs (and the checkpoints in --checkpoint-dir) "
+        "instead of keeping them beside the new ones",
+    )
+    p.add_argument(
+        "--checkpoint-dir", help="save the whole training state here after every epoch"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the latest checkpoint in --checkpoint-dir (--epochs stays the total)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     p.add_argument(
         "--devices", type=positive_int, help="local devices to shard each batch over (default all)"
@@ -144,6 +158,9 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
         logdir=args.logdir,
         json_path=args.json_path,
         quiet=args.quiet,
+        overwrite=args.overwrite,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
         devices=args.devices,
         max_members=args.max_members,
     )

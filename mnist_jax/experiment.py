@@ -31,6 +31,9 @@ class Options:
     logdir: str = "logs"
     json_path: str | None = None
     quiet: bool = False
+    overwrite: bool = False  # replace earlier runs of the same names instead of keeping them
+    checkpoint_dir: str | None = None  # where the training state is saved after every epoch
+    resume: bool = False  # continue from the latest checkpoint in `checkpoint_dir`
     devices: int | None = None  # local devices to shard the batch over; all by default
     max_members: int = 256  # members in one compiled program; more train in successive chunks
 

@@ -7,6 +7,7 @@ adding one class here.
 """
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ import numpy as np
 
 KERAS_KERNEL_INIT = nn.initializers.glorot_uniform()
 NUM_CLASSES = 10
+# By the names the functions carry, so a model's activation round-trips through `to_spec`.
+ACTIVATIONS = {f.__name__: f for f in (nn.relu, nn.sigmoid, nn.tanh, nn.gelu, nn.elu, nn.silu)}
 
 
 def _dense(features: int, name: str, dot_general: Callable | None, dtype: Any) -> nn.Dense:
@@ -129,6 +132,29 @@ def describe(model: nn.Module) -> str:
         if f.name not in ("parent", "name") and getattr(model, f.name) is not None
     ]
     return f"{type(model).__name__}({', '.join(fields)})"
+
+
+def to_spec(model: nn.Module) -> dict[str, Any]:
+    """The model as JSON-ready values, enough for `from_spec` to rebuild it (its matmul
+    precision is the run's `dtype`, not part of the spec)."""
+    spec = {"class": type(model).__name__}
+    for f in dataclasses.fields(model):
+        value = getattr(model, f.name)
+        if f.name in ("parent", "name", "dot_general", "dtype"):
+            continue
+        spec[f.name] = value.__name__ if callable(value) else value
+    return json.loads(json.dumps(spec))
+
+
+def from_spec(spec: dict[str, Any]) -> nn.Module:
+    """The model `to_spec` described: a class of this module, its fields from `spec`."""
+    fields = dict(spec)
+    model_class = globals().get(fields.pop("class"))
+    if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
+        raise ValueError(f"unknown model class {spec['class']!r}")
+    if "activation" in fields:
+        fields["activation"] = ACTIVATIONS[fields["activation"]]
+    return model_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 @jax.custom_vjp
