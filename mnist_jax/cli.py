@@ -1,53 +1,110 @@
-"""The one command line every experiment shares: `python -m experiments.<name> [flags]`."""
+"""The one command line every experiment shares: `python -m experiments.<name> [flags]`.
+
+Every bad flag, combination or path is refused before any work starts, in one line with exit
+status 2: `python -m experiments.<name>: error: MESSAGE`.
+"""
 
 import argparse
 import dataclasses
+import math
+import os
+import shlex
+import signal
 import sys
+from typing import NoReturn
 
 import jax
 import numpy as np
 
-from mnist_jax import data, experiment, losses, models
+from mnist_jax import data, experiment, interrupt, losses, models
 from mnist_jax.config import Config, ConfigError
+
+LR_FORMS = "a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count like 1e-4:1e-2:5"
+MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32.
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors one line: the usage block it prints first buries them."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _lr_error(problem: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{problem}; expected {LR_FORMS}")
+
+
+def _rate(piece: str, text: str) -> float:
+    """One positive, finite rate of `text`."""
+    where = "" if piece == text else f"{text!r}: "
+    if not piece.strip():
+        raise _lr_error(f"{text!r}: an empty entry")
+    try:
+        rate = float(piece)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise _lr_error(f"{where}{piece!r} is not a positive finite number")
+    return rate
 
 
 def learning_rates(text: str) -> tuple[float, ...]:
     """`0.001`, a list `3e-4,1e-3,3e-3`, or a log-spaced range `start:stop:count`."""
+    if ":" not in text:
+        return tuple(_rate(piece, text) for piece in text.split(","))
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise _lr_error(f"{text!r}: a range has 3 parts, start:stop:count, not {len(parts)}")
+    start, stop = _rate(parts[0], text), _rate(parts[1], text)
     try:
-        if ":" in text:
-            start, stop, count = text.split(":")
-            return tuple(float(v) for v in np.geomspace(float(start), float(stop), int(count)))
-        rates = tuple(float(v) for v in text.split(","))
+        count = int(parts[2])
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected a rate, a list like 3e-4,1e-3 or a range like 1e-4:1e-2:5"
-        ) from None
-    if not rates or any(r <= 0 for r in rates):
-        raise argparse.ArgumentTypeError(f"{text!r}: learning rates must be positive")
-    return rates
+        count = 0
+    if count < 1:
+        raise _lr_error(f"{text!r}: the count {parts[2]!r} is not a whole number of at least 1")
+    return tuple(float(v) for v in np.geomspace(start, stop, count))
+
+
+def _whole_number(text: str, low: int, high: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bound = f"of at least {low}" if high is None else f"from {low} to {high}"
+        raise argparse.ArgumentTypeError(f"expected a whole number {bound}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
+
+
+def seed(text: str) -> int:
+    return _whole_number(text, 0, MAX_SEED)
 
 
 def seeds(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds like 0,1,2") from None
+        return tuple(seed(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected seeds like 0,1,2 (whole numbers from 0 to {MAX_SEED}), got {text!r}"
+        ) from None
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
-    return value
-
-
-def parser(config: Config) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def parser(config: Config) -> Parser:
+    p = Parser(
         prog=f"python -m experiments.{config.name}",
         description=sys.modules["__main__"].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     length = f"{config.epochs} epochs" if config.steps is None else f"{config.steps} steps"
+    activation = getattr(getattr(config.model, "activation", None), "__name__", "none")
     p.add_argument(
         "--tutorial",
         action="store_true",
@@ -63,7 +120,7 @@ def parser(config: Config) -> argparse.ArgumentParser:
         help=f"learning rate(s), default {config.learning_rates[0]:g}; a sweep: "
         "3e-4,1e-3,3e-3 or 1e-4:1e-2:5 (log-spaced start:stop:count)",
     )
-    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--seed", type=seed, help="default 0")
     p.add_argument("--seeds", type=seeds, help="repeats, e.g. 0,1,2 (one member per seed)")
     p.add_argument("--loss", choices=sorted(losses.LOSSES), help=f"default {config.loss}")
     p.add_argument(
@@ -73,6 +130,11 @@ def parser(config: Config) -> argparse.ArgumentParser:
         help="feed pixels 0..255 unscaled, as the tutorial did",
     )
     p.add_argument("--dtype", choices=models.DTYPES, help="matmul precision, default float32")
+    p.add_argument(
+        "--activation",
+        choices=list(models.ACTIVATIONS),
+        help=f"the hidden layers' activation, default {activation}",
+    )
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     p.add_argument("--logdir", default="logs", help="TensorBoard logs (default logs/)")
     p.add_argument("--json", dest="json_path", help="write the results as JSON here")
@@ -82,9 +144,7 @@ def parser(config: Config) -> argparse.ArgumentParser:
         help="replace earlier logs of the same runs (and the checkpoints in --checkpoint-dir) "
         "instead of keeping them beside the new ones",
     )
-    p.add_argument(
-        "--checkpoint-dir", help="save the whole training state here after every epoch"
-    )
+    p.add_argument("--checkpoint-dir", help="save the whole training state here after every epoch")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -112,7 +172,7 @@ def parser(config: Config) -> argparse.ArgumentParser:
     )
     cluster.add_argument("--coordinator", help="HOST:PORT of process 0 (implies --distributed)")
     cluster.add_argument("--num-processes", type=positive_int)
-    cluster.add_argument("--process-id", type=int)
+    cluster.add_argument("--process-id", type=non_negative_int)
     return p
 
 
@@ -141,16 +201,73 @@ def resolve(config: Config, args: argparse.Namespace) -> Config:
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     if args.epochs is not None or args.steps is not None:
         config = dataclasses.replace(config, epochs=args.epochs, steps=args.steps)
+    if args.activation is not None:
+        if not hasattr(config.model, "activation"):
+            raise ConfigError(
+                f"--activation {args.activation}: {config.name}'s model "
+                f"{type(config.model).__name__} has no hidden layers to apply it to"
+            )
+        activation = models.ACTIVATIONS[args.activation]
+        config = dataclasses.replace(config, model=config.model.clone(activation=activation))
     return config
+
+
+def unwritable(path: str) -> str | None:
+    """Why `path` cannot be written as a directory, or None when it can; creates nothing.
+
+    A path that does not exist yet is judged by its nearest existing parent.
+    """
+    existing = os.path.abspath(path)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def flag_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags taken together or with the paths they name; None if nothing.
+
+    Checked before anything runs, so that a bad path fails at once and not after training.
+    """
+    if args.epochs is not None and args.steps is not None:
+        return "give --epochs or --steps, not both"
+    if args.seed is not None and args.seeds is not None:
+        return "give --seed or --seeds, not both"
+    if args.resume and args.checkpoint_dir is None:
+        return "--resume needs --checkpoint-dir, the folder of the checkpoints to resume from"
+    if args.resume and args.overwrite:
+        return "give --resume or --overwrite, not both: --overwrite starts afresh"
+    if args.json_path is not None and os.path.isdir(args.json_path):
+        return f"--json {args.json_path}: is a directory, expected a file name"
+    json_folder = (
+        None if args.json_path is None else os.path.dirname(os.path.abspath(args.json_path))
+    )
+    for flag, path, folder in [
+        ("--logdir", args.logdir, args.logdir),
+        ("--checkpoint-dir", args.checkpoint_dir, args.checkpoint_dir),
+        ("--json", args.json_path, json_folder),
+    ]:
+        if path is not None and (why := unwritable(folder)):
+            return f"{flag} {path}: {why}"
+    if args.data_dir is not None:
+        why = unwritable(os.path.expanduser(args.data_dir))
+        if why and not data.is_prepared(args.data_dir):
+            return f"--data-dir {args.data_dir}: holds no prepared MNIST to read and {why}"
+    return None
 
 
 def main(config: Config, argv: list[str] | None = None) -> dict:
     p = parser(config)
     args = p.parse_args(argv)
-    if args.epochs is not None and args.steps is not None:
-        p.error("give --epochs or --steps, not both")
-    if args.seed is not None and args.seeds is not None:
-        p.error("give --seed or --seeds, not both")
+    if problem := flag_problem(args):
+        p.error(problem)
+    try:
+        config = resolve(config, args)
+    except ConfigError as error:
+        p.error(str(error))
     if args.distributed or args.coordinator:
         init_distributed(args)
     options = experiment.Options(
@@ -165,6 +282,39 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
         max_members=args.max_members,
     )
     try:
-        return experiment.run(resolve(config, args), options)
+        report = experiment.run(config, options)
     except (data.MnistError, ConfigError) as error:
-        p.exit(2, f"{p.prog}: error: {error}\n")
+        p.error(str(error))
+    except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
+        signum = getattr(stopped, "signum", signal.SIGINT)
+        p.exit(128 + signum, stop_message(p.prog, stopped, argv, options.checkpoint_dir))
+    if report["runs"] and all(r["diverged"] for r in report["runs"]):
+        p.exit(1, divergence_message(p.prog, report["runs"]))
+    return report
+
+
+def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:
+    """What stopped the run and, with a checkpoint, the command that resumes it."""
+    what = str(stopped) if isinstance(stopped, interrupt.Interrupted) else "abandoned mid-epoch"
+    if not checkpoint_dir:
+        return (
+            f"{prog}: stopped: {what}; logs so far are kept. Without --checkpoint-dir the run "
+            "cannot be resumed\n"
+        )
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = shlex.join([*prog.split(), *args, *([] if "--resume" in args else ["--resume"])])
+    return (
+        f"{prog}: stopped: {what}; the latest checkpoint is in {checkpoint_dir}. Resume with:\n"
+        f"  {command}\n"
+    )
+
+
+def divergence_message(prog: str, runs: list[dict]) -> str:
+    where = ", ".join(
+        f"step {r['diverged_at_step']} with learning rate {r['learning_rate']:g} (seed {r['seed']})"
+        for r in runs
+    )
+    return (
+        f"{prog}: stopped: the loss is not finite at {where}; nothing more can be learned, "
+        "try a smaller --lr\n"
+    )

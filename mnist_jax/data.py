@@ -177,6 +177,12 @@ def _is_prepared(builder: MNIST) -> bool:
     return (Path(builder.data_dir) / "dataset_info.json").is_file()
 
 
+def is_prepared(data_dir: str | None = None) -> bool:
+    """Whether MNIST is prepared in the tfds data dir `load_mnist` would use, so that loading it
+    writes nothing there (a read-only data dir then works)."""
+    return _is_prepared(_MnistBuilder(data_dir=_resolve_data_dir(data_dir)))
+
+
 class _MnistBuilder(MNIST, skip_registration=True):
     """tfds' `mnist` builder (same name, version and features), prepared without TensorFlow.
 

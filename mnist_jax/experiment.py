@@ -9,16 +9,18 @@ import itertools
 import json
 import math
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import mnist_jax
-from mnist_jax import data, models, train
+from mnist_jax import checkpoint, data, interrupt, models, train
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.writer import EPOCH_TAGS, RunWriter
 
@@ -104,14 +106,26 @@ def run(config: Config, options: Options) -> dict:
     Members train together, at most `options.max_members` in one compiled program; more are
     trained in successive chunks of that size. Each run in the report also carries
     `batch_losses`, the loss of every batch in order (the tutorial's LossHistory); the JSON file
-    leaves it out, the TensorBoard logs hold it.
+    leaves it out, the TensorBoard logs hold it. Training stops early once every member has
+    diverged, and on SIGINT/SIGTERM after the current epoch (raising `Interrupted`).
     """
     writing = jax.process_index() == 0
     say = print if writing and not options.quiet else (lambda *a, **k: None)
+    if options.checkpoint_dir:
+        record = run_record(config, options.max_members)
+        checkpoint.check_dir(options.checkpoint_dir, record, options.resume, options.overwrite)
+        if jax.process_count() > 1:  # every process checks before process 0 writes
+            multihost_utils.sync_global_devices("checkpoint dir checked")
+        if writing and not options.resume:
+            checkpoint.start_run(options.checkpoint_dir, record)
     mesh = make_mesh(options.devices, config.batch_size)
     train_xy = to_devices(mesh, *load_split("train", config, options.data_dir))
-    test_xy = to_devices(mesh, *load_split("test", config, options.data_dir))
     num_examples, input_dim = train_xy[0].shape
+    if config.batch_size > num_examples:
+        raise ConfigError(
+            f"batch size {config.batch_size} is larger than the {num_examples} training examples"
+        )
+    test_xy = to_devices(mesh, *load_split("test", config, options.data_dir))
     plan = epoch_plan(config, num_examples // config.batch_size)
     spec = train.TrainSpec(
         model=models.with_dtype(config.model, config.dtype),
@@ -130,18 +144,18 @@ def run(config: Config, options: Options) -> dict:
         f"{mesh.devices.size} device(s)"
     )
     runs, startup_seconds = [], None
-    for first in range(0, len(members), options.max_members):
-        chunk = members[first : first + options.max_members]
-        if len(chunk) < len(members):
-            say(f"members {first + 1}-{first + len(chunk)} of {len(members)}")
-        writers = [
-            open_writer(options.logdir, config, lr, seed, mesh) for lr, seed in chunk if writing
-        ]
-        chunk_runs, started = train_members(
-            spec, mesh, config, chunk, plan, train_xy, test_xy, writers, say
-        )
-        runs += chunk_runs
-        startup_seconds = startup_seconds or started
+    with interrupt.StopOnSignal() as stop:
+        for first in range(0, len(members), options.max_members):
+            chunk = Chunk(first, members[first : first + options.max_members])
+            if len(chunk.members) < len(members):
+                say(f"members {first + 1}-{first + len(chunk.members)} of {len(members)}")
+            chunk_runs, started, epochs_done = train_members(
+                spec, mesh, config, options, chunk, plan, (train_xy, test_xy), say, stop
+            )
+            if stop.signum is not None:
+                raise interrupt.Interrupted(stop.signum, epochs_done, len(plan))
+            runs += chunk_runs
+            startup_seconds = startup_seconds or started
     report = {
         "experiment": config.name,
         "config": config.describe(),
@@ -155,9 +169,28 @@ def run(config: Config, options: Options) -> dict:
     return report
 
 
-def open_writer(logdir: str, config: Config, lr: float, seed: int, mesh: Mesh) -> RunWriter:
-    """A writer in a fresh run directory, `config.json` recording what the run is."""
-    run_dir = fresh_dir(os.path.join(logdir, config.name, run_name(lr, seed)))
+def run_record(config: Config, max_members: int) -> dict:
+    """What a checkpoint must match to be resumed: the config, its model in full, the chunks."""
+    record = {**config.describe(), "model_spec": models.to_spec(config.model)}
+    return json.loads(json.dumps({**record, "max_members": max_members}))
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Members trained together: `members[i]` is member `first + i` of the run."""
+
+    first: int
+    members: list[tuple[float, int]]  # (learning rate, seed)
+
+
+def open_writer(
+    logdir: str, config: Config, lr: float, seed: int, mesh: Mesh, overwrite: bool
+) -> RunWriter:
+    """A writer in a fresh run directory (or the same name emptied, if `overwrite`)."""
+    path = os.path.join(logdir, config.name, run_name(lr, seed))
+    if overwrite and os.path.isdir(path):
+        shutil.rmtree(path)
+    run_dir = fresh_dir(path)
     return RunWriter(run_dir, run_config(config, lr, seed, mesh, run_dir))
 
 
@@ -173,12 +206,38 @@ def run_config(config: Config, lr: float, seed: int, mesh: Mesh, run_dir: str) -
     }
 
 
-def train_members(spec, mesh, config, members, plan, train_xy, test_xy, writers, say):
-    """The epoch loop for one compiled group of members: returns their runs and the start-up
-    time to the first step.
+def place_state(mesh: Mesh, host_state_M: train.TrainState) -> train.TrainState:
+    """A state restored on the host, on every device as `train.init_members` places it."""
+    leaves, treedef = jax.tree.flatten(host_state_M)
+    state_M = jax.tree.unflatten(treedef, to_devices(mesh, *leaves))
+    return state_M.replace(key=jax.random.wrap_key_data(state_M.key))
 
-    Logs are written on a background thread while the next epoch computes.
+
+def check_resumable(saved: checkpoint.Saved, plan: list[int], path: str) -> None:
+    if saved.epoch > len(plan):
+        raise checkpoint.CheckpointError(
+            f"the checkpoint in {path} is after epoch {saved.epoch}, past the {len(plan)} "
+            f"epoch(s) asked: --epochs counts from the start, so ask for at least {saved.epoch}"
+        )
+    if saved.steps != sum(plan[: saved.epoch]):
+        raise checkpoint.CheckpointError(
+            f"the checkpoint in {path} is after {saved.steps} steps, but epoch {saved.epoch} of "
+            f"this run ends after {sum(plan[: saved.epoch])}: resume with the --steps it was "
+            "saved with, or more whole epochs of it"
+        )
+
+
+def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
+    """The epoch loop for one compiled group of members.
+
+    Returns their runs, the start-up time to the first step, and the epochs done. Logs are
+    written on a background thread while the next epoch computes. With a checkpoint dir, the
+    state is saved after every epoch once that epoch's logs are on disk, so a resumed run's logs
+    continue where its checkpoint does.
     """
+    train_xy, test_xy = data_xy
+    members = chunk.members
+    writing = jax.process_index() == 0
     state = train.init_members(
         spec,
         mesh,
@@ -186,13 +245,38 @@ def train_members(spec, mesh, config, members, plan, train_xy, test_xy, writers,
         jnp.array([lr for lr, _ in members], jnp.float32),
         input_dim=train_xy[0].shape[1],
     )
+    store = options.checkpoint_dir and checkpoint.MemberCheckpoints(
+        options.checkpoint_dir, chunk.first, len(members)
+    )
+    saved = store.latest(state) if store and options.resume else None
+    if saved is None:
+        done, epochs, batch_losses = 0, [[] for _ in members], [[] for _ in members]
+        writers = [
+            open_writer(options.logdir, config, lr, seed, mesh, options.overwrite)
+            for lr, seed in members
+            if writing
+        ]
+        run_dirs = [w.run_dir for w in writers]
+        if store:
+            store.save(0, 0, state, np.zeros((len(members), 0)), epochs, run_dirs)
+    else:
+        check_resumable(saved, plan, store.path)
+        done, epochs, run_dirs = saved.epoch, saved.history, saved.run_dirs
+        state = place_state(mesh, saved.state)
+        batch_losses = [[row] for row in saved.batch_losses]
+        writers = [
+            RunWriter(d, run_config(config, lr, seed, mesh, d), (done + 1, saved.steps + 1))
+            for d, (lr, seed) in zip(run_dirs, members, strict=True)
+            if writing
+        ]
+        say(f"resuming after epoch {done} ({saved.steps} steps) from {store.path}")
     order_key = jax.random.key(config.seeds[0])
-    epochs = [[] for _ in members]
-    batch_losses = [[] for _ in members]
-    first_step, startup_seconds, written = 1, None, []
+    first_step, startup_seconds, written = sum(plan[:done]) + 1, None, []
+    diverged = jax.device_get(state.diverged)
     with ThreadPoolExecutor(max_workers=1) as log_thread:
         try:
-            for epoch, num_batches in enumerate(plan, start=1):
+            for epoch in range(done + 1, len(plan) + 1):
+                num_batches = plan[epoch - 1]
                 start = time.perf_counter()
                 startup_seconds = startup_seconds or start - mnist_jax.IMPORT_TIME
                 state, batch_metrics = train.train_epoch(
@@ -216,25 +300,36 @@ def train_members(spec, mesh, config, members, plan, train_xy, test_xy, writers,
                             "seconds": seconds,
                         }
                     )
-                if writers:
-                    written.append(
-                        log_thread.submit(
-                            write_logs, writers, epoch, first_step, batch_metrics, epochs
-                        )
-                    )
+                logged = writers and log_thread.submit(
+                    write_logs, writers, epoch, first_step, batch_metrics, epochs
+                )
+                written.append(logged)
                 first_step += num_batches
+                done = epoch
                 say(progress_line(epoch, len(plan), seconds, epochs))
+                if store:
+                    if logged:
+                        logged.result()  # logs first: a checkpoint never runs ahead of them
+                    losses_MxS = np.stack([np.concatenate(b) for b in batch_losses])
+                    store.save(epoch, first_step - 1, state, losses_MxS, epochs, run_dirs)
+                diverged = report_divergence(state, members, diverged, say)
+                if diverged.all() or stop.signum is not None:
+                    break
         finally:
             for w in writers:
                 written.append(log_thread.submit(w.close))
+            if store:
+                store.close()
     for future in written:
-        future.result()  # a failed write surfaces here
-    diverged = jax.device_get(state.diverged)
+        if future:
+            future.result()  # a failed write surfaces here
+    diverged_at = jax.device_get(state.step) + 1
     runs = [
         {
             "learning_rate": lr,
             "seed": seed,
             "diverged": bool(diverged[m]),
+            "diverged_at_step": int(diverged_at[m]) if diverged[m] else None,
             "test_loss": epochs[m][-1]["val_loss"],
             "test_accuracy": epochs[m][-1]["val_accuracy"],
             "test_binary_accuracy": epochs[m][-1]["val_binary_accuracy"],
@@ -244,7 +339,19 @@ def train_members(spec, mesh, config, members, plan, train_xy, test_xy, writers,
         }
         for m, (lr, seed) in enumerate(members)
     ]
-    return runs, startup_seconds
+    return runs, startup_seconds, done
+
+
+def report_divergence(state, members, diverged_before, say) -> np.ndarray:
+    """Says which members diverged in the last epoch; returns which have by now."""
+    diverged, steps = jax.device_get((state.diverged, state.step))
+    for m in np.flatnonzero(diverged & ~diverged_before):
+        lr, seed = members[m]
+        say(
+            f"learning rate {lr:g}, seed {seed}: loss not finite at step {steps[m] + 1}; "
+            "this run stops there"
+        )
+    return diverged
 
 
 def write_logs(writers, epoch, first_step, batch_metrics, epochs) -> None:
@@ -256,6 +363,7 @@ def write_logs(writers, epoch, first_step, batch_metrics, epochs) -> None:
             {k: last[k] for k in EPOCH_TAGS},
             {k: last[f"val_{k}"] for k in EPOCH_TAGS},
         )
+        writer.flush()  # on disk before the epoch's checkpoint, and before a crash
 
 
 def progress_line(epoch: int, total: int, seconds: float, epochs: list[list[dict]]) -> str:

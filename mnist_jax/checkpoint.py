@@ -1,0 +1,216 @@
+"""The whole training state saved after every epoch with orbax-checkpoint, and read back.
+
+A checkpoint dir holds one run (one experiment, all its members):
+
+    DIR/run.json                    what is trained: config, model spec, members, chunk size
+    DIR/members-<a>-<b>/<epoch>/    members a..b (1-based) after `epoch` epochs, the last
+                                    `KEEP` epochs kept: state (params, optimizer state, step,
+                                    keys), per-batch losses, and the history the logs need
+
+Orbax writes each epoch into a temporary folder and renames it once complete, so a crash while
+saving leaves the previous checkpoint as the latest. States are saved from host copies, so the
+next epoch may reuse (donate) the device buffers while a save is still being written.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from mnist_jax.config import ConfigError
+from mnist_jax.train import TrainState
+
+KEEP = 3  # epochs kept per group of members; older ones are deleted
+RUN_FILE = "run.json"
+# Settings a run may change on resume: its length (`--epochs` stays the total).
+RESUMABLE = ("epochs", "steps")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint dir that cannot be used as asked; the message says what to do."""
+
+
+@dataclasses.dataclass
+class Saved:
+    """One group of members as a checkpoint left them, on the host."""
+
+    epoch: int  # epochs done
+    steps: int  # batches done (diverged members stopped counting earlier)
+    state: TrainState  # leading axis M; `key` as raw key data
+    batch_losses: np.ndarray  # [M, steps]
+    history: list[list[dict]]  # per member, one dict of metrics per epoch done
+    run_dirs: list[str]  # the members' log directories
+
+
+def check_dir(directory: str, record: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    """Refuses a checkpoint dir that cannot serve the run `record` describes; writes nothing.
+
+    Resuming needs a checkpoint of the same run; starting afresh needs a directory with no
+    checkpoints (or `overwrite`), so one run's checkpoints are never mixed into another's.
+    """
+    if resume:
+        if not os.path.exists(os.path.join(directory, RUN_FILE)):
+            raise CheckpointError(
+                f"no checkpoint to resume in {directory}; run without --resume to start one"
+            )
+        differences = compare(read_run(directory), record)
+        if differences:
+            raise CheckpointError(
+                f"the checkpoint in {directory} is of a different run: "
+                + "; ".join(differences)
+                + ". Resume with the settings it was saved with, or start a new run in "
+                "another --checkpoint-dir"
+            )
+    elif _ours(directory) and not overwrite:
+        raise CheckpointError(
+            f"{directory} already holds checkpoints of {read_run(directory).get('name')!r}; "
+            "pass --resume to continue that run, --overwrite to replace it, or choose "
+            "another --checkpoint-dir"
+        )
+
+
+def start_run(directory: str, record: dict[str, Any]) -> None:
+    """Replaces any earlier run's checkpoints in `directory` with the record of a new one."""
+    for name in _ours(directory):  # only what a run wrote here: other files in it stay
+        path = os.path.join(directory, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    os.makedirs(directory, exist_ok=True)
+    run_file = os.path.join(directory, RUN_FILE)
+    tmp = f"{run_file}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, run_file)
+
+
+def _ours(directory: str) -> list[str]:
+    return [name for name in _listing(directory) if name == RUN_FILE or _is_group(name)]
+
+
+def read_run(directory: str) -> dict[str, Any]:
+    path = os.path.join(directory, RUN_FILE)
+    if not os.path.exists(path):
+        raise CheckpointError(
+            f"{directory} holds no checkpoint (no {RUN_FILE}): give a --checkpoint-dir that an "
+            "experiment wrote"
+        )
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path} cannot be read ({error}): it was damaged") from None
+
+
+def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """What differs between a saved run and the one asked for, setting by setting."""
+    keys = [k for k in {**saved, **record} if k not in RESUMABLE]
+    return [
+        f"{k} is {_show(saved.get(k))} in the checkpoint but {_show(record.get(k))} now"
+        for k in keys
+        if saved.get(k) != record.get(k)
+    ]
+
+
+def _show(value) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _listing(directory: str) -> list[str]:
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def _is_group(name: str) -> bool:
+    return name.startswith("members-")
+
+
+def group_path(directory: str, first: int, count: int) -> str:
+    """Where members `first`..`first + count - 1` (0-based) keep their checkpoints."""
+    return os.path.join(os.path.abspath(directory), f"members-{first + 1}-{first + count}")
+
+
+class MemberCheckpoints:
+    """The checkpoints of members `first`..`first + count - 1` (0-based) of a run."""
+
+    def __init__(self, directory: str, first: int, count: int):
+        self.path = group_path(directory, first, count)
+        self.manager = ocp.CheckpointManager(
+            self.path, options=ocp.CheckpointManagerOptions(max_to_keep=KEEP)
+        )
+
+    def save(
+        self,
+        epoch: int,
+        steps: int,
+        state_M: TrainState,
+        batch_losses_MxS: np.ndarray,
+        history: list[list[dict]],
+        run_dirs: list[str],
+    ) -> None:
+        """Starts saving; returns once the state is copied to the host."""
+        host_state = jax.tree.map(_host_copy, state_M.replace(key=jax.random.key_data(state_M.key)))
+        items = {
+            "state": ocp.args.StandardSave(host_state),
+            "history": ocp.args.JsonSave(
+                {"epoch": epoch, "steps": steps, "members": history, "run_dirs": run_dirs}
+            ),
+        }
+        if batch_losses_MxS.size:  # orbax refuses empty arrays: none before the first epoch
+            items["batch_losses"] = ocp.args.StandardSave(np.asarray(batch_losses_MxS, np.float32))
+        self.manager.save(epoch, args=ocp.args.Composite(**items))
+
+    def latest(self, like_M: TrainState) -> Saved | None:
+        """The newest checkpoint, its state shaped like `like_M`; None if there is none."""
+        epoch = self.manager.latest_step()
+        if epoch is None:
+            return None
+        target = jax.tree.map(
+            lambda a: np.zeros(a.shape, a.dtype),
+            like_M.replace(key=jax.random.key_data(like_M.key)),
+        )
+        try:
+            history = self.manager.restore(
+                epoch, args=ocp.args.Composite(history=ocp.args.JsonRestore())
+            ).history
+            items = {"state": ocp.args.StandardRestore(target)}
+            if history["steps"]:
+                items["batch_losses"] = ocp.args.StandardRestore()
+            restored = self.manager.restore(epoch, args=ocp.args.Composite(**items))
+            batch_losses = restored.get("batch_losses", np.zeros((len(history["members"]), 0)))
+            return Saved(
+                epoch=history["epoch"],
+                steps=history["steps"],
+                state=restored.state,
+                batch_losses=np.asarray(batch_losses, np.float32),
+                history=history["members"],
+                run_dirs=history["run_dirs"],
+            )
+        except Exception as error:  # orbax and tensorstore raise many kinds for a damaged file
+            raise damaged(self.path, epoch, self.manager.all_steps(), error) from None
+
+    def close(self) -> None:
+        """Waits for the last save to be complete on disk."""
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _host_copy(leaf: jax.Array) -> np.ndarray:
+    """This process's replica, copied: the device buffer may be donated to the next epoch."""
+    return np.array(leaf.addressable_data(0), copy=True)
+
+
+def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:
+    reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error)
+    earlier = sorted(e for e in all_epochs if e < epoch)
+    fallback = (
+        f"move {os.path.join(path, str(epoch))} away to resume from epoch {earlier[-1]}, or "
+        if earlier
+        else ""
+    )
+    return CheckpointError(
+        f"the checkpoint of epoch {epoch} in {path} cannot be read ({reason}); {fallback}"
+        "start over with --overwrite or another --checkpoint-dir"
+    )

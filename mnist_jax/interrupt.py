@@ -1,0 +1,48 @@
+"""Ctrl-C and SIGTERM during training: stop after the current epoch rather than mid-write.
+
+The first signal asks the epoch loop to stop once the epoch in flight is done (it is one
+compiled call and cannot be cut short); the loop then saves, flushes and returns. A second
+signal abandons the epoch at once, as Ctrl-C normally would.
+"""
+
+import signal
+import sys
+import threading
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """Training stopped early on a signal, its logs and checkpoint complete up to `epoch`."""
+
+    def __init__(self, signum: int, epoch: int, total: int):
+        super().__init__(f"{signal.Signals(signum).name} after epoch {epoch}/{total}")
+        self.signum, self.epoch, self.total = signum, epoch, total
+
+
+class StopOnSignal:
+    """A context in which SIGINT and SIGTERM set `signum` instead of killing the process."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after this epoch "
+            "(again to abandon it at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,383 @@
+"""The shared command line refuses every bad flag, combination and path before any work starts:
+one line on stderr, exit status 2, nothing created."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import flax.linen as nn
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments import MNIST_EXPERIMENTS, five_layer_relu, softmax
+from mnist_jax import cli, data, experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+RELU, SOFTMAX = five_layer_relu.CONFIG, softmax.CONFIG
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def one_line_error(config, argv, capsys) -> str:
+    """The message `cli.main` exits with, after checking it is one line with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(config, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith(f"python -m experiments.{config.name}: error: "), err
+    return err
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """`experiment.run` replaced by a recorder: the checks alone are under test, nothing trains."""
+    calls = []
+
+    def record(config, options):
+        calls.append((config, options))
+        return {"runs": [{"diverged": False}]}
+
+    monkeypatch.setattr(experiment, "run", record)
+    return calls
+
+
+@pytest.fixture
+def paths(tmp_path, monkeypatch):
+    """Placeholders in the cases: {tmp} this test's folder (also the working directory), {file} a
+    regular file in it, {dir} an existing folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "a_dir").mkdir()
+    places = {"{tmp}": tmp_path, "{file}": tmp_path / "a_file", "{dir}": tmp_path / "a_dir"}
+
+    def fill(text: str) -> str:
+        for placeholder, path in places.items():
+            text = text.replace(placeholder, str(path))
+        return text
+
+    return fill
+
+
+POSITIVE_INT_CASES = [
+    pytest.param(
+        RELU,
+        [flag, value],
+        [f"argument {flag}", "expected a whole number of at least 1", f"got {value!r}"],
+        id=f"{flag[2:]}-{value}",
+    )
+    for flag in ("--epochs", "--steps", "--batch-size", "--devices", "--max-members")
+    for value in ("0", "-2", "two", "1.5")
+]
+
+LR_EXPECTED = "expected a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count"
+CASES = [
+    # Learning rates.
+    pytest.param(RELU, ["--lr", "0"], ["argument --lr: '0' is not a positive finite"], id="lr-0"),
+    pytest.param(RELU, ["--lr=-1e-3"], ["'-1e-3' is not a positive finite"], id="lr-negative"),
+    pytest.param(RELU, ["--lr", "-0.5"], ["'-0.5' is not a positive finite"], id="lr-negative-2"),
+    pytest.param(RELU, ["--lr", "nan"], ["'nan' is not a positive finite"], id="lr-nan"),
+    pytest.param(RELU, ["--lr", "inf"], ["'inf' is not a positive finite"], id="lr-inf"),
+    pytest.param(
+        RELU, ["--lr", "abc"], ["'abc' is not a positive finite", LR_EXPECTED], id="lr-abc"
+    ),
+    pytest.param(
+        RELU, ["--lr", "1e-3,-1"], ["'1e-3,-1': '-1' is not a positive"], id="lr-list-negative"
+    ),
+    pytest.param(RELU, ["--lr", "1e-3,x"], ["'1e-3,x': 'x' is not a positive"], id="lr-list-word"),
+    pytest.param(
+        RELU,
+        ["--lr", "1e-3,,2e-3"],
+        ["'1e-3,,2e-3': an empty entry", LR_EXPECTED],
+        id="lr-list-gap",
+    ),
+    pytest.param(RELU, ["--lr", "1e-3,"], ["'1e-3,': an empty entry"], id="lr-list-trailing"),
+    pytest.param(
+        RELU,
+        ["--lr", "1e-4:1e-2"],
+        ["'1e-4:1e-2': a range has 3 parts, start:stop:count, not 2", LR_EXPECTED],
+        id="lr-range-2-parts",
+    ),
+    pytest.param(
+        RELU, ["--lr", "1e-4:1e-2:5:1"], ["3 parts, start:stop:count, not 4"], id="lr-range-4-parts"
+    ),
+    pytest.param(
+        RELU,
+        ["--lr", "1e-4:1e-2:x"],
+        ["the count 'x' is not a whole number of at least 1", LR_EXPECTED],
+        id="lr-range-count-word",
+    ),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:0"], ["the count '0'"], id="lr-range-count-0"),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:2.5"], ["the count '2.5'"], id="lr-range-count-2.5"),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:"], ["the count ''"], id="lr-range-no-count"),
+    pytest.param(
+        RELU, ["--lr", "0:1e-2:5"], ["'0:1e-2:5': '0' is not a positive"], id="lr-range-start-0"
+    ),
+    pytest.param(
+        RELU, ["--lr=-1e-4:1e-2:5"], ["'-1e-4' is not a positive"], id="lr-range-start-negative"
+    ),
+    pytest.param(RELU, ["--lr", "1e-4:inf:5"], ["'inf' is not a positive"], id="lr-range-stop-inf"),
+    pytest.param(RELU, ["--lr", "1e-4:nan:5"], ["'nan' is not a positive"], id="lr-range-stop-nan"),
+    pytest.param(RELU, ["--lr", ":1e-2:5"], ["':1e-2:5': an empty entry"], id="lr-range-no-start"),
+    pytest.param(RELU, ["--lr"], ["argument --lr: expected one argument"], id="lr-no-value"),
+    # Whole numbers.
+    *POSITIVE_INT_CASES,
+    pytest.param(
+        RELU,
+        ["--seed", "-1"],
+        ["argument --seed: expected a whole number from 0 to 2147483647, got '-1'"],
+        id="seed-negative",
+    ),
+    pytest.param(RELU, ["--seed", "x"], ["argument --seed", "got 'x'"], id="seed-word"),
+    pytest.param(RELU, ["--seed", "2147483648"], ["from 0 to 2147483647"], id="seed-beyond-int32"),
+    pytest.param(
+        RELU,
+        ["--seeds", "0,-1"],
+        ["argument --seeds: expected seeds like 0,1,2", "got '0,-1'"],
+        id="seeds-negative",
+    ),
+    pytest.param(RELU, ["--seeds", "0,,1"], ["seeds like 0,1,2", "'0,,1'"], id="seeds-gap"),
+    pytest.param(RELU, ["--seeds", "a,b"], ["seeds like 0,1,2", "'a,b'"], id="seeds-words"),
+    pytest.param(RELU, ["--seeds", "0,1,"], ["seeds like 0,1,2", "'0,1,'"], id="seeds-trailing"),
+    pytest.param(
+        RELU, ["--process-id", "-1"], ["argument --process-id", "at least 0"], id="process-id"
+    ),
+    # Choices and unknown flags.
+    pytest.param(
+        RELU,
+        ["--activation", "swish"],
+        ["argument --activation: invalid choice: 'swish'", "'relu'", "'gelu'", "'silu'"],
+        id="activation-unknown",
+    ),
+    pytest.param(
+        SOFTMAX,
+        ["--activation", "tanh"],
+        ["--activation tanh: softmax's model SoftmaxRegression has no hidden layers"],
+        id="activation-without-hidden-layers",
+    ),
+    pytest.param(RELU, ["--loss", "mse"], ["invalid choice: 'mse'"], id="loss-unknown"),
+    pytest.param(
+        RELU, ["--learning-rate", "1"], ["unrecognized arguments: --learning-rate"], id="unknown"
+    ),
+    # Flags that conflict.
+    pytest.param(
+        RELU, ["--epochs", "1", "--steps", "2"], ["give --epochs or --steps, not both"], id="e+s"
+    ),
+    pytest.param(
+        RELU, ["--seed", "1", "--seeds", "0,1"], ["give --seed or --seeds, not both"], id="s+s"
+    ),
+    pytest.param(
+        RELU, ["--resume"], ["--resume needs --checkpoint-dir"], id="resume-without-checkpoints"
+    ),
+    pytest.param(
+        RELU,
+        ["--resume", "--overwrite", "--checkpoint-dir", "{tmp}/checkpoints"],
+        ["give --resume or --overwrite, not both"],
+        id="resume+overwrite",
+    ),
+    # Folders that cannot be written.
+    pytest.param(
+        RELU, ["--logdir", "{file}"], ["--logdir {file}: {file} is not a directory"], id="logdir"
+    ),
+    pytest.param(
+        RELU,
+        ["--logdir", "{file}/logs"],
+        ["--logdir {file}/logs: {file} is not a directory"],
+        id="logdir-under-file",
+    ),
+    pytest.param(
+        RELU,
+        ["--json", "{file}/out/results.json"],
+        ["--json {file}/out/results.json: {file} is not a directory"],
+        id="json-under-file",
+    ),
+    pytest.param(
+        RELU,
+        ["--json", "{dir}"],
+        ["--json {dir}: is a directory, expected a file name"],
+        id="json-is-dir",
+    ),
+    pytest.param(
+        RELU,
+        ["--checkpoint-dir", "{file}"],
+        ["--checkpoint-dir {file}: {file} is not a directory"],
+        id="checkpoint-dir",
+    ),
+    pytest.param(
+        RELU,
+        ["--checkpoint-dir", "{file}/checkpoints"],
+        ["--checkpoint-dir {file}/checkpoints: {file} is not a directory"],
+        id="checkpoint-dir-under-file",
+    ),
+    pytest.param(
+        SOFTMAX,
+        ["--data-dir", "{file}/tfds"],
+        ["--data-dir {file}/tfds: holds no prepared MNIST to read and {file} is not a directory"],
+        id="data-dir-under-file",
+    ),
+    pytest.param(
+        SOFTMAX,
+        ["--data-dir", "{file}"],
+        ["--data-dir {file}: holds no prepared MNIST", "{file} is not a directory"],
+        id="data-dir",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "flags", "words"), CASES)
+def test_bad_flag_is_one_line_with_status_2_and_creates_nothing(
+    config, flags, words, paths, tmp_path, no_run, capsys
+):
+    before = listing(tmp_path)
+    argv = ["--logdir", f"{tmp_path}/logs", "--json", f"{tmp_path}/out/results.json", "--quiet"]
+    message = one_line_error(config, [*argv, *map(paths, flags)], capsys)
+    for words_ in words:
+        assert paths(words_) in message
+    assert not no_run
+    assert listing(tmp_path) == before
+
+
+@pytest.fixture
+def read_only(tmp_path, monkeypatch):
+    """A folder that `os.access` calls unwritable: tests run as root, whom chmod does not stop."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    access = os.access
+
+    def no_writes_in_folder(path, mode, **kwargs):
+        if mode & os.W_OK and Path(path).resolve().is_relative_to(folder.resolve()):
+            return False
+        return access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", no_writes_in_folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("flag", "path"),
+    [
+        ("--logdir", "logs"),
+        ("--logdir", "."),
+        ("--json", "out/results.json"),
+        ("--checkpoint-dir", "checkpoints"),
+        ("--data-dir", "."),
+        ("--data-dir", "tfds"),
+    ],
+)
+def test_a_folder_that_cannot_be_written_is_refused(
+    flag, path, read_only, tmp_path, no_run, capsys
+):
+    before = listing(tmp_path)
+    target = os.path.normpath(read_only / path)
+    message = one_line_error(RELU, ["--logdir", str(tmp_path / "logs"), flag, target], capsys)
+    assert f"{flag} {target}: " in message and f"{read_only} is not writable" in message
+    assert listing(tmp_path) == before and not no_run
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_logdir_is_refused_chmod(tmp_path, no_run, capsys):
+    folder = tmp_path / "read_only"
+    folder.mkdir(mode=0o555)
+    try:
+        message = one_line_error(RELU, ["--logdir", str(folder / "logs")], capsys)
+    finally:
+        folder.chmod(0o755)
+    assert f"{folder} is not writable" in message
+    assert not (folder / "logs").exists()
+
+
+def test_a_read_only_data_dir_holding_prepared_mnist_is_fine(read_only, tmp_path, no_run):
+    info = read_only / "mnist" / "3.0.1" / "dataset_info.json"  # What marks it prepared.
+    info.parent.mkdir(parents=True)
+    info.write_text('{"name": "mnist", "version": "3.0.1"}')
+    assert data.is_prepared(str(read_only))
+    cli.main(SOFTMAX, ["--data-dir", str(read_only), "--logdir", str(tmp_path / "logs")])
+    ((_, options),) = no_run
+    assert options.data_dir == str(read_only)
+
+
+def test_good_flags_reach_the_run_and_create_nothing(tmp_path, no_run):
+    flags = [
+        "--activation", "gelu", "--lr", "1e-4:1e-2:3", "--seeds", "0,1", "--epochs", "2",
+        "--logdir", f"{tmp_path}/new/logs", "--json", f"{tmp_path}/new/out/results.json",
+        "--checkpoint-dir", f"{tmp_path}/new/checkpoints", "--resume",
+        "--data-dir", f"{tmp_path}/new/tfds",
+    ]  # fmt: skip
+    cli.main(RELU, flags)
+    ((config, options),) = no_run
+    assert config.model.activation is nn.gelu and RELU.model.activation is nn.relu
+    assert config.learning_rates == pytest.approx((1e-4, 1e-3, 1e-2))
+    assert (config.seeds, config.epochs, options.resume) == ((0, 1), 2, True)
+    assert listing(tmp_path) == []
+
+
+# --- Through the whole run: data problems and a batch larger than the data ----------------------
+
+
+def test_an_empty_data_dir_without_network_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    argv = ["--data-dir", str(tmp_path / "tfds"), "--logdir", str(tmp_path / "logs"), "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(SOFTMAX, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err  # The data module's message names three ways out, one a line.
+    assert err.startswith(f"python -m experiments.softmax: error: MNIST is not in {tmp_path}/tfds")
+    assert "offline (test)" in err and "Traceback" not in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_corrupted_files_in_the_manual_folder_are_a_clear_error(tmp_path, capsys):
+    manual = tmp_path / "tfds" / "downloads" / "manual"
+    manual.mkdir(parents=True)
+    for name in data.MNIST_SHA256:
+        (manual / name).write_bytes(b"\x00\x00\x08\x03 not MNIST")
+    argv = ["--data-dir", str(tmp_path / "tfds"), "--logdir", str(tmp_path / "logs"), "--quiet"]
+    message = one_line_error(SOFTMAX, argv, capsys)
+    assert f"{manual}/train-images-idx3-ubyte: SHA-256" in message
+    assert not data.is_prepared(str(tmp_path / "tfds"))
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_batch_larger_than_the_training_set_is_a_clear_error_mock_data(tmp_path, capsys):
+    argv = ["--batch-size", "1000", "--steps", "2", "--logdir", str(tmp_path / "logs"), "--quiet"]
+    with tfds.testing.mock_data(num_examples=120):
+        message = one_line_error(RELU, argv, capsys)
+    assert "batch" in message.lower() and "1000" in message and "120" in message
+    assert not (tmp_path / "logs").exists()
+
+
+# --- python -m experiments NAME ------------------------------------------------------------------
+
+
+def run_experiments(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "experiments", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [(["nope", "--lr", "1"], "unknown experiment 'nope'"), ([], "name an experiment")],
+)
+def test_experiments_without_a_known_name_is_one_line_with_status_2(args, problem):
+    result = run_experiments(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"python -m experiments: error: {problem}; choose from {', '.join(MNIST_EXPERIMENTS)}\n"
+    )
+
+
+def test_experiments_name_runs_that_experiment():
+    result = run_experiments("five_layer_relu", "--help")
+    assert result.returncode == 0
+    assert "usage: python -m experiments.five_layer_relu" in result.stdout
+    assert five_layer_relu.__doc__.splitlines()[0] in result.stdout  # Its docstring, not ours.
+
+
+def test_experiments_name_passes_on_the_flags_after_it():
+    result = run_experiments("softmax", "--lr", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("python -m experiments.softmax: error: argument --lr: '0'")
+    assert result.stderr.count("\n") == 1
