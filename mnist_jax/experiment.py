@@ -245,8 +245,10 @@ def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
         jnp.array([lr for lr, _ in members], jnp.float32),
         input_dim=train_xy[0].shape[1],
     )
-    store = options.checkpoint_dir and checkpoint.MemberCheckpoints(
-        options.checkpoint_dir, chunk.first, len(members)
+    store = (
+        checkpoint.MemberCheckpoints(options.checkpoint_dir, chunk.first, len(members))
+        if options.checkpoint_dir
+        else None
     )
     saved = store.latest(state) if store and options.resume else None
     if saved is None:
@@ -300,15 +302,16 @@ def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
                             "seconds": seconds,
                         }
                     )
-                logged = writers and log_thread.submit(
-                    write_logs, writers, epoch, first_step, batch_metrics, epochs
-                )
-                written.append(logged)
+                if writers:
+                    logged = log_thread.submit(
+                        write_logs, writers, epoch, first_step, batch_metrics, epochs
+                    )
+                    written.append(logged)
                 first_step += num_batches
                 done = epoch
                 say(progress_line(epoch, len(plan), seconds, epochs))
                 if store:
-                    if logged:
+                    if writers:
                         logged.result()  # logs first: a checkpoint never runs ahead of them
                     losses_MxS = np.stack([np.concatenate(b) for b in batch_losses])
                     store.save(epoch, first_step - 1, state, losses_MxS, epochs, run_dirs)
@@ -321,8 +324,7 @@ def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
             if store:
                 store.close()
     for future in written:
-        if future:
-            future.result()  # a failed write surfaces here
+        future.result()  # a failed write surfaces here
     diverged_at = jax.device_get(state.step) + 1
     runs = [
         {

@@ -155,6 +155,19 @@ def test_a_rerun_writes_beside_earlier_logs_never_into_them_mock_data(tmp_path):
     assert (tmp_path / "logs" / "softmax" / "lr_0.5-seed_0-2" / "batch").is_dir()
 
 
+def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_path):
+    run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20")
+    run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20")
+    runs = tmp_path / "logs" / "softmax"
+    kept = sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*"))
+    old_events = sorted(p.name for p in (runs / "lr_0.5-seed_0").rglob("events.*"))
+    run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20", "--overwrite")
+    assert sorted(os.listdir(runs)) == ["lr_0.5-seed_0", "lr_0.5-seed_0-2"]
+    new_events = sorted(p.name for p in (runs / "lr_0.5-seed_0").rglob("events.*"))
+    assert len(new_events) == 2 and not set(new_events) & set(old_events)
+    assert sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*")) == kept
+
+
 def test_same_seed_same_numbers_mock_data(tmp_path):
     def numbers(path):
         _, saved = run_mock("five_layer_relu_dropout", path, "--steps", "6", "--batch-size", "20")
