@@ -7,8 +7,6 @@ experiment module nor its flags; every member of a sweep gets its line.
 import argparse
 import os
 
-import jax.numpy as jnp
-
 from mnist_jax import checkpoint, data, experiment, models, train
 
 
@@ -30,13 +28,7 @@ def evaluate_checkpoint(directory: str, data_dir: str | None = None) -> list[dic
     results = []
     for first in range(0, len(members), chunk):
         group = members[first : first + chunk]
-        like_M = train.init_members(
-            spec,
-            mesh,
-            jnp.array([seed for _, seed in group], jnp.int32),
-            jnp.array([lr for lr, _ in group], jnp.float32),
-            input_dim=test_xy[0].shape[1],
-        )
+        like_M = experiment.initial_state(spec, mesh, group, test_xy[0].shape[1])
         if not os.path.isdir(checkpoint.group_path(directory, first, len(group))):
             continue  # this group had not started when the run stopped
         store = checkpoint.MemberCheckpoints(directory, first, len(group))

@@ -206,6 +206,17 @@ def run_config(config: Config, lr: float, seed: int, mesh: Mesh, run_dir: str) -
     }
 
 
+def initial_state(spec, mesh: Mesh, members: list[tuple[float, int]], input_dim: int):
+    """The freshly initialised state of `members`, (learning rate, seed) pairs."""
+    return train.init_members(
+        spec,
+        mesh,
+        jnp.array([seed for _, seed in members], jnp.int32),
+        jnp.array([lr for lr, _ in members], jnp.float32),
+        input_dim=input_dim,
+    )
+
+
 def place_state(mesh: Mesh, host_state_M: train.TrainState) -> train.TrainState:
     """A state restored on the host, on every device as `train.init_members` places it."""
     leaves, treedef = jax.tree.flatten(host_state_M)
@@ -238,13 +249,7 @@ def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
     train_xy, test_xy = data_xy
     members = chunk.members
     writing = jax.process_index() == 0
-    state = train.init_members(
-        spec,
-        mesh,
-        jnp.array([seed for _, seed in members], jnp.int32),
-        jnp.array([lr for lr, _ in members], jnp.float32),
-        input_dim=train_xy[0].shape[1],
-    )
+    state = initial_state(spec, mesh, members, train_xy[0].shape[1])
     store = (
         checkpoint.MemberCheckpoints(options.checkpoint_dir, chunk.first, len(members))
         if options.checkpoint_dir
