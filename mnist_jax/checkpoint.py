@@ -27,8 +27,9 @@ from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
 RUN_FILE = "run.json"
-# Settings a run may change on resume: its length (`--epochs` stays the total).
-RESUMABLE = ("epochs", "steps")
+# Not compared on resume: the run's length may change (`--epochs` stays the total), and the
+# model spec says again what `model` says in words.
+NOT_COMPARED = ("epochs", "steps", "model_spec")
 
 
 class CheckpointError(ConfigError):
@@ -67,8 +68,9 @@ def check_dir(directory: str, record: dict[str, Any], resume: bool, overwrite: b
                 "another --checkpoint-dir"
             )
     elif _ours(directory) and not overwrite:
+        held = os.path.exists(os.path.join(directory, RUN_FILE)) and read_run(directory)
         raise CheckpointError(
-            f"{directory} already holds checkpoints of {read_run(directory).get('name')!r}; "
+            f"{directory} already holds checkpoints of {(held or {}).get('name', 'a run')!r}; "
             "pass --resume to continue that run, --overwrite to replace it, or choose "
             "another --checkpoint-dir"
         )
@@ -107,7 +109,7 @@ def read_run(directory: str) -> dict[str, Any]:
 
 def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """What differs between a saved run and the one asked for, setting by setting."""
-    keys = [k for k in {**saved, **record} if k not in RESUMABLE]
+    keys = [k for k in {**saved, **record} if k not in NOT_COMPARED]
     return [
         f"{k} is {_show(saved.get(k))} in the checkpoint but {_show(record.get(k))} now"
         for k in keys

@@ -206,7 +206,7 @@ def test_a_checkpoint_of_another_run_is_refused_saying_what_differs_mock_data(tm
     run("five_layer_relu", tmp_path, "--epochs", "2")
     line = refusal(capsys, "five_layer_sigmoid", tmp_path, "--epochs", "2", "--resume")
     assert "is of a different run" in line and "name is five_layer_relu in the checkpoint" in line
-    assert '"activation": "relu"' in line and '"activation": "sigmoid"' in line
+    assert "activation=relu" in line and "activation=sigmoid" in line
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "2", "--resume", "--lr", "0.01")
     assert "learning_rates is [0.001] in the checkpoint but [0.01] now" in line
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "1", "--resume")
