@@ -295,7 +295,7 @@ def main(config: Config, argv: list[str] | None = None) -> dict:
 
 def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:
     """What stopped the run and, with a checkpoint, the command that resumes it."""
-    what = str(stopped) if isinstance(stopped, interrupt.Interrupted) else "abandoned mid-epoch"
+    what = str(stopped) if isinstance(stopped, interrupt.Interrupted) else "interrupted at once"
     if not checkpoint_dir:
         return (
             f"{prog}: stopped: {what}; logs so far are kept. Without --checkpoint-dir the run "

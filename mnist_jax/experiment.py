@@ -111,13 +111,9 @@ def run(config: Config, options: Options) -> dict:
     """
     writing = jax.process_index() == 0
     say = print if writing and not options.quiet else (lambda *a, **k: None)
+    record = run_record(config, options.max_members)
     if options.checkpoint_dir:
-        record = run_record(config, options.max_members)
         checkpoint.check_dir(options.checkpoint_dir, record, options.resume, options.overwrite)
-        if jax.process_count() > 1:  # every process checks before process 0 writes
-            multihost_utils.sync_global_devices("checkpoint dir checked")
-        if writing and not options.resume:
-            checkpoint.start_run(options.checkpoint_dir, record)
     mesh = make_mesh(options.devices, config.batch_size)
     train_xy = to_devices(mesh, *load_split("train", config, options.data_dir))
     num_examples, input_dim = train_xy[0].shape
@@ -143,6 +139,12 @@ def run(config: Config, options: Options) -> dict:
         f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
         f"{mesh.devices.size} device(s)"
     )
+    if options.checkpoint_dir and not options.resume:
+        # Only now: a run that failed on its data leaves no checkpoint dir to refuse next time.
+        if jax.process_count() > 1:  # every process has checked the dir before it is written
+            multihost_utils.sync_global_devices("checkpoint dir checked")
+        if writing:
+            checkpoint.start_run(options.checkpoint_dir, record)
     runs, startup_seconds = [], None
     with interrupt.StopOnSignal() as stop:
         for first in range(0, len(members), options.max_members):

@@ -246,6 +246,15 @@ def test_a_used_checkpoint_dir_is_kept_unless_overwrite_mock_data(tmp_path, caps
     assert sorted(int(p.name) for p in group.iterdir()) == [0, 1]
 
 
+def test_a_run_refused_on_its_data_leaves_no_checkpoint_to_refuse_the_next_mock_data(
+    tmp_path, capsys
+):
+    line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "1", "--batch-size", "400")
+    assert "batch size 400 is larger than the 200 training examples" in line
+    assert not (tmp_path / "ckpt").exists()
+    run("five_layer_relu", tmp_path, "--epochs", "1")
+
+
 def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "1", "--resume")
     assert "no checkpoint to resume" in line
