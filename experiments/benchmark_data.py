@@ -6,8 +6,8 @@ and the median over repeats is printed with the minimum and maximum.
 
     python -m experiments.benchmark_data [--data-dir D] [--repeats 5]
 
-Measured: median 1.37 s for both splits (min 1.27, max 1.40, 5 repeats) on the shared 2-core
-development machine at load average 3; preparing took 8.9 s there.
+Measured: median 2.84 s for both splits (min 2.62, max 3.03, 5 repeats) on the 2-core AMD EPYC
+development machine, decoding with Pillow; preparing took 7.7 s there.
 """
 
 import argparse
