@@ -154,7 +154,8 @@ def run(config: Config, options: Options) -> dict:
             chunk_runs, started, epochs_done = train_members(
                 spec, mesh, config, options, chunk, plan, (train_xy, test_xy), say, stop
             )
-            if stop.signum is not None:
+            last_chunk = first + options.max_members >= len(members)
+            if stop.signum is not None and (epochs_done < len(plan) or not last_chunk):
                 raise interrupt.Interrupted(stop.signum, epochs_done, len(plan))
             runs += chunk_runs
             startup_seconds = startup_seconds or started
