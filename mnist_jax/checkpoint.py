@@ -205,7 +205,8 @@ def _host_copy(leaf: jax.Array) -> np.ndarray:
 
 
 def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:
-    reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error)
+    text = str(error).strip()
+    reason = text.splitlines()[0][:300] if text else type(error).__name__
     earlier = sorted(e for e in all_epochs if e < epoch)
     fallback = (
         f"move {os.path.join(path, str(epoch))} away to resume from epoch {earlier[-1]}, or "
