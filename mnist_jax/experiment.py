@@ -266,7 +266,7 @@ def train_members(spec, mesh, config, options, chunk, plan, data_xy, say, stop):
             for lr, seed in members
             if writing
         ]
-        run_dirs = [w.run_dir for w in writers]
+        run_dirs = [os.path.abspath(w.run_dir) for w in writers]  # resumable from elsewhere
         if store:
             store.save(0, 0, state, np.zeros((len(members), 0)), epochs, run_dirs)
     else:
