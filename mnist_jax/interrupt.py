@@ -17,7 +17,7 @@ class Interrupted(Exception):
 
     def __init__(self, signum: int, epoch: int, total: int):
         super().__init__(f"{signal.Signals(signum).name} after epoch {epoch}/{total}")
-        self.signum, self.epoch, self.total = signum, epoch, total
+        self.signum = signum  # the exit status is 128 + signum
 
 
 class StopOnSignal:
