@@ -1,0 +1,240 @@
+"""Hydra-style `KEY=VALUE` overrides: `model.hidden=[512,512]`, `lr=1e-4:1e-2:5`, `optimizer=adam`.
+
+A comma outside brackets makes a sweep; `start:stop:count` is a log-spaced sweep, as `--lr` takes.
+Parsing only yields JSON values; `coerce` types them by the setting's default, so a config stays
+plain data. Every refusal is an `OverrideError`, one line that says what to change.
+"""
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+FORM = "KEY=VALUE, e.g. model.hidden=[512,512] or lr=1e-3,3e-3"
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_WORDS = {"true": True, "false": False, "null": None, "none": None}
+_SHOWN_KEYS = 8  # `check_key` lists this many valid keys when none is near
+
+
+class OverrideError(ValueError):
+    """A `KEY=VALUE` override that cannot be used; the one-line message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """One `KEY=VALUE`: `values` holds one JSON value, or several for a sweep."""
+
+    key: str
+    values: tuple
+
+
+def parse(arg: str) -> Override:
+    """`arg` as a key and its values, untyped: `coerce` types them once the setting is known."""
+    key, sep, text = arg.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise OverrideError(f"{arg!r} is not an override; write {FORM}")
+    if not _KEY.fullmatch(key):
+        raise OverrideError(
+            f"{arg!r}: {key!r} is not a setting name; write {FORM} (a dotted name, no dashes)"
+        )
+    values = []
+    for piece in _pieces(arg, text):
+        values.extend(_range(arg, piece) if _is_range(piece) else [_value(arg, piece)])
+    seen = set()
+    for value in values:
+        if _identity(value) in seen:
+            raise OverrideError(f"{arg!r}: {_show(value)} appears twice; give each value once")
+        seen.add(_identity(value))
+    return Override(key, tuple(values))
+
+
+def parse_all(args: Sequence[str]) -> list[Override]:
+    """Every override of `args`; a key given twice is refused rather than one silently winning."""
+    overrides = [parse(arg) for arg in args]
+    keys = [o.key for o in overrides]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise OverrideError(
+                f"{key!r} is set {keys.count(key)} times; give it once "
+                f"(a sweep is one override: {key}=A,B)"
+            )
+    return overrides
+
+
+def nearest(key: str, valid_keys: Iterable[str]) -> str | None:
+    """The valid key most like `key`, if any is close enough to be the one meant."""
+    matches = difflib.get_close_matches(key, list(valid_keys), n=1)
+    return matches[0] if matches else None
+
+
+def check_key(key: str, valid_keys: Iterable[str]) -> None:
+    """Refuse a misspelt key, naming the one most likely meant."""
+    valid = sorted(set(valid_keys))
+    if key in valid:
+        return
+    guess = nearest(key, valid)
+    if guess is not None:
+        raise OverrideError(f"unknown key {key!r}; did you mean {guess!r}?")
+    shown = ", ".join(valid[:_SHOWN_KEYS])
+    more = f" and {len(valid) - _SHOWN_KEYS} more" if len(valid) > _SHOWN_KEYS else ""
+    raise OverrideError(f"unknown key {key!r}; valid keys: {shown}{more}")
+
+
+def coerce(key: str, value, default):
+    """`value` typed as the setting's `default` is: an int widens to a float, nothing narrows."""
+    if default is None:
+        return list(value) if isinstance(value, list | tuple) else value
+    if isinstance(default, list | tuple):
+        return _coerce_list(key, value, default)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OverrideError(f"{key} takes true or false, got {_show(value)}")
+        return value
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise OverrideError(f"{key} takes a whole number, got {_show(value)}")
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise OverrideError(f"{key} takes a number, got {_show(value)}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise OverrideError(f"{key} takes a name, got {_show(value)}")
+        return value
+    raise OverrideError(f"{key} holds a {type(default).__name__}; it cannot be set as {FORM}")
+
+
+def _coerce_list(key: str, value, default):
+    """A bracketed list, each element typed by the default's first element when it has one."""
+    if not isinstance(value, list):
+        sample = _list_sample(key, value, default)
+        other = _show(list(default)) if default and list(default) != sample else None
+        other = other or _show(sample + sample)
+        raise OverrideError(
+            f"{key} takes a bracketed list: {key}={_show(sample)} "
+            f"(several lists sweep: {key}={_show(sample)},{other})"
+        )
+    if not default:
+        return list(value)
+    return [coerce(f"{key}[{i}]", v, default[0]) for i, v in enumerate(value)]
+
+
+def _list_sample(key: str, value, default) -> list:
+    """`[value]` when that would be accepted, else the default itself: the form to show."""
+    try:
+        return _coerce_list(key, [value], default)
+    except OverrideError:
+        return list(default)
+
+
+def _pieces(arg: str, text: str) -> list[str]:
+    """`text` split at commas outside brackets; brackets must pair and not nest."""
+    pieces, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "[":
+            depth += 1
+            if depth > 1:
+                raise OverrideError(f"{arg!r}: lists do not nest; write a flat list like [64,128]")
+        elif char == "]":
+            depth -= 1
+            if depth < 0:
+                raise OverrideError(f"{arg!r}: a ']' without its '['; write a list as [64,128]")
+        elif char == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise OverrideError(f"{arg!r}: a '[' without its ']'; write a list as [64,128]")
+    pieces.append(text[start:])
+    pieces = [p.strip() for p in pieces]
+    if "" in pieces:
+        where = "no value after '='" if not text.strip() else "an empty value between commas"
+        raise OverrideError(f"{arg!r}: {where}; write {FORM}")
+    return pieces
+
+
+def _value(arg: str, piece: str):
+    """One piece: a bracketed list of scalars, or a scalar."""
+    if not (piece.startswith("[") and piece.endswith("]")):
+        return _scalar(arg, piece)
+    inner = piece[1:-1].strip()
+    if not inner:
+        raise OverrideError(f"{arg!r}: an empty list [] is not supported; give its elements")
+    elements = [e.strip() for e in inner.split(",")]
+    if "" in elements:
+        raise OverrideError(f"{arg!r}: an empty element in {piece}; write a list as [64,128]")
+    return [_scalar(arg, e) for e in elements]
+
+
+def _scalar(arg: str, piece: str):
+    """true/false, null/none, an int, a finite float, or a name, in that order."""
+    if piece.lower() in _WORDS:
+        return _WORDS[piece.lower()]
+    if _INT.fullmatch(piece):
+        return int(piece)
+    if _NON_FINITE.fullmatch(piece):
+        raise OverrideError(f"{arg!r}: {piece!r} is not a finite number; give a finite one")
+    if _FLOAT.fullmatch(piece):
+        number = float(piece)
+        if not math.isfinite(number):
+            raise OverrideError(f"{arg!r}: {piece!r} overflows a float; give a finite number")
+        return number
+    if _NAME.fullmatch(piece):
+        return piece
+    raise OverrideError(
+        f"{arg!r}: {piece!r} is not a value; give a number, true/false, null, a name "
+        "(letters, digits, _ - .), a list [a,b] or a range start:stop:count"
+    )
+
+
+def _is_range(piece: str) -> bool:
+    """A colon outside brackets; inside them it is a bad list element, refused as such."""
+    return ":" in piece and "[" not in piece and "]" not in piece
+
+
+def _range(arg: str, piece: str) -> list[float]:
+    """`start:stop:count` as `count` log-spaced floats, exactly as the `--lr` flag spaces them."""
+    parts = [p.strip() for p in piece.split(":")]
+    form = "start:stop:count, e.g. 1e-4:1e-2:5"
+    if len(parts) != 3:
+        raise OverrideError(f"{arg!r}: a range has 3 parts, {form}, not {len(parts)}")
+    ends = []
+    for name, part in zip(("start", "stop"), parts[:2], strict=True):
+        end = float(part) if _FLOAT.fullmatch(part) else math.nan
+        if not (math.isfinite(end) and end > 0):
+            raise OverrideError(
+                f"{arg!r}: the range's {name} {part!r} is not a positive finite number; {form}"
+            )
+        ends.append(end)
+    if not _INT.fullmatch(parts[2]) or int(parts[2]) < 1:
+        raise OverrideError(
+            f"{arg!r}: the range's count {parts[2]!r} is not a whole number of at least 1; {form}"
+        )
+    return [float(v) for v in np.geomspace(ends[0], ends[1], int(parts[2]))]
+
+
+def _identity(value):
+    """What makes two sweep values the same setting: 1 and 1.0 are, true and 1 are not."""
+    if isinstance(value, list):
+        return ("list", tuple(_identity(v) for v in value))
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    return ("number", float(value))
+
+
+def _show(value) -> str:
+    """`value` as it would be typed in an override; a name in quotes, so it reads as one."""
+    if isinstance(value, list):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return json.dumps(value)
