@@ -1,12 +1,16 @@
 """The reproduction report: every MNIST experiment in the tutorial's exact setting and corrected,
 seeds 0, 1 and 2, against the tutorial's and the lab's own numbers, written as markdown.
 
-    python -m experiments.report [--quick] [--out REPORT.md] [--data-dir DIR] [--logdir DIR]
+    python -m experiments.report [--quick] [--out FILE] [--data-dir DIR] [--logdir DIR]
 
 The tutorial's setting is each config's `tutorial_setting()` (raw pixels, binary cross-entropy,
 its optimizer and rate); corrected is the config as it stands (pixels / 255, categorical
 cross-entropy). The three seeds of a setting train together as one compiled sweep. `--quick`
-trains a few steps per run so CI can check the whole pipeline; its numbers mean nothing.
+trains a few steps per run so CI can check the whole pipeline; its numbers mean nothing, so it
+writes REPORT.quick.md (git-ignored), not the committed REPORT.md, unless `--out` is given.
+The report names no absolute path of the machine it ran on: the command it prints leaves out
+`--data-dir` (where this machine keeps MNIST) and shows an absolute `--out` or `--logdir` as
+OUT or LOGDIR.
 Every figure and verdict in the file is computed from the runs; `render` and the functions it
 calls are pure, so they are tested on hand-made runs.
 """
@@ -21,7 +25,6 @@ import platform
 import shlex
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -35,6 +38,11 @@ SETTINGS = ("tutorial", "corrected")
 SEEDS = (0, 1, 2)
 QUICK_STEPS = 3
 OUTPUTS = 10  # MNIST classes: the outputs binary accuracy averages over
+OUT = "REPORT.md"  # the committed report
+# Beside OUT in the current directory, so a smoke run is easy to find, and git-ignored, so its
+# meaningless numbers never replace the committed report or get committed by accident.
+QUICK_OUT = "REPORT.quick.md"
+LOGDIR = "logs/report"
 
 # The tutorial's `model.evaluate` "acc": binary accuracy, as Keras named it under a binary loss.
 TUTORIAL_ACC = {
@@ -411,6 +419,40 @@ def git_commit() -> str:
     return commit + (" with uncommitted changes" if changes else "")
 
 
+def shown_path(path: str, placeholder: str) -> str:
+    """`path` as given when relative; an absolute one names this machine's layout, so
+    `placeholder` stands for it."""
+    return placeholder if os.path.isabs(os.path.expanduser(path)) else path
+
+
+def command_text(args: argparse.Namespace) -> str:
+    """The command as the report prints it, rebuilt from the parsed flags (so `--data=/x` and
+    `--data-dir /x` read alike): no `--data-dir`, which only says where this machine keeps
+    MNIST, and absolute paths as placeholders."""
+    words = ["--quick"] if args.quick else []
+    if args.out is not None:
+        words += ["--out", shown_path(args.out, "OUT")]
+    if args.logdir != LOGDIR:
+        words += ["--logdir", shown_path(args.logdir, "LOGDIR")]
+    return " ".join(["python -m experiments.report", *map(shlex.quote, words)])
+
+
+def metadata(args: argparse.Namespace, seconds: float) -> dict:
+    """The run's provenance for `render`: no absolute path of this machine in any of it."""
+    device = jax.devices()[0]
+    return {
+        "command": command_text(args),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": platform.node(),
+        "device": f"{jax.device_count()} × {device.device_kind}, {os.cpu_count()} CPU cores",
+        "jax": jax.__version__,
+        "commit": git_commit(),
+        "seconds": seconds,
+        "logdir": shown_path(args.logdir, "LOGDIR"),
+        "quick": args.quick,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m experiments.report",
@@ -418,32 +460,19 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="a few steps per run: a smoke test")
-    p.add_argument("--out", default="REPORT.md", help="default REPORT.md")
+    p.add_argument("--out", help=f"default {OUT}, or {QUICK_OUT} with --quick")
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
-    p.add_argument("--logdir", default="logs/report", help="default logs/report")
+    p.add_argument("--logdir", default=LOGDIR, help=f"default {LOGDIR}")
     args = p.parse_args(argv)
+    out = args.out or (QUICK_OUT if args.quick else OUT)
     start = time.perf_counter()
     results = run_all(args.quick, args.data_dir, args.logdir)
-    device = jax.devices()[0]
-    meta = {
-        "command": " ".join(
-            [
-                "python -m experiments.report",
-                *map(shlex.quote, sys.argv[1:] if argv is None else argv),
-            ]
-        ),
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "host": platform.node(),
-        "device": f"{jax.device_count()} × {device.device_kind}, {os.cpu_count()} CPU cores",
-        "jax": jax.__version__,
-        "commit": git_commit(),
-        "seconds": time.perf_counter() - start,
-        "logdir": args.logdir,
-        "quick": args.quick,
-    }
-    with open(args.out, "w") as f:
-        f.write(render(results, meta))
-    print(f"wrote {args.out}")
+    with open(out, "w") as f:
+        f.write(render(results, metadata(args, time.perf_counter() - start)))
+    if args.quick:
+        print(f"wrote the quick smoke report (its numbers mean nothing) to {Path(out).resolve()}")
+    else:
+        print(f"wrote the report to {Path(out).resolve()}")
 
 
 if __name__ == "__main__":

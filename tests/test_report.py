@@ -1,7 +1,10 @@
 """The reproduction report: `--quick` end to end on tfds mock data, and its pure functions on
 hand-made runs."""
 
+import io
 import math
+import os
+from pathlib import Path
 
 import jax
 import pytest
@@ -50,10 +53,14 @@ def fast_compiles():
     jax.clear_caches()
 
 
-def test_quick_report_has_every_experiment_mock_data(tmp_path, fast_compiles):
-    out = tmp_path / "REPORT.md"
+def test_quick_report_has_every_experiment_mock_data(tmp_path, monkeypatch, capsys, fast_compiles):
+    monkeypatch.chdir(tmp_path)  # where a quick run without --out writes
+    logs, data_dir = tmp_path / "logs", tmp_path / "tfds"
     with tfds.testing.mock_data(num_examples=100):
-        report.main(["--quick", "--out", str(out), "--logdir", str(tmp_path / "logs")])
+        report.main(["--quick", "--logdir", str(logs), "--data-dir", str(data_dir)])
+    assert not (tmp_path / report.OUT).exists()  # the committed report's place is left alone
+    out = tmp_path / report.QUICK_OUT
+    assert str(out.resolve()) in capsys.readouterr().out.splitlines()[-1]
     text = out.read_text()
     header, rule, *rows = table_rows(text)
     assert header == COLUMNS
@@ -63,7 +70,39 @@ def test_quick_report_has_every_experiment_mock_data(tmp_path, fast_compiles):
     for claim in ("Deeper is better", "ReLU beats sigmoid", "Dropout fixes overfitting"):
         assert claim in text
     for setting in report.SETTINGS:
-        assert {p.name for p in (tmp_path / "logs" / setting).iterdir()} == set(MNIST_EXPERIMENTS)
+        assert {p.name for p in (logs / setting).iterdir()} == set(MNIST_EXPERIMENTS)
+    # No path of this machine: the data dir is left out, the absolute logdir is LOGDIR.
+    for path in (tmp_path, tmp_path.resolve(), Path.cwd(), Path.home()):
+        assert str(path) not in text
+    assert "Produced by `python -m experiments.report --quick --logdir LOGDIR`" in text
+    assert "TensorBoard logs under `LOGDIR/{tutorial,corrected}/`" in text
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], "python -m experiments.report"),
+        (["--data-dir", "/tmp/tfds"], "python -m experiments.report"),
+        (["--data=/tmp/tfds", "--quick"], "python -m experiments.report --quick"),
+        (
+            ["--out", "/home/me/R.md", "--logdir", "/tmp/logs"],
+            "python -m experiments.report --out OUT --logdir LOGDIR",
+        ),
+        (
+            ["--out", "reports/R 1.md", "--logdir", "logs/x"],
+            "python -m experiments.report --out 'reports/R 1.md' --logdir logs/x",
+        ),
+        (["--logdir", "logs/report"], "python -m experiments.report"),
+    ],
+)
+def test_command_names_no_absolute_path(argv, expected, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(report, "run_all", lambda *args: fake_results())
+    monkeypatch.setattr(report, "render", lambda results, meta: seen.update(meta) or "")
+    monkeypatch.setattr(report, "open", lambda *args: io.StringIO(), raising=False)
+    report.main(argv)
+    assert seen["command"] == expected
+    assert not os.path.isabs(seen["logdir"])
 
 
 def run(acc, binary=0.99, losses=((0.1, 0.2),), diverged=False, seed=0):
