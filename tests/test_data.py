@@ -5,6 +5,8 @@ import gzip
 import hashlib
 import http.server
 import io
+import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -261,6 +263,156 @@ def test_cli_prepare_refuses_wrong_file(tmp_path):
     assert _listing(data_dir) == ["keep.txt"]
 
 
+def test_prepare_force_rebuilds_a_damaged_dataset(small_mnist_as_canonical, tmp_path, capsys):
+    source, arrays, _ = small_mnist_as_canonical
+    data_dir = tmp_path / "tfds"
+    target = data.prepare(source, str(data_dir))
+    _flip_middle_byte(target / TRAIN_RECORDS)
+    assert data.main(["prepare", str(source), "--data-dir", str(data_dir)]) == 0
+    assert "--force rebuilds it" in capsys.readouterr().out
+    with pytest.raises(data.MnistFileError):
+        data.load_mnist("train", data_dir=str(data_dir))
+    assert data.main(["prepare", str(source), "--data-dir", str(data_dir), "--force"]) == 0
+    assert "Prepared mnist" in capsys.readouterr().out
+    _assert_is_small_mnist(data_dir, arrays)
+    assert _listing(data_dir)[:2] == ["mnist", "mnist/3.0.1"]  # No temporary folder is left.
+
+
+# --- Cache of decoded splits ---------------------------------------------------------------------
+
+TRAIN_RECORDS = "mnist-train.array_record-00000-of-00001"
+
+
+def _flip_middle_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"{data.CACHE_PREFIX}*.npz"))
+
+
+@pytest.fixture
+def prepared_small(small_mnist, tmp_path):
+    """A data dir holding the small MNIST, its dataset folder and its arrays."""
+    source, arrays, checksums = small_mnist
+    target = data.prepare(source, str(tmp_path / "tfds"), checksums=checksums)
+    return tmp_path / "tfds", target, arrays
+
+
+def _forbid_decoding(monkeypatch):
+    def fail(records):
+        raise AssertionError("decoded, not read from the cache")
+
+    monkeypatch.setattr(data, "_decode_records", fail)
+
+
+def test_a_load_caches_the_split_beside_the_dataset(prepared_small, monkeypatch):
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    assert len(_cache_files(target)) == 2  # One a split.
+    assert not list(target.glob(".*"))  # No temporary file is left.
+    _forbid_decoding(monkeypatch)
+    _assert_is_small_mnist(data_dir, arrays)
+    # tfds' own builder still reads the folder.
+    assert len(tfds.data_source("mnist", split="test", data_dir=str(data_dir))) == 5
+
+
+@pytest.mark.parametrize("damage", [_flip_middle_byte, _truncate, lambda p: p.write_bytes(b"")])
+def test_a_damaged_cache_is_decoded_again(prepared_small, damage):
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    for path in _cache_files(target):
+        damage(path)
+    _assert_is_small_mnist(data_dir, arrays)
+    for path in _cache_files(target):  # Rewritten whole.
+        with np.load(path) as npz:
+            assert set(npz.files) == {"images", "labels"}
+
+
+def test_a_cache_is_not_served_for_changed_files(small_mnist, prepared_small, tmp_path):
+    """The same file names and counts with other content (a second small MNIST) get their own
+    arrays, not those cached for the first."""
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    other_arrays = {s: (255 - images, (labels + 1) % 10) for s, (images, labels) in arrays.items()}
+    other_source = tmp_path / "other_source"
+    other_source.mkdir()
+    checksums = {}
+    for split, (images_name, labels_name) in data.SPLIT_FILES.items():
+        for name, array in zip((images_name, labels_name), other_arrays[split], strict=True):
+            (other_source / name).write_bytes(raw := _idx_bytes(array))
+            checksums[name] = hashlib.sha256(raw).hexdigest()
+    other = data.prepare(other_source, str(tmp_path / "other"), checksums=checksums)
+    for path in other.glob("mnist-*"):
+        shutil.copy(path, target / path.name)
+    _assert_is_small_mnist(data_dir, other_arrays)
+    assert len(_cache_files(target)) == 4
+
+
+@pytest.mark.parametrize("damage", [_flip_middle_byte, _truncate])
+def test_a_damaged_dataset_file_is_a_file_error_not_a_stale_cache(prepared_small, damage):
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    damage(target / TRAIN_RECORDS)
+    with pytest.raises(data.MnistFileError) as info:
+        data.load_mnist("train", data_dir=str(data_dir))
+    _assert_damaged_message(str(info.value), target / TRAIN_RECORDS, data_dir)
+
+
+def _assert_damaged_message(message: str, path: Path, data_dir: Path) -> None:
+    assert message.startswith(f"{path}: damaged, truncated or unreadable (")
+    command = f"python -m mnist_jax.data prepare SOURCE_DIR --data-dir {data_dir} --force"
+    assert message.endswith(command) and "\n" not in message
+
+
+def test_an_unwritable_cache_place_only_gives_one_note(prepared_small, monkeypatch, capfd):
+    data_dir, target, arrays = prepared_small
+    (data_dir / "a_file").write_text("")
+    nowhere = [data_dir / "a_file" / "cache"]  # Cannot be created, even by root.
+    monkeypatch.setattr(data, "_cache_folders", lambda builder: nowhere)
+    _assert_is_small_mnist(data_dir, arrays)
+    _assert_is_small_mnist(data_dir, arrays)
+    err = capfd.readouterr().err
+    assert err.count("note: mnist_jax: no cache of decoded MNIST written") == 1
+    assert str(nowhere[0]) in err and len(err.splitlines()) == 1
+    assert _cache_files(target) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_dataset_is_cached_in_the_user_cache_dir_chmod(prepared_small, monkeypatch):
+    data_dir, target, arrays = prepared_small
+    monkeypatch.setenv("XDG_CACHE_HOME", str(data_dir.parent / "xdg"))
+    target.chmod(0o555)
+    try:
+        _assert_is_small_mnist(data_dir, arrays)
+    finally:
+        target.chmod(0o755)
+    assert _cache_files(target) == []
+    assert len(_cache_files(data_dir.parent / "xdg" / "mnist_jax")) == 2
+
+
+def test_the_user_cache_dir_follows_xdg(monkeypatch, tmp_path):
+    builder = data._MnistBuilder(data_dir=str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data._cache_folders(builder) == [
+        tmp_path / "mnist" / "3.0.1",
+        tmp_path / "xdg" / "mnist_jax",
+    ]
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data._cache_folders(builder)[1] == tmp_path / "home" / ".cache" / "mnist_jax"
+
+
+def test_mock_data_is_served_even_where_a_cache_is(prepared_small):
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    with tfds.testing.mock_data(num_examples=7):
+        images, _ = data.load_mnist(split="train", data_dir=str(data_dir))
+    assert images.shape == (7, 28, 28, 1)
+
+
 # --- Finding MNIST: manual folder, download, none ------------------------------------------------
 
 
@@ -292,6 +444,7 @@ def test_load_downloads_with_tfds(small_mnist_as_canonical, tmp_path, monkeypatc
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/")
     monkeypatch.setattr(data._MnistBuilder, "url_infos", None)  # tfds knows the real mirror's.
+    (tmp_path / "tfds").mkdir()  # A data dir that was named must exist.
     try:
         _assert_is_small_mnist(tmp_path / "tfds", arrays)
     finally:
@@ -315,6 +468,47 @@ def test_no_network_error_is_fast_and_names_three_ways(tmp_path, monkeypatch):
     assert time.perf_counter() - start < 5.0
     _assert_not_found_message(str(info.value), tmp_path)
     assert "offline (test)" in str(info.value)
+
+
+def _offline(monkeypatch):
+    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+
+
+@pytest.mark.parametrize("online", [False, True])
+@pytest.mark.parametrize("how", ["argument", "TFDS_DATA_DIR"])
+def test_a_missing_data_dir_is_named_and_not_created(tmp_path, monkeypatch, capfd, online, how):
+    monkeypatch.setattr(data, "_network_error", lambda url: None if online else "offline (test)")
+    missing = tmp_path / "tfsd"  # Mistyped.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(missing))
+    with pytest.raises(data.MnistNotFoundError) as info:
+        data.load_mnist("train", data_dir=str(missing) if how == "argument" else None)
+    message = str(info.value)
+    assert message.startswith(f"MNIST is not in {missing}: the folder does not exist")
+    _assert_not_found_message(message, missing)
+    assert f"Create {missing} and connect to the network" in message
+    assert ("answers now" in message) == online
+    assert _listing(tmp_path) == []
+    assert "Downloading" not in "".join(capfd.readouterr())
+
+
+def test_offline_nothing_is_announced_or_created(tmp_path, monkeypatch, capfd):
+    _offline(monkeypatch)
+    with pytest.raises(data.MnistNotFoundError, match="could not be fetched"):
+        data.load_mnist("train", data_dir=str(tmp_path))
+    out, err = capfd.readouterr()
+    assert "Downloading" not in out + err
+    assert _listing(tmp_path) == []
+
+
+def test_offline_without_default_data_dir_creates_none(tmp_path, monkeypatch, capfd):
+    _offline(monkeypatch)
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(data.MnistNotFoundError) as info:
+        data.load_mnist("test")
+    _assert_not_found_message(str(info.value), tmp_path / "tensorflow_datasets")
+    assert "Downloading" not in "".join(capfd.readouterr())
+    assert _listing(tmp_path) == []
 
 
 def test_silent_mirror_gives_the_error_within_the_timeout(tmp_path, monkeypatch):
@@ -367,3 +561,15 @@ def test_real_mnist_train_class_counts(mnist_data_dir):
     assert images.shape == (60_000, 28, 28, 1)
     assert np.bincount(labels, minlength=10).tolist() == TRAIN_CLASS_COUNTS
     assert tfds.data_source("mnist", split="test", data_dir=mnist_data_dir).__len__() == 10_000
+
+
+@pytest.mark.parametrize("damage", [_flip_middle_byte, _truncate])
+def test_real_mnist_damaged_is_a_file_error(mnist_data_dir, tmp_path, damage):
+    ignore = shutil.ignore_patterns(f"{data.CACHE_PREFIX}*", ".*")
+    shutil.copytree(Path(mnist_data_dir) / "mnist", tmp_path / "mnist", ignore=ignore)
+    path = tmp_path / "mnist" / "3.0.1" / TRAIN_RECORDS
+    damage(path)
+    with pytest.raises(data.MnistFileError) as info:
+        data.load_mnist("train", data_dir=str(tmp_path))
+    _assert_damaged_message(str(info.value), path, tmp_path)
+    assert _cache_files(path.parent) == []
