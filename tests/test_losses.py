@@ -58,8 +58,34 @@ def test_lab_decay_values(step, expected):
 
 
 def test_learning_rate_is_data_in_the_optimizer_state():
-    tx = optim.make_optimizer("sgd")
+    tx = optim.make_optimizer("sgd", {})
     params = {"w": jnp.ones(2)}
     state = optim.with_learning_rate(tx.init(params), 0.5)
     updates, _ = tx.update({"w": jnp.ones(2)}, state, params)
     np.testing.assert_allclose(optax.apply_updates(params, updates)["w"], [0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "name, settings",
+    [
+        ("sgd", {"momentum": 0.9}),
+        ("adam", {"b1": 0.8}),
+        ("adamw", {"weight_decay": 1e-2}),
+        ("rmsprop", {}),
+        ("keras_rmsprop", {}),
+    ],
+)
+def test_optimizers_keep_their_float_settings_as_data(name, settings):
+    assert set(settings) <= set(optim.OPTIMIZERS.defaults(name))
+    tx = optim.make_optimizer(name, settings)
+    params = {"w": jnp.ones(2)}
+    state = optim.with_learning_rate(tx.init(params), 1e-3)
+    for key, value in settings.items():
+        assert float(state.hyperparams[key]) == pytest.approx(value)
+    updates, _ = tx.update({"w": jnp.ones(2)}, state, params)
+    assert np.all(np.isfinite(optax.apply_updates(params, updates)["w"]))
+
+
+def test_keras_rmsprop_has_keras_defaults():
+    defaults = optim.OPTIMIZERS.defaults("keras_rmsprop")
+    assert (defaults["decay"], defaults["eps"], defaults["eps_in_sqrt"]) == (0.9, 1e-7, False)

@@ -1,24 +1,38 @@
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mnist_jax import models
+from mnist_jax.config import ConfigError
 
+IMAGE = (28, 28, 1)  # one example's input shape: models take image batches B x 28 x 28 x 1
 DROPOUT_MLP = models.MLP(dropout_rate=0.25, dropout_after=(2, 3, 4))
 
 
 def init(model):
-    return model.init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+    return model.init(jax.random.key(0), jnp.zeros((1, *IMAGE)))["params"]
 
 
 @pytest.mark.parametrize(
     "model, expected",
-    [(models.SoftmaxRegression(), 7_850), (models.MLP(), 185_300), (DROPOUT_MLP, 185_300)],
+    [
+        (models.SoftmaxRegression(), 7_850),
+        (models.MLP(), 185_300),
+        (DROPOUT_MLP, 185_300),
+        (models.build("mlp", {"hidden": [512, 512], "dropout_rate": 0.2}), 669_706),
+    ],
 )
 def test_parameter_counts(model, expected):
     assert models.count_params(init(model)) == expected
+
+
+def test_build_looks_the_name_up_and_refuses_an_unknown_one():
+    model = models.build("mlp", {"hidden": [64], "activation": "gelu"}, dtype="bfloat16")
+    assert isinstance(model, models.MLP)
+    assert (model.hidden, model.activation, model.dtype) == ((64,), "gelu", "bfloat16")
+    with pytest.raises(ConfigError, match="unknown model 'mpl'; did you mean 'mlp'"):
+        models.build("mpl", {})
 
 
 def test_keras_initialisation_glorot_uniform_weights_zero_biases():
@@ -31,7 +45,7 @@ def test_keras_initialisation_glorot_uniform_weights_zero_biases():
 
 
 def test_layer_table_in_call_order_with_shapes_and_counts():
-    rows = models.layer_table(DROPOUT_MLP, 784)
+    rows = models.layer_table(DROPOUT_MLP, IMAGE)
     assert [r[0] for r in rows] == [
         "dense_1",
         "dense_2",
@@ -44,20 +58,20 @@ def test_layer_table_in_call_order_with_shapes_and_counts():
     ]
     assert rows[0] == ("dense_1", "Dense", (None, 200), 157_000)
     assert rows[2] == ("dropout_2", "Dropout", (None, 100), 0)
-    summary = models.summary(DROPOUT_MLP, 784)
+    summary = models.summary(DROPOUT_MLP, IMAGE)
     assert "Total params: 185,300" in summary
 
 
-def test_activation_is_a_parameter():
-    x = jax.random.normal(jax.random.key(1), (4, 784))
-    relu, sigmoid = models.MLP(activation=nn.relu), models.MLP(activation=nn.sigmoid)
+def test_activation_is_a_setting_by_name():
+    x = jax.random.normal(jax.random.key(1), (4, *IMAGE))
+    relu, sigmoid = models.MLP(activation="relu"), models.MLP(activation="sigmoid")
     params = init(relu)
     assert not np.allclose(relu.apply({"params": params}, x), sigmoid.apply({"params": params}, x))
 
 
 def test_dropout_on_in_training_off_in_evaluation():
     params = init(DROPOUT_MLP)
-    x = jax.random.normal(jax.random.key(1), (8, 784))
+    x = jax.random.normal(jax.random.key(1), (8, *IMAGE))
     plain = models.MLP().apply({"params": params}, x)
     evaluated = DROPOUT_MLP.apply({"params": params}, x, train=False)
     np.testing.assert_array_equal(evaluated, plain)
@@ -68,11 +82,25 @@ def test_dropout_on_in_training_off_in_evaluation():
     assert not np.allclose(a, plain) and not np.allclose(a, b)
 
 
+def test_a_traced_dropout_rate_matches_the_same_rate_given_as_a_number():
+    params = init(DROPOUT_MLP)
+    x = jax.random.normal(jax.random.key(1), (8, *IMAGE))
+    rngs = {"dropout": jax.random.key(3)}
+
+    @jax.jit
+    def traced(rate):
+        model = models.MLP(dropout_rate=rate, dropout_after=(2, 3, 4))
+        return model.apply({"params": params}, x, train=True, rngs=rngs)
+
+    fixed = DROPOUT_MLP.apply({"params": params}, x, train=True, rngs=rngs)
+    np.testing.assert_allclose(traced(jnp.float32(0.25)), fixed, rtol=1e-5, atol=1e-5)
+
+
 def test_bfloat16_matmuls_close_to_float32_with_float32_weight_gradient():
     model = models.MLP()
-    bf16 = models.with_dtype(model, "bfloat16")
+    bf16 = models.MLP(dtype="bfloat16")
     params = init(model)
-    x = jax.random.uniform(jax.random.key(1), (16, 784))
+    x = jax.random.uniform(jax.random.key(1), (16, *IMAGE))
 
     def loss(m, p):
         return m.apply({"params": p}, x).sum()
@@ -87,5 +115,5 @@ def test_bfloat16_matmuls_close_to_float32_with_float32_weight_gradient():
 def test_describe_is_one_line():
     assert models.describe(DROPOUT_MLP) == (
         "MLP(hidden=(200, 100, 60, 30), activation=relu, dropout_rate=0.25, "
-        "dropout_after=(2, 3, 4), num_classes=10)"
+        "dropout_after=(2, 3, 4), num_classes=10, dtype=float32)"
     )
