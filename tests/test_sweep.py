@@ -1,0 +1,152 @@
+"""Sweeps of any setting: `KEY=VALUE` overrides become members, members become groups (those that
+differ only in floats share one compiled program). Nothing here trains."""
+
+import numpy as np
+import pytest
+
+from experiments import five_layer_relu, five_layer_relu_dropout, softmax
+from mnist_jax import overrides, sweep
+from mnist_jax.config import Config, ConfigError
+
+RELU, DROPOUT = five_layer_relu.CONFIG, five_layer_relu_dropout.CONFIG
+
+
+def expand(config, *args):
+    return sweep.expand(config, overrides.parse_all(args))
+
+
+def test_a_plain_run_is_one_member_with_every_setting_filled_in():
+    (member,) = expand(RELU)
+    assert (member.learning_rate, member.seed, member.hparams) == (0.001, 0, {})
+    assert member.config.model == {
+        "hidden": [200, 100, 60, 30],
+        "activation": "relu",
+        "dropout_rate": 0.0,
+        "dropout_after": [],
+        "num_classes": 10,
+    }
+    assert member.config.optimizer["b1"] == 0.9 and member.config.schedule == {}
+    assert sweep.run_name(member) == "lr_0.001-seed_0"
+    assert Config.from_json(member.config.to_json()) == member.config
+
+
+def test_issue_command_1_settings_without_a_sweep():
+    members = expand(RELU, "model.hidden=[512,512]", "model.dropout_rate=0.2")
+    (member,) = members
+    assert member.config.model["hidden"] == [512, 512]
+    assert member.config.model["dropout_rate"] == 0.2  # typed by the default: a float
+    assert member.hparams == {} and sweep.run_name(member) == "lr_0.001-seed_0"
+    assert len(sweep.groups(members)) == 1
+
+
+def test_issue_command_2_a_float_grid_is_one_group():
+    members = expand(DROPOUT, "model.dropout_rate=0,0.1,0.25,0.5", "lr=1e-4:1e-2:4", "seed=0,1")
+    assert len(members) == 32
+    (group,) = sweep.groups(members)
+    assert (group.index, group.first, len(group.members)) == (0, 0, 32)
+    rates = sorted({m.config.model["dropout_rate"] for m in members})
+    assert rates == [0.0, 0.1, 0.25, 0.5]
+    assert all(isinstance(m.hparams["model.dropout_rate"], float) for m in members)
+    lrs = sorted({m.learning_rate for m in members})
+    np.testing.assert_allclose(lrs, np.geomspace(1e-4, 1e-2, 4), rtol=1e-9)
+    assert sorted({m.seed for m in members}) == [0, 1]
+    assert set(members[0].hparams) == {"model.dropout_rate", "lr", "seed"}
+    names = [sweep.run_name(m) for m in members]
+    assert names[0] == "dropout_rate_0-lr_0.0001-seed_0" and len(set(names)) == 32
+    assert members[0].config.model["dropout_after"] == [2, 3, 4]  # the experiment's own setting
+
+
+def test_issue_command_3_optimizer_settings_sweep_in_one_group():
+    members = expand(RELU, "optimizer=adamw", "optimizer.weight_decay=1e-4,1e-3,1e-2")
+    (group,) = sweep.groups(members)
+    assert len(group.members) == 3
+    assert {m.config.optimizer_name for m in members} == {"adamw"}
+    assert [m.hparams for m in members] == [
+        {"optimizer.weight_decay": w} for w in (1e-4, 1e-3, 1e-2)
+    ]
+    assert sweep.run_name(members[1]) == "weight_decay_0.001-lr_0.001-seed_0"
+
+
+def test_issue_command_4_a_structural_sweep_is_several_groups():
+    members = expand(RELU, "model.hidden=[64],[128]", "model.activation=relu,gelu")
+    groups = sweep.groups(members)
+    assert [(g.index, g.first, len(g.members)) for g in groups] == [
+        (0, 0, 1),
+        (1, 1, 1),
+        (2, 2, 1),
+        (3, 3, 1),
+    ]
+    assert [(m.config.model["hidden"], m.config.model["activation"]) for m in members] == [
+        ([64], "relu"),
+        ([64], "gelu"),
+        ([128], "relu"),
+        ([128], "gelu"),
+    ]
+    assert sweep.run_name(members[1]) == "hidden_64-activation_gelu-lr_0.001-seed_0"
+
+
+def test_floats_and_structure_mixed_group_by_structure_only():
+    members = expand(RELU, "model.hidden=[64],[128]", "model.dropout_rate=0,0.5", "seed=0,1")
+    groups = sweep.groups(members)
+    assert [len(g.members) for g in groups] == [4, 4]
+    for group in groups:
+        assert len({str(m.config.model["hidden"]) for m in group.members}) == 1
+    assert [g.first for g in groups] == [0, 4]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("batch_size=50,100",),
+        ("loss=categorical,binary",),
+        ("dtype=float32,bfloat16",),
+        ("optimizer=adam,sgd",),
+        ("epochs=1,2",),
+    ],
+)
+def test_structure_splits_groups(args):
+    assert len(sweep.groups(expand(RELU, *args))) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lr=1e-3,1e-2",),
+        ("seed=0,1",),
+        ("optimizer.b1=0.8,0.9",),
+        ("schedule=lab_decay", "schedule.floor=1e-4,1e-3"),
+    ],
+)
+def test_floats_share_one_group(args):
+    members = expand(RELU, *args)
+    assert len(members) == 2 and len(sweep.groups(members)) == 1
+
+
+def test_a_renamed_optimizer_starts_from_its_own_defaults():
+    (member,) = expand(softmax.CONFIG, "optimizer=sgd", "optimizer.momentum=0.9")
+    assert member.config.optimizer_name == "sgd" and member.config.optimizer["momentum"] == 0.9
+    (member,) = expand(RELU, "optimizer=keras_rmsprop")
+    assert "b1" not in member.config.optimizer
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("model.hiden=[1]",), ["unknown key 'model.hiden'", "did you mean 'model.hidden'"]),
+        (("model.hidden=64,128",), ["model.hidden takes a bracketed list", "model.hidden=[64]"]),
+        (("optimizer=adam", "optimizer.weight_decay=1e-3"), ["'optimizer.weight_decay'"]),
+        (("optimizer=adma",), ["unknown optimizer 'adma'", "did you mean 'adam'"]),
+        (("model.activation=swish",), ["model.activation takes one of", "'swish'"]),
+        (("lr=0",), ["lr takes positive numbers"]),
+        (("batch_size=0",), ["batch_size takes a whole number of at least 1"]),
+        (("loss=mse",), ["loss takes one of", "'mse'"]),
+        (("epochs=2.5",), ["epochs"]),
+    ],
+)
+def test_bad_overrides_are_refused_in_one_line(args, words):
+    with pytest.raises((ConfigError, overrides.OverrideError)) as error:
+        expand(RELU, *args)
+    message = str(error.value)
+    assert "\n" not in message
+    for w in words:
+        assert w in message
