@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import flax.linen as nn
 import pytest
 import tensorflow_datasets as tfds
 
-from experiments import MNIST_EXPERIMENTS, five_layer_relu, softmax
+from experiments import MNIST_EXPERIMENTS, find_experiments, five_layer_relu, softmax
 from mnist_jax import cli, data, experiment
+from mnist_jax.results import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 RELU, SOFTMAX = five_layer_relu.CONFIG, softmax.CONFIG
@@ -37,9 +37,9 @@ def no_run(monkeypatch):
     """`experiment.run` replaced by a recorder: the checks alone are under test, nothing trains."""
     calls = []
 
-    def record(config, options):
-        calls.append((config, options))
-        return {"runs": [{"diverged": False}]}
+    def record(config, members, swept, options):
+        calls.append((config, members, swept, options))
+        return Result(config, [], None, swept)
 
     monkeypatch.setattr(experiment, "run", record)
     return calls
@@ -155,12 +155,56 @@ CASES = [
     pytest.param(
         SOFTMAX,
         ["--activation", "tanh"],
-        ["--activation tanh: softmax's model SoftmaxRegression has no hidden layers"],
+        ["unknown key 'model.activation'", "valid keys: "],
         id="activation-without-hidden-layers",
     ),
     pytest.param(RELU, ["--loss", "mse"], ["invalid choice: 'mse'"], id="loss-unknown"),
     pytest.param(
         RELU, ["--learning-rate", "1"], ["unrecognized arguments: --learning-rate"], id="unknown"
+    ),
+    # KEY=VALUE overrides.
+    pytest.param(
+        RELU,
+        ["model.hiden=[1]"],
+        ["unknown key 'model.hiden'; did you mean 'model.hidden'?"],
+        id="key-typo",
+    ),
+    pytest.param(
+        RELU,
+        ["model.hidden=64,128"],
+        ["model.hidden takes a bracketed list", "model.hidden=[64]"],
+        id="list-without-brackets",
+    ),
+    pytest.param(
+        RELU,
+        ["optimizer=adam", "optimizer.weight_decay=1e-3"],
+        ["unknown key 'optimizer.weight_decay'"],
+        id="setting-the-optimizer-lacks",
+    ),
+    pytest.param(
+        RELU,
+        ["model.activation=swish"],
+        ["model.activation takes one of", "'swish'"],
+        id="key-activation-unknown",
+    ),
+    pytest.param(RELU, ["lr=1e-3", "lr=1e-2"], ["'lr' is set 2 times"], id="key-twice"),
+    pytest.param(RELU, ["hidden"], ["'hidden' is not an override"], id="not-key-value"),
+    pytest.param(RELU, ["model.hidden=[]"], ["an empty list"], id="empty-list"),
+    pytest.param(RELU, ["epochs=1", "--steps", "3"], ["give epochs or steps"], id="epochs+steps"),
+    # A flag and the key it stands for.
+    pytest.param(RELU, ["--lr", "1e-3", "lr=1e-3"], ["give --lr or lr=, not both"], id="lr+key"),
+    pytest.param(RELU, ["--seeds", "0,1", "seed=2"], ["give --seeds or seed="], id="seeds+key"),
+    pytest.param(
+        RELU,
+        ["--activation", "gelu", "model.activation=relu"],
+        ["give --activation or model.activation=, not both"],
+        id="activation+key",
+    ),
+    pytest.param(
+        RELU,
+        ["--batch-size", "20", "batch_size=10"],
+        ["give --batch-size or batch_size="],
+        id="batch-size+key",
     ),
     # Flags that conflict.
     pytest.param(
@@ -295,7 +339,7 @@ def test_a_read_only_data_dir_holding_prepared_mnist_is_fine(read_only, tmp_path
     info.write_text('{"name": "mnist", "version": "3.0.1"}')
     assert data.is_prepared(str(read_only))
     cli.main(SOFTMAX, ["--data-dir", str(read_only), "--logdir", str(tmp_path / "logs")])
-    ((_, options),) = no_run
+    ((_, _, _, options),) = no_run
     assert options.data_dir == str(read_only)
 
 
@@ -307,11 +351,34 @@ def test_good_flags_reach_the_run_and_create_nothing(tmp_path, no_run):
         "--data-dir", f"{tmp_path}/new/tfds",
     ]  # fmt: skip
     cli.main(RELU, flags)
-    ((config, options),) = no_run
-    assert config.model.activation is nn.gelu and RELU.model.activation is nn.relu
-    assert config.learning_rates == pytest.approx((1e-4, 1e-3, 1e-2))
-    assert (config.seeds, config.epochs, options.resume) == ((0, 1), 2, True)
+    ((config, members, swept, options),) = no_run
+    assert config == RELU and RELU.model["activation"] == "relu"
+    assert {m.config.model["activation"] for m in members} == {"gelu"}
+    assert [m.learning_rate for m in members] == pytest.approx([1e-4] * 2 + [1e-3] * 2 + [1e-2] * 2)
+    assert [m.seed for m in members] == [0, 1] * 3
+    assert {m.config.epochs for m in members} == {2} and options.resume
+    assert swept == ["lr", "seed"]
     assert listing(tmp_path) == []
+
+
+def test_overrides_and_flags_make_the_same_members(no_run):
+    cli.main(RELU, ["--lr", "1e-3,1e-2", "--seeds", "0,1", "--epochs", "3", "--batch-size", "50"])
+    cli.main(RELU, ["lr=1e-3,1e-2", "seed=0,1", "epochs=3", "batch_size=50"])
+    (_, flags, swept_flags, _), (_, keys, swept_keys, _) = no_run
+    assert flags == keys and swept_flags == swept_keys == ["lr", "seed"]
+
+
+def test_keys_reach_the_members_typed(no_run):
+    cli.main(
+        RELU,
+        ["model.hidden=[512,512]", "model.dropout_rate=0.2", "optimizer=adamw", "batch_size=128"],
+    )
+    ((_, (member,), swept, _),) = no_run
+    assert member.config.model["hidden"] == [512, 512]
+    assert member.config.model["dropout_rate"] == 0.2
+    assert (member.config.optimizer_name, member.config.batch_size) == ("adamw", 128)
+    assert member.config.optimizer["weight_decay"] == 0.0001  # adamw's own default
+    assert swept == [] and member.hparams == {}
 
 
 # --- Through the whole run: data problems and a batch larger than the data ----------------------
@@ -365,8 +432,15 @@ def test_experiments_without_a_known_name_is_one_line_with_status_2(args, proble
     result = run_experiments(*args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
-        f"python -m experiments: error: {problem}; choose from {', '.join(MNIST_EXPERIMENTS)}\n"
+        f"python -m experiments: error: {problem}; choose from {', '.join(find_experiments())}\n"
     )
+
+
+def test_every_module_with_a_config_is_an_experiment():
+    names = find_experiments()
+    assert set(MNIST_EXPERIMENTS) <= set(names)
+    assert {"gorner_cnn", "keras_mnist_mlp"} <= set(names)  # not only the tutorial's six
+    assert not {"report", "benchmark", "activations"} & set(names)  # no CONFIG: not experiments
 
 
 def test_experiments_name_runs_that_experiment():
