@@ -3,15 +3,15 @@ and a short real-data run when MNIST is available."""
 
 import importlib
 import json
-import os
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from tensorboard.backend.event_processing import event_accumulator
 
-from experiments import MNIST_EXPERIMENTS
-from mnist_jax import cli
+from experiments import find_experiments
+from experiments import five_layer_relu as five_layer_relu_module
+from mnist_jax import cli, experiment, models, sweep
 
 RUN_KEYS = {
     "learning_rate",
@@ -22,6 +22,10 @@ RUN_KEYS = {
     "epochs",
     "seed",
     "diverged",
+    "hparams",
+    "group",
+    "run",
+    "config",
 }
 EPOCH_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
 
@@ -38,6 +42,11 @@ def run_mock(name, tmp_path, *flags, num_examples=120):
         return report, json.load(f)
 
 
+def run_dirs(folder) -> list[str]:
+    """The run directories in an experiment's log folder (its TensorBoard layout file aside)."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
 def scalars(event_dir):
     events = event_accumulator.EventAccumulator(
         str(event_dir), size_guidance={event_accumulator.SCALARS: 0}
@@ -48,7 +57,7 @@ def scalars(event_dir):
     }
 
 
-@pytest.mark.parametrize("name", MNIST_EXPERIMENTS)
+@pytest.mark.parametrize("name", find_experiments())
 def test_experiment_end_to_end_mock_data(name, tmp_path):
     # 120 mock examples in batches of 20: 6 batches an epoch, 8 steps = 1 epoch + 2 batches.
     report, saved = run_mock(name, tmp_path, "--steps", "8", "--batch-size", "20")
@@ -56,13 +65,19 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
     (run,) = saved["runs"]
     assert set(run) >= RUN_KEYS
     assert [set(e) >= EPOCH_KEYS for e in run["epochs"]] == [True, True]
-    assert len(report["runs"][0]["batch_losses"]) == 8
+    assert (run["hparams"], run["group"], run["run"]) == (
+        {},
+        0,
+        f"lr_{run['learning_rate']:g}-seed_0",
+    )
+    assert run["config"]["name"] == name and run["config"]["steps"] == 8
+    assert len(report.runs[0].batch_losses) == 8
     run_dir = tmp_path / "logs" / name / f"lr_{config_of(name).learning_rates[0]:g}-seed_0"
     assert json.loads((run_dir / "config.json").read_text())["experiment"] == name
     batch = scalars(run_dir / "batch")
     assert [step for step, _ in batch["batch_loss"]] == list(range(1, 9))
     np.testing.assert_allclose(
-        [v for _, v in batch["batch_loss"]], report["runs"][0]["batch_losses"], rtol=1e-6
+        [v for _, v in batch["batch_loss"]], report.runs[0].batch_losses, rtol=1e-6
     )
     assert {"batch_accuracy", "batch_binary_accuracy", "learning_rate"} <= set(batch)
     epoch = scalars(run_dir / "epoch")
@@ -77,15 +92,18 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
         assert [step for step, _ in epoch[tag]] == [1, 2]
 
 
+def resolved(name, argv):
+    """The one member `argv` makes of experiment `name`'s config."""
+    args = cli.parser(config_of(name)).parse_args(argv)
+    (member,) = sweep.expand(*cli.resolve(config_of(name), args))
+    return member.config
+
+
 def test_tutorial_setting_and_flags_on_top():
-    args = cli.parser(config_of("softmax")).parse_args(["--tutorial"])
-    tutorial = cli.resolve(config_of("softmax"), args)
-    assert (tutorial.optimizer, tutorial.learning_rates) == ("sgd", (0.005,))
+    tutorial = resolved("softmax", ["--tutorial"])
+    assert (tutorial.optimizer_name, tutorial.learning_rates) == ("sgd", (0.005,))
     assert (tutorial.loss, tutorial.raw_pixels, tutorial.epochs) == ("binary", True, 20)
-    args = cli.parser(config_of("five_layer_relu")).parse_args(
-        ["--tutorial", "--loss", "categorical", "--steps", "5"]
-    )
-    mixed = cli.resolve(config_of("five_layer_relu"), args)
+    mixed = resolved("five_layer_relu", ["--tutorial", "--loss", "categorical", "--steps", "5"])
     assert (mixed.loss, mixed.raw_pixels, mixed.epochs, mixed.steps) == (
         "categorical",
         True,
@@ -129,11 +147,17 @@ def test_sweep_members_get_their_own_runs_and_a_sorted_table_mock_data(tmp_path,
         (1e-2, 0),
         (1e-2, 1),
     ]
-    runs = sorted(os.listdir(tmp_path / "logs" / "five_layer_relu"))
+    runs = run_dirs(tmp_path / "logs" / "five_layer_relu")
     assert runs == ["lr_0.001-seed_0", "lr_0.001-seed_1", "lr_0.01-seed_0", "lr_0.01-seed_1"]
     table = capsys.readouterr().out.splitlines()
-    accuracies = [float(line.split()[3]) for line in table[2:]]
-    assert len(accuracies) == 4 and accuracies == sorted(accuracies, reverse=True)
+    assert table[1].split()[:2] == ["lr", "seeds"]  # the swept key; seeds repeat each rate
+    rows = [line.split() for line in table[2:]]
+    assert [(row[0], row[1], row[3]) for row in rows] in (
+        [("0.001", "2", "±"), ("0.01", "2", "±")],
+        [("0.01", "2", "±"), ("0.001", "2", "±")],
+    )  # mean ± std over the seeds, one row per rate
+    accuracies = [float(row[5]) for row in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
 
 
 def test_members_past_max_members_train_in_chunks_with_the_same_numbers_mock_data(tmp_path):
@@ -143,7 +167,7 @@ def test_members_past_max_members_train_in_chunks_with_the_same_numbers_mock_dat
     for a, b in zip(together["runs"], chunked["runs"], strict=True):
         assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
         np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)
-    assert len(os.listdir(tmp_path / "b" / "logs" / "five_layer_relu_dropout")) == 4
+    assert len(run_dirs(tmp_path / "b" / "logs" / "five_layer_relu_dropout")) == 4
 
 
 def test_a_rerun_writes_beside_earlier_logs_never_into_them_mock_data(tmp_path):
@@ -162,9 +186,9 @@ def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_
     kept = sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*"))
     old_events = sorted(p.name for p in (runs / "lr_0.5-seed_0").rglob("events.*"))
     run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20", "--overwrite")
-    assert sorted(os.listdir(runs)) == ["lr_0.5-seed_0", "lr_0.5-seed_0-2"]
+    assert run_dirs(runs) == ["lr_0.5-seed_0", "lr_0.5-seed_0-2"]
     new_events = sorted(p.name for p in (runs / "lr_0.5-seed_0").rglob("events.*"))
-    assert len(new_events) == 2 and not set(new_events) & set(old_events)
+    assert len(new_events) == 3 and not set(new_events) & set(old_events)  # batch, epoch, hparams
     assert sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*")) == kept
 
 
@@ -181,7 +205,7 @@ def test_short_real_mnist_run_learns(mnist_data_dir, tmp_path):
         config_of("five_layer_relu"),
         ["--steps", "300", "--data-dir", mnist_data_dir, "--logdir", str(tmp_path), "--quiet"],
     )
-    assert report["runs"][0]["test_accuracy"] > 0.9  # 0.93 measured after these 300 steps
+    assert report.runs[0].test_accuracy > 0.9  # 0.93 measured after these 300 steps
 
 
 def test_more_devices_than_present_is_a_clear_error_mock_data(tmp_path, capsys):
@@ -189,3 +213,18 @@ def test_more_devices_than_present_is_a_clear_error_mock_data(tmp_path, capsys):
         run_mock("softmax", tmp_path, "--devices", "99")
     assert exit_info.value.code == 2
     assert "--devices 99: this process sees" in capsys.readouterr().err
+
+
+def test_train_and_evaluate_returns_the_trained_params_and_prints_nothing_mock_data(
+    tmp_path, capsys
+):
+    with tfds.testing.mock_data(num_examples=120):
+        result = experiment.train_and_evaluate(
+            five_layer_relu_module.CONFIG, ["epochs=1", "batch_size=20"], logdir=str(tmp_path)
+        )
+    (run,) = result.runs
+    assert models.count_params(run.params) == 185_300
+    assert (run.hparams, len(run.history), len(run.batch_losses)) == ({}, 1, 6)
+    assert run.test_accuracy == run.history[-1].val_accuracy and np.isfinite(run.test_loss)
+    assert capsys.readouterr() == ("", "")
+    assert (tmp_path / "five_layer_relu" / "lr_0.001-seed_0" / "config.json").is_file()
