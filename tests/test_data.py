@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.proto import tf_example_pb2
 
-from mnist_jax import data
+from mnist_jax import data, mnist_tfds
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"  # As in conftest.py.
 
@@ -104,11 +105,11 @@ def test_mock_preprocessing():
     with tfds.testing.mock_data(num_examples=9):
         images, labels = data.load_mnist(split="train")
     inputs = data.to_inputs(images)
-    assert inputs.shape == (9, 784) and inputs.dtype == np.float32
+    assert inputs.shape == (9, 28, 28, 1) and inputs.dtype == np.float32
     assert inputs.min() >= 0.0 and inputs.max() <= 1.0
     raw = data.to_inputs(images, raw_pixels=True)
     assert raw.dtype == np.float32
-    np.testing.assert_array_equal(raw, images.reshape(9, 784))
+    np.testing.assert_array_equal(raw, images)
     np.testing.assert_allclose(inputs * 255.0, raw, rtol=1e-6)
     targets = data.one_hot(labels)
     assert targets.shape == (9, 10) and targets.dtype == np.float32
@@ -122,8 +123,10 @@ def test_mock_preprocessing():
 def test_preprocessing_values():
     images = np.array([0, 51, 255, 1], np.uint8).reshape(1, 2, 2, 1)
     np.testing.assert_array_equal(data.flatten(images), [[0, 51, 255, 1]])
-    np.testing.assert_allclose(data.to_inputs(images), [[0.0, 0.2, 1.0, 1 / 255]], rtol=1e-6)
-    np.testing.assert_array_equal(data.to_inputs(images, raw_pixels=True), [[0, 51, 255, 1]])
+    inputs = data.to_inputs(images)
+    assert inputs.shape == (1, 2, 2, 1)
+    np.testing.assert_allclose(inputs.ravel(), [0.0, 0.2, 1.0, 1 / 255], rtol=1e-6)
+    np.testing.assert_array_equal(data.to_inputs(images, raw_pixels=True).ravel(), [0, 51, 255, 1])
     np.testing.assert_array_equal(data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
 
 
@@ -141,7 +144,7 @@ def test_pngs_of_other_modes_decode_to_grayscale():
         example.features.feature["image"].bytes_list.value.append(png.getvalue())
         example.features.feature["label"].int64_list.value.append(i)
         records.append(example.SerializeToString())
-    decoded, labels = data._decode_records(records)
+    decoded, labels = mnist_tfds._decode_records(records)
     np.testing.assert_array_equal(decoded, images[..., None])
     np.testing.assert_array_equal(labels, [0, 1, 2])
 
@@ -235,13 +238,13 @@ def test_prepare_failing_midway_leaves_data_dir_as_it_was(small_mnist, tmp_path,
     (data_dir / "keep.txt").parent.mkdir()
     (data_dir / "keep.txt").write_text("keep")
 
-    examples = data._examples
+    examples = mnist_tfds._examples
 
     def failing_examples(images, labels):
         yield from list(examples(images, labels))[:3]
         raise KeyboardInterrupt  # As if interrupted while writing.
 
-    monkeypatch.setattr(data, "_examples", failing_examples)
+    monkeypatch.setattr(mnist_tfds, "_examples", failing_examples)
     with pytest.raises(KeyboardInterrupt):
         data.prepare(source, str(data_dir), checksums=checksums)
     assert _listing(data_dir) == ["keep.txt"]
@@ -305,7 +308,7 @@ def _forbid_decoding(monkeypatch):
     def fail(records):
         raise AssertionError("decoded, not read from the cache")
 
-    monkeypatch.setattr(data, "_decode_records", fail)
+    monkeypatch.setattr(mnist_tfds, "_decode_records", fail)
 
 
 def test_a_load_caches_the_split_beside_the_dataset(prepared_small, monkeypatch):
@@ -371,7 +374,7 @@ def test_an_unwritable_cache_place_only_gives_one_note(prepared_small, monkeypat
     data_dir, target, arrays = prepared_small
     (data_dir / "a_file").write_text("")
     nowhere = [data_dir / "a_file" / "cache"]  # Cannot be created, even by root.
-    monkeypatch.setattr(data, "_cache_folders", lambda builder: nowhere)
+    monkeypatch.setattr(data, "_cache_folders", lambda dataset_folder: nowhere)
     _assert_is_small_mnist(data_dir, arrays)
     _assert_is_small_mnist(data_dir, arrays)
     err = capfd.readouterr().err
@@ -394,15 +397,15 @@ def test_a_read_only_dataset_is_cached_in_the_user_cache_dir_chmod(prepared_smal
 
 
 def test_the_user_cache_dir_follows_xdg(monkeypatch, tmp_path):
-    builder = data._MnistBuilder(data_dir=str(tmp_path))
+    folder = data._dataset_folder(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data._cache_folders(builder) == [
+    assert data._cache_folders(folder) == [
         tmp_path / "mnist" / "3.0.1",
         tmp_path / "xdg" / "mnist_jax",
     ]
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data._cache_folders(builder)[1] == tmp_path / "home" / ".cache" / "mnist_jax"
+    assert data._cache_folders(folder)[1] == tmp_path / "home" / ".cache" / "mnist_jax"
 
 
 def test_mock_data_is_served_even_where_a_cache_is(prepared_small):
@@ -411,6 +414,46 @@ def test_mock_data_is_served_even_where_a_cache_is(prepared_small):
     with tfds.testing.mock_data(num_examples=7):
         images, _ = data.load_mnist(split="train", data_dir=str(data_dir))
     assert images.shape == (7, 28, 28, 1)
+
+
+def test_a_cached_split_is_served_without_tfds(prepared_small, monkeypatch):
+    """The second load finds the files by name and reads the cache: mnist_tfds is not called."""
+    data_dir, _, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+
+    def no_tfds():
+        raise AssertionError("went through tfds")
+
+    monkeypatch.setattr(data, "_tfds", no_tfds)
+    _assert_is_small_mnist(data_dir, arrays)
+
+
+def test_a_leftover_shard_only_sends_the_load_through_tfds(prepared_small, monkeypatch):
+    """A file the dataset does not list changes the key found by name; tfds' list still meets
+    the cache."""
+    data_dir, target, arrays = prepared_small
+    _assert_is_small_mnist(data_dir, arrays)
+    shutil.copy(target / TRAIN_RECORDS, target / "mnist-train.array_record-00000-of-00002")
+    assert data._read_cache_by_file_names("train", str(data_dir)) is None
+    _forbid_decoding(monkeypatch)
+    _assert_is_small_mnist(data_dir, arrays)
+
+
+def test_tfds_mock_data_is_detected():
+    assert not data._tfds_is_mocked()
+    with tfds.testing.mock_data(num_examples=2):
+        assert data._tfds_is_mocked()
+    with tfds.testing.mock_data(num_examples=2, as_data_source_fn=lambda *a, **k: []):
+        assert data._tfds_is_mocked()
+    assert not data._tfds_is_mocked()
+
+
+def test_names_kept_without_tfds_are_tfds_own(tmp_path):
+    """data.py spells out what tfds would tell it, so that a cache hit needs no tfds."""
+    assert data.MNIST_URL == mnist_tfds.MNIST.URL
+    builder = mnist_tfds._MnistBuilder(data_dir=str(tmp_path))
+    assert data._dataset_folder(str(tmp_path)) == Path(builder.data_dir)
+    assert (builder.name, str(builder.version)) == data.DATASET_PATH
 
 
 # --- Finding MNIST: manual folder, download, none ------------------------------------------------
@@ -443,7 +486,8 @@ def test_load_downloads_with_tfds(small_mnist_as_canonical, tmp_path, monkeypatc
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/")
-    monkeypatch.setattr(data._MnistBuilder, "url_infos", None)  # tfds knows the real mirror's.
+    # tfds knows the real mirror's checksums.
+    monkeypatch.setattr(mnist_tfds._MnistBuilder, "url_infos", None)
     (tmp_path / "tfds").mkdir()  # A data dir that was named must exist.
     try:
         _assert_is_small_mnist(tmp_path / "tfds", arrays)
@@ -573,3 +617,55 @@ def test_real_mnist_damaged_is_a_file_error(mnist_data_dir, tmp_path, damage):
         data.load_mnist("train", data_dir=str(tmp_path))
     _assert_damaged_message(str(info.value), path, tmp_path)
     assert _cache_files(path.parent) == []
+
+
+_LOAD_BOTH_SPLITS = """
+import hashlib, json, sys
+from mnist_jax import data
+sums = {}
+for split in ("train", "test"):
+    images, labels = data.load_mnist(split, data_dir=sys.argv[1])
+    sums[split] = [images.shape, hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()]
+"""
+
+
+def test_real_mnist_warm_load_imports_no_tfds(mnist_data_dir, tmp_path):
+    """A fresh process served from the cache imports no tensorflow_datasets (a second of start-up)
+    and gets the arrays decoded by the first; tfds' mock data still wins over the cache there."""
+    ignore = shutil.ignore_patterns(f"{data.CACHE_PREFIX}*", ".*")
+    shutil.copytree(Path(mnist_data_dir) / "mnist", tmp_path / "mnist", ignore=ignore)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("TFDS_DATA_DIR", None)
+    cold = _run_python(  # Decodes and fills the cache, then reads it.
+        _LOAD_BOTH_SPLITS
+        + "first = sums\n"
+        + "assert 'tensorflow_datasets' in sys.modules, 'decoded without tfds?'\n"
+        + _LOAD_BOTH_SPLITS
+        + "assert sums == first\n"
+        + "print(json.dumps(sums))\n",
+        tmp_path,
+        env,
+    )
+    assert len(_cache_files(tmp_path / "mnist" / "3.0.1")) == 2
+    warm = _run_python(
+        _LOAD_BOTH_SPLITS
+        + "assert 'tensorflow_datasets' not in sys.modules, 'tfds imported'\n"
+        + "assert data.prepare(sys.argv[1] + '/no_source', sys.argv[1]).is_dir()\n"
+        + "assert 'tensorflow_datasets' not in sys.modules, 'tfds imported by prepare'\n"
+        + "print(json.dumps(sums))\n"
+        + "import tensorflow_datasets as tfds\n"
+        + "with tfds.testing.mock_data(num_examples=3):\n"
+        + "    assert data.load_mnist(split='test', data_dir=sys.argv[1])[0].shape[0] == 3\n",
+        tmp_path,
+        env,
+    )
+    assert warm == cold
+    assert warm["train"][0] == [60_000, 28, 28, 1] and warm["test"][0] == [10_000, 28, 28, 1]
+
+
+def _run_python(code: str, data_dir: Path, env: dict[str, str]) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
