@@ -1,11 +1,15 @@
 """Sweeps of any setting: `KEY=VALUE` overrides become members, members become groups (those that
-differ only in floats share one compiled program). Nothing here trains."""
+differ only in floats share one compiled program); then sweeps trained end to end on mock data."""
+
+import csv
+import json
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu, five_layer_relu_dropout, softmax
-from mnist_jax import overrides, sweep
+from mnist_jax import cli, models, overrides, sweep
 from mnist_jax.config import Config, ConfigError
 
 RELU, DROPOUT = five_layer_relu.CONFIG, five_layer_relu_dropout.CONFIG
@@ -150,3 +154,84 @@ def test_bad_overrides_are_refused_in_one_line(args, words):
     assert "\n" not in message
     for w in words:
         assert w in message
+
+
+# --- End to end on mock data: 120 random images in batches of 20, a few steps -----------------
+
+
+def train_mock(config, tmp_path, *args):
+    """`cli.main` on mock data with `args`; the result and the JSON report it wrote."""
+    argv = ["--logdir", str(tmp_path / "logs"), "--json", str(tmp_path / "out.json"), *args]
+    with tfds.testing.mock_data(num_examples=120):
+        result = cli.main(config, ["--batch-size", "20", *argv])
+    return result, json.loads((tmp_path / "out.json").read_text())
+
+
+def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsys):
+    grid = ["model.dropout_rate=0,0.5", "lr=1e-3,1e-2", "--csv", str(tmp_path / "runs.csv")]
+    result, saved = train_mock(DROPOUT, tmp_path, "--steps", "3", "--quiet", *grid)
+    assert saved["swept"] == ["model.dropout_rate", "lr"]
+    assert [(r["hparams"], r["group"]) for r in saved["runs"]] == [
+        ({"model.dropout_rate": rate, "lr": lr}, 0) for rate in (0.0, 0.5) for lr in (0.001, 0.01)
+    ]
+    assert all("chunk" not in r for r in saved["runs"])
+    names = [
+        "dropout_rate_0-lr_0.001-seed_0",
+        "dropout_rate_0-lr_0.01-seed_0",
+        "dropout_rate_0.5-lr_0.001-seed_0",
+        "dropout_rate_0.5-lr_0.01-seed_0",
+    ]
+    assert [r["run"] for r in saved["runs"]] == names
+    logs = tmp_path / "logs" / "five_layer_relu_dropout"
+    assert sorted(p.name for p in logs.iterdir() if p.is_dir()) == names
+    config_json = json.loads((logs / names[2] / "config.json").read_text())
+    assert config_json["model"]["dropout_rate"] == 0.5 and config_json["group"] == 0
+    assert config_json["hparams"] == {"model.dropout_rate": 0.5, "lr": 0.001}
+
+    with open(tmp_path / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:4] == ["model.dropout_rate", "learning_rate", "seed", "group"]
+    assert [(float(r["model.dropout_rate"]), float(r["learning_rate"])) for r in rows] == [
+        (0.0, 0.001),
+        (0.0, 0.01),
+        (0.5, 0.001),
+        (0.5, 0.01),
+    ]
+    for row, run in zip(rows, result.runs, strict=True):
+        assert float(row["test_accuracy"]) == pytest.approx(run.test_accuracy)
+        assert row["group"] == "0" and row["epochs"] == "1"
+    table = capsys.readouterr().out
+    assert table.count("best first") == 1 and "model.dropout_rate" in table
+
+    # A member of the grid equals the same setting run alone (the same batches, dropout masks).
+    alone, _ = train_mock(
+        DROPOUT, tmp_path / "alone", "--steps", "3", "--quiet", "model.dropout_rate=0.5"
+    )
+    np.testing.assert_allclose(
+        alone.runs[0].batch_losses, result.runs[2].batch_losses, rtol=1e-5, atol=1e-6
+    )
+    assert alone.runs[0].test_loss == pytest.approx(result.runs[2].test_loss, rel=1e-5)
+
+
+def test_a_structural_sweep_trains_in_groups_with_one_table_mock_data(tmp_path, capsys):
+    result, saved = train_mock(
+        RELU, tmp_path, "--steps", "3", "model.hidden=[16],[32]", "optimizer=adam,adamw"
+    )
+    assert [(r["group"], r["hparams"]) for r in saved["runs"]] == [
+        (0, {"model.hidden": [16], "optimizer": "adam"}),
+        (1, {"model.hidden": [16], "optimizer": "adamw"}),
+        (2, {"model.hidden": [32], "optimizer": "adam"}),
+        (3, {"model.hidden": [32], "optimizer": "adamw"}),
+    ]
+    assert [r["run"] for r in saved["runs"]][:2] == [
+        "hidden_16-optimizer_adam-lr_0.001-seed_0",
+        "hidden_16-optimizer_adamw-lr_0.001-seed_0",
+    ]
+    assert [models.count_params(r.params) for r in result.runs] == [12_730] * 2 + [25_450] * 2
+    assert [r.member.config.optimizer_name for r in result.runs] == ["adam", "adamw"] * 2
+    out = capsys.readouterr().out
+    # Each group prints its model summary before it trains; one table at the end.
+    assert out.count("Total params: 12,730") == 2 and out.count("Total params: 25,450") == 2
+    assert out.count("group ") >= 3 and out.count("best first") == 1
+    header = out.split("best first:\n")[1].splitlines()[0].split()
+    assert header[:2] == ["model.hidden", "optimizer"]
