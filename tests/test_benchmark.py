@@ -3,18 +3,24 @@
 No timing is asserted here: speed is what `python -m experiments.benchmark` measures.
 """
 
+import dataclasses
+import gzip
 import importlib.util
+import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments import benchmark
-from experiments.benchmark import Result, Target, Variant
+from experiments.benchmark import Inputs, Result, Target, Variant
 
 REPO_ROOT = benchmark.REPO_ROOT
+MOCK_RUN = REPO_ROOT / "tests" / "mock_run.py"
+VARIANTS = {v.name: v for v in benchmark.VARIANTS}
 
 
 def mock_npz(path, n_train=300, n_test=50, seed=0):
@@ -28,6 +34,16 @@ def mock_npz(path, n_train=300, n_test=50, seed=0):
         y_test=rng.integers(0, 10, n_test).astype(np.int32),
     )
     return str(path)
+
+
+def mock_idx(folder, n_train=300, n_test=50, seed=0):
+    """Random images and labels as the four gzip IDX files plain_jax_tbx reads."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for (images, labels), n in zip(benchmark.IDX_FILES.values(), (n_train, n_test), strict=True):
+        benchmark.write_idx_file(folder / images, rng.integers(0, 256, (n, 28, 28), np.uint8))
+        benchmark.write_idx_file(folder / labels, rng.integers(0, 10, n).astype(np.uint8))
+    return str(folder)
 
 
 def run_peer(module, npz, *args):
@@ -91,11 +107,30 @@ def test_summary_is_the_median_over_rounds_of_successful_processes():
     assert s["test_accuracy"] == 0.97
     assert s["startup_seconds"] == 5.0
     assert s["errors"] == ["exit 1: boom"]
+    assert s["wall_seconds_per_epoch"] is None and s["around_epoch"] is None  # not a project
 
 
 def test_all_rounds_failed_gives_no_figure():
     s = benchmark.summarise([Result(error="timed out after 600 s")])
     assert s["seconds_per_epoch"] is None and s["rounds_ok"] == 0
+
+
+def test_one_epoch_processes_give_process_seconds_not_epoch_seconds():
+    s = benchmark.summarise(
+        [Result(epoch_seconds=[3.0], process_seconds=p, startup_seconds=2.0) for p in (7, 5, 6)]
+    )
+    assert s["seconds_per_epoch"] is None and s["per_round"] == []
+    assert s["process_seconds"] == 6 and s["rounds_ok"] == 3
+
+
+def test_around_the_epoch_is_wall_less_compiled_over_compiled_after_the_first():
+    r = Result(epoch_seconds=[5.0, 1.0, 2.0], wall_seconds=[9.0, 1.1, 2.2])
+    assert benchmark.around_epoch(r) == pytest.approx(0.3 / 3.0)
+    assert benchmark.around_epoch(Result(epoch_seconds=[5.0], wall_seconds=[6.0])) is None
+    assert benchmark.around_epoch(Result(epoch_seconds=[1.0, 1.0], wall_seconds=[1, None])) is None
+    s = benchmark.summarise([r, Result(epoch_seconds=[5.0, 1.0, 1.0], wall_seconds=[9, 1.5, 1.5])])
+    assert s["around_epoch"] == pytest.approx((0.1 + 0.5) / 2)
+    assert s["wall_seconds_per_epoch"] == pytest.approx((1.65 + 1.5) / 2)
 
 
 def fixed_summary(**seconds):
@@ -117,10 +152,26 @@ def test_ratios_to_plain_jax_and_torch_eager():
 
 
 def test_targets_pass_and_fail_on_fixed_figures():
-    s = fixed_summary(float32=0.2, bfloat16=0.3, sweep8=1.2, plain_jax=0.4, torch_eager=0.4)
+    s = fixed_summary(
+        float32=0.2,
+        float32_nologs=0.19,
+        bfloat16=0.3,
+        sweep8=1.2,
+        plain_jax=0.4,
+        torch_eager=0.4,
+        dropout_lr8=1.0,
+        dropout_rate8=1.1,
+    )
     s["bfloat16"]["test_accuracy"] = 0.9775  # 0.25 points below float32
     s["float32"]["startup_seconds"] = 12.0
-    goals = {t.what: t for t in benchmark.targets(s)}
+    s["float32"] |= {"around_epoch": 0.04, "wall_seconds_per_epoch": 0.25}
+    s["float32_nologs"] |= {"around_epoch": 0.06, "wall_seconds_per_epoch": 0.2}
+    s["run_1"] = {"process_seconds": 9.4}
+    s["tbx_1"] = {"process_seconds": 6.8}
+    s["run_long"] = {"process_seconds": 10.0}
+    s["tbx_long"] = {"process_seconds": 15.0}
+    s["load"] = {"load_seconds": 0.3}
+    goals = {t.what: t for t in benchmark.targets(s, long_epochs=10)}
     measured = {what: t.measured for what, t in goals.items()}
     passed = {what: t.passed for what, t in goals.items()}
     assert measured == pytest.approx(
@@ -129,8 +180,15 @@ def test_targets_pass_and_fail_on_fixed_figures():
             "float32 epoch / PyTorch eager": 0.5,
             "bfloat16 epoch / plain JAX": 0.75,
             "|bfloat16 - float32| test accuracy, points": 0.25,
-            "sweep8 epoch / (8 x float32 epoch)": 0.75,
+            "whole process, 1 epoch / plain_jax_tbx": 9.4 / 6.8,
+            "whole process, 10 epochs / plain_jax_tbx": 10 / 15,
             "float32 start-up to first step, s": 12.0,
+            "load both MNIST splits, s": 0.3,
+            "around the epoch, with logs": 0.04,
+            "around the epoch, --no-logs": 0.06,
+            "epoch wall s, logs / --no-logs": 1.25,
+            "sweep8 epoch / (8 x float32 epoch)": 0.75,
+            "dropout-rate sweep8 / lr sweep8 epoch (dropout)": 1.1,
         }
     )
     assert passed == {
@@ -138,9 +196,19 @@ def test_targets_pass_and_fail_on_fixed_figures():
         "float32 epoch / PyTorch eager": False,
         "bfloat16 epoch / plain JAX": False,
         "|bfloat16 - float32| test accuracy, points": False,
-        "sweep8 epoch / (8 x float32 epoch)": True,
+        "whole process, 1 epoch / plain_jax_tbx": False,
+        "whole process, 10 epochs / plain_jax_tbx": True,
         "float32 start-up to first step, s": False,
+        "load both MNIST splits, s": True,
+        "around the epoch, with logs": True,
+        "around the epoch, --no-logs": False,
+        "epoch wall s, logs / --no-logs": None,  # information, no target
+        "sweep8 epoch / (8 x float32 epoch)": True,
+        "dropout-rate sweep8 / lr sweep8 epoch (dropout)": False,
     }
+    assert goals["whole process, 1 epoch / plain_jax_tbx"].figures == "9.40 s / 6.80 s"
+    assert goals["sweep8 epoch / (8 x float32 epoch)"].figures == "1.200 s / 1.600 s"
+    assert goals["around the epoch, --no-logs"].figures == "6.0 % of training"
 
 
 def test_targets_without_a_variant_are_not_applicable():
@@ -149,33 +217,83 @@ def test_targets_without_a_variant_are_not_applicable():
     assert by_what["float32 epoch / plain JAX"] is True
     assert by_what["float32 epoch / PyTorch eager"] is None
     assert by_what["sweep8 epoch / (8 x float32 epoch)"] is None
+    assert by_what["whole process, 1 epoch / plain_jax_tbx"] is None
+    assert by_what["load both MNIST splits, s"] is None
 
 
 def test_strict_target_is_strict():
     assert Target("t", 10.0, 10, strict=True).passed is False
     assert Target("t", 10.0, 10).passed is True
+    assert Target("t", 10.0, None).passed is None
 
 
 def test_variant_table():
     names = [v.name for v in benchmark.VARIANTS]
     assert len(set(names)) == len(names)
-    assert {"float32", "bfloat16", "sweep8", "plain_jax"} <= set(names)
-    sweep = next(v for v in benchmark.VARIANTS if v.name == "sweep8")
+    assert {"float32", "float32_nologs", "bfloat16", "sweep8", "plain_jax"} <= set(names)
+    assert {"dropout_lr8", "dropout_rate8", "run_1", "tbx_1", "run_long", "tbx_long"} <= set(names)
+    sweep = VARIANTS["sweep8"]
     rates = [float(r) for r in sweep.args[sweep.args.index("--lr") + 1].split(",")]
     assert len(rates) == 8 and rates[0] == 1e-4 and rates[-1] == 1e-2
     assert np.allclose(np.diff(np.log(rates)), math.log(100) / 7, rtol=1e-3)
+    # The two dropout sweeps: the same experiment, 8 members each, differing only in what varies.
+    lr8, rate8 = VARIANTS["dropout_lr8"], VARIANTS["dropout_rate8"]
+    assert lr8.module == rate8.module == "experiments.five_layer_relu_dropout"
+    assert lr8.args == sweep.args
+    (override,) = rate8.args
+    key, values = override.split("=")
+    assert key == "model.dropout_rate" and len(values.split(",")) == 8
+    assert VARIANTS["float32_nologs"].logs is False and VARIANTS["float32"].logs is True
+    # A user's command: logs written, progress printed.
+    assert not VARIANTS["run_1"].quiet and VARIANTS["run_1"].logs
+    lengths = {n: benchmark.epochs_for(VARIANTS[n], _args(epochs=4, long_epochs=7)) for n in names}
+    assert lengths["float32"] == 4 and lengths["run_1"] == lengths["tbx_1"] == 1
+    assert lengths["run_long"] == lengths["tbx_long"] == 7
+
+
+def _args(**flags):
+    return benchmark.parse_args([f"--{k.replace('_', '-')}={v}" for k, v in flags.items()])
+
+
+INPUTS = Inputs(data_dir="D", npz="m.npz", idx_dir="IDX", compile_cache="C")
 
 
 def test_commands_follow_each_contract():
-    project = benchmark.command(benchmark.VARIANTS[1], 3, "m.npz", "D", "W")
+    project = benchmark.command(VARIANTS["bfloat16"], 3, INPUTS, "W")
     assert project[1:3] == ["-m", "experiments.five_layer_relu"]
     for flag in ("--quiet", "--logdir", "--json"):
         assert flag in project
     assert project[project.index("--data-dir") + 1] == "D"
     assert project[-2:] == ["--dtype", "bfloat16"]
-    assert "--data-dir" not in benchmark.command(benchmark.VARIANTS[0], 3, "m.npz", None, "W")
-    peer = benchmark.command(Variant("p", "experiments.peers.plain_jax"), 3, "m.npz", None, "W")
+    no_data_dir = dataclasses.replace(INPUTS, data_dir=None)
+    assert "--data-dir" not in benchmark.command(VARIANTS["float32"], 3, no_data_dir, "W")
+    nologs = benchmark.command(VARIANTS["float32_nologs"], 3, INPUTS, "W")
+    assert "--no-logs" in nologs and "--logdir" not in nologs
+    user = benchmark.command(VARIANTS["run_1"], 1, INPUTS, "W")
+    assert "--quiet" not in user and "--logdir" in user
+    rate8 = benchmark.command(VARIANTS["dropout_rate8"], 3, INPUTS, "W")
+    assert rate8[2] == "experiments.five_layer_relu_dropout"
+    assert rate8[-1].startswith("model.dropout_rate=")  # overrides after the flags
+    peer = benchmark.command(Variant("p", "experiments.peers.plain_jax"), 3, INPUTS, "W")
     assert peer[1:] == ["-m", "experiments.peers.plain_jax", "--epochs", "3", "--data", "m.npz"]
+    tbx = benchmark.command(VARIANTS["tbx_long"], 10, INPUTS, "W")
+    assert tbx[1:6] == ["-m", "experiments.peers.plain_jax_tbx", "--epochs", "10", "--mnist"]
+    assert tbx[6] == "IDX" and "--logdir" in tbx
+    load = benchmark.command(VARIANTS["load"], 0, INPUTS, "W")
+    assert load[1:] == ["-c", benchmark.LOAD_SCRIPT, "D"]
+
+
+def test_every_process_gets_the_private_compile_cache(monkeypatch):
+    seen = {}
+
+    def fake_run(cmd, env, **kwargs):
+        seen["env"] = env
+        return subprocess.CompletedProcess(cmd, 0, stdout='{"load_seconds": 0.25}\n', stderr="")
+
+    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
+    r = benchmark.run_once(VARIANTS["load"], 0, INPUTS, timeout=5)
+    assert seen["env"][benchmark.COMPILE_CACHE_ENV] == "C"
+    assert r.error is None and r.load_seconds == 0.25 and r.process_seconds > 0
 
 
 def test_uninstalled_frameworks_are_skipped_without_import():
@@ -189,41 +307,138 @@ def test_parse_project_report():
     report = {
         "startup_seconds": 4.5,
         "runs": [
-            {"test_accuracy": 0.95, "epochs": [{"epoch": 1, "seconds": 2.0}, {"seconds": 0.3}]},
+            {
+                "test_accuracy": 0.95,
+                "epochs": [
+                    {"epoch": 1, "seconds": 2.0, "wall_seconds": 2.5},
+                    {"seconds": 0.3, "wall_seconds": 0.31},
+                ],
+            },
             {"test_accuracy": 0.97, "epochs": [{"epoch": 1, "seconds": 2.0}, {"seconds": 0.3}]},
             {"test_accuracy": None, "epochs": [{"epoch": 1, "seconds": 2.0}, {"seconds": 0.3}]},
         ],
     }
     r = benchmark.parse_project(report)
     assert r.epoch_seconds == [2.0, 0.3]
+    assert r.wall_seconds == [2.5, 0.31]
     assert r.test_accuracy == 0.97  # best member of a sweep; a diverged one has none
     assert r.startup_seconds == 4.5
 
 
-def test_a_failing_variant_is_reported_not_raised(tmp_path):
+def test_parse_tbx_lines():
+    out = (
+        "epoch 1/2  3.21s  loss 0.5000  accuracy 0.8000  val_loss 0.3000  val_accuracy 0.9000\n"
+        "epoch 2/2  0.91s  loss 0.2000  accuracy 0.9400  val_loss 0.2000  val_accuracy 0.9400\n"
+        "test accuracy 0.9486\n"
+    )
+    r = benchmark.parse_tbx(out)
+    assert r.epoch_seconds == [3.21, 0.91] and r.test_accuracy == 0.9486
+    with pytest.raises(ValueError):
+        benchmark.parse_tbx("epoch 1/1  1.00s\n")
+
+
+def test_idx_files_read_back_by_the_peer(tmp_path):
+    from experiments.peers import plain_jax_tbx
+
+    assert benchmark.IDX_FILES == plain_jax_tbx.FILES
+    images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), np.uint8)
+    labels = np.arange(7, dtype=np.uint8)
+    benchmark.write_idx_file(tmp_path / "i.gz", images)
+    benchmark.write_idx_file(tmp_path / "l.gz", labels)
+    np.testing.assert_array_equal(plain_jax_tbx.read_idx(str(tmp_path / "i.gz")), images)
+    np.testing.assert_array_equal(plain_jax_tbx.read_idx(str(tmp_path / "l.gz")), labels)
+    with gzip.open(tmp_path / "i.gz") as f:
+        assert f.read(8) == bytes([0, 0, 8, 3, 0, 0, 0, 7])
+
+
+def test_load_script_times_both_splits_on_mock_data(monkeypatch, capsys):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(sys, "argv", ["-c", ""])
+    with tfds.testing.mock_data(num_examples=20):
+        exec(benchmark.LOAD_SCRIPT, {})  # noqa: S102 - the benchmark's own script
+    r = benchmark.parse_load(capsys.readouterr().out)
+    assert r.load_seconds > 0 and r.epoch_seconds == []
+
+
+def test_a_failing_variant_is_reported_not_raised():
     r = benchmark.run_once(
-        Variant("broken", "experiments.peers.no_such_peer"), 2, "m.npz", None, timeout=60
+        Variant("broken", "experiments.peers.no_such_peer"), 2, INPUTS, timeout=60
     )
     assert r.error.startswith("exit 1") and "no_such_peer" in r.error
 
 
+def test_bad_flags_are_refused():
+    for argv in (["--epochs", "1"], ["--rounds", "0"], ["--members", "0,8"], ["--members", "x"]):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(argv)
+    assert benchmark.parse_args(["--members", "1,2"]).members == (1, 2)
+
+
 def test_driver_end_to_end_on_mock_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(benchmark, "write_npz", lambda path, data_dir: mock_npz(path))
+    monkeypatch.setattr(benchmark, "write_idx", lambda folder, data_dir: mock_idx(Path(folder)))
     monkeypatch.setattr(
         benchmark,
         "VARIANTS",
         (
             Variant("plain_jax", "experiments.peers.plain_jax"),
             Variant("broken", "experiments.peers.no_such_peer"),
+            VARIANTS["tbx_1"],
         ),
     )
-    report = benchmark.main(["--rounds", "1", "--epochs", "2", "--json", str(tmp_path / "b.json")])
+    argv = ["--rounds", "1", "--epochs", "2", "--no-warmup", "--json", str(tmp_path / "b.json")]
+    report = benchmark.main(argv)
     out = capsys.readouterr().out
     assert report["variants"]["plain_jax"]["rounds_ok"] == 1
     assert report["variants"]["plain_jax"]["vs_plain_jax"] == pytest.approx(1.0)
     assert report["variants"]["broken"]["rounds_ok"] == 0
-    assert "FAILED: exit 1" in out
-    assert (tmp_path / "b.json").exists()
+    tbx = report["variants"]["tbx_1"]
+    assert tbx["rounds_ok"] == 1, tbx["errors"]
+    assert tbx["process_seconds"] > 0 and 0 <= tbx["test_accuracy"] <= 1
+    assert "FAILED: exit 1" in out and "comparison" in out and "n/a" in out
+    assert json.loads((tmp_path / "b.json").read_text())["targets"]
+
+
+def on_mock_data(monkeypatch):
+    """The project's processes through tests/mock_run.py (tfds mock data, 200 examples)."""
+    real = benchmark.command
+
+    def command(variant, epochs, inputs, workdir):
+        cmd = real(variant, epochs, inputs, workdir)
+        if variant.is_project:
+            name = variant.module.removeprefix("experiments.")
+            cmd = [cmd[0], str(MOCK_RUN), name, *cmd[3:]]
+        return cmd
+
+    monkeypatch.setattr(benchmark, "command", command)
+    monkeypatch.setattr(benchmark, "train_examples", lambda data_dir: 200)
+
+
+def test_accelerator_mode_on_cpu_mock_data(tmp_path, monkeypatch, capsys):
+    on_mock_data(monkeypatch)
+    argv = ["--accelerator", "--members", "1,2", "--epochs", "2", "--rounds", "1", "--no-warmup"]
+    report = benchmark.main([*argv, "--json", str(tmp_path / "a.json")])
+    out = capsys.readouterr().out
+    assert report["backend"]["backend"] == "cpu"
+    assert set(report["variants"]) == {"members_1", "members_2"}
+    rows = {r["members"]: r for r in report["accelerator"]}
+    for n in (1, 2):
+        s = report["variants"][f"members_{n}"]
+        assert s["rounds_ok"] == 1, s["errors"]
+        assert rows[n]["examples_per_second"] == pytest.approx(n * 200 / s["seconds_per_epoch"])
+    assert rows[1]["per_member_vs_single"] == pytest.approx(1.0)
+    assert "examples/s" in out and "on cpu" in out
+    assert json.loads((tmp_path / "a.json").read_text())["accelerator"]
+
+
+def test_accelerator_sweeps_are_one_program_without_logs():
+    variants = benchmark.accelerator_variants((1, 8, 256))
+    assert [v.name for v in variants] == ["members_1", "members_8", "members_256"]
+    for v, n in zip(variants, (1, 8, 256), strict=True):
+        assert v.is_project and not v.logs
+        assert v.args[v.args.index("--max-members") + 1] == str(n)
+        assert len(v.args[v.args.index("--lr") + 1].split(",")) == n
 
 
 def test_table_shows_failures_unmet_targets_and_a_busy_host():
@@ -232,9 +447,12 @@ def test_table_shows_failures_unmet_targets_and_a_busy_host():
             [Result(epoch_seconds=[2.0, 0.4, 0.4], test_accuracy=0.97, others_cpu=0.3)]
         ),
         "float32": benchmark.summarise([Result(error="exit 1: ImportError: boom")]),
+        "run_1": benchmark.summarise([Result(epoch_seconds=[2.0], process_seconds=6.0)]),
     }
     benchmark.add_ratios(summary)
     text = benchmark.table(summary, benchmark.targets(summary))
     assert "FAILED: exit 1: ImportError: boom" in text
-    assert "n/a" in text
+    assert "n/a" in text and "(information)" in text
     assert "not from a quiet host" in text
+    run_1 = next(line for line in text.splitlines() if line.startswith("run_1"))
+    assert "6.00" in run_1 and "FAILED" not in run_1
