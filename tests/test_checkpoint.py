@@ -54,10 +54,10 @@ def assert_same_states(a, b):
             np.testing.assert_array_equal(leaf_x, leaf_y)  # bit for bit
 
 
-def metrics_of(report):
+def metrics_of(result):
     return [
-        ([[e[k] for k in METRICS] for e in r["epochs"]], r["batch_losses"].tolist())
-        for r in report["runs"]
+        ([[getattr(e, k) for k in METRICS] for e in r.history], r.batch_losses.tolist())
+        for r in result.runs
     ]
 
 
@@ -65,7 +65,9 @@ def logged(workdir, name):
     """What TensorBoard shows of each run: {run: {tag: [(step, value), ...]}}."""
     runs = Path(workdir) / "logs" / name
     return {
-        run.name: {**scalars(run / "epoch"), **scalars(run / "batch")} for run in runs.iterdir()
+        run.name: {**scalars(run / "epoch"), **scalars(run / "batch")}
+        for run in runs.iterdir()
+        if run.is_dir()  # the experiment's TensorBoard layout file aside
     }
 
 
@@ -161,7 +163,7 @@ def test_a_signal_stops_after_the_epoch_with_a_checkpoint_to_resume_mock_data(tm
     assert len(run_logs["val_loss"]) == stopped_after  # flushed up to the checkpoint
 
     resumed = run("five_layer_relu", tmp_path, "--epochs", str(stopped_after + 2), "--resume")
-    assert len(resumed["runs"][0]["epochs"]) == stopped_after + 2
+    assert len(resumed.runs[0].history) == stopped_after + 2
     (run_logs,) = logged(tmp_path, "five_layer_relu").values()
     assert [s for s, _ in run_logs["val_loss"]] == list(range(1, stopped_after + 3))
 
@@ -180,7 +182,7 @@ def test_a_non_finite_loss_stops_a_single_run_naming_step_and_rate_mock_data(tmp
         )
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
-    assert "the loss is not finite at step 2 with learning rate 1e+30" in err
+    assert "the loss is not finite at step 2 for lr_1e+30-seed_0" in err
     (saved,) = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert saved["diverged"] and saved["diverged_at_step"] == 2
     assert len(saved["epochs"]) == 1  # stopped after the epoch it diverged in, not after 5
@@ -188,8 +190,8 @@ def test_a_non_finite_loss_stops_a_single_run_naming_step_and_rate_mock_data(tmp
 
 def test_a_sweep_marks_its_diverged_member_and_trains_on_mock_data(tmp_path, capsys):
     report = run("five_layer_relu", tmp_path, "--epochs", "2", "--lr", "1e-3,1e30")
-    assert [r["diverged"] for r in report["runs"]] == [False, True]
-    assert all(len(r["epochs"]) == 2 for r in report["runs"])
+    assert [r.diverged for r in report.runs] == [False, True]
+    assert all(len(r.history) == 2 for r in report.runs)
     table = capsys.readouterr().out.splitlines()
     assert table[-1].split()[0] == "1e+30" and table[-1].endswith("diverged")
 
@@ -205,10 +207,15 @@ def refusal(capsys, *args) -> str:
 def test_a_checkpoint_of_another_run_is_refused_saying_what_differs_mock_data(tmp_path, capsys):
     run("five_layer_relu", tmp_path, "--epochs", "2")
     line = refusal(capsys, "five_layer_sigmoid", tmp_path, "--epochs", "2", "--resume")
-    assert "is of a different run" in line and "name is five_layer_relu in the checkpoint" in line
-    assert "activation=relu" in line and "activation=sigmoid" in line
+    assert "is of a different run" in line
+    assert "name is five_layer_relu in the checkpoint but five_layer_sigmoid now" in line
+    assert "model.activation is relu in the checkpoint but sigmoid now" in line
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "2", "--resume", "--lr", "0.01")
     assert "learning_rates is [0.001] in the checkpoint but [0.01] now" in line
+    line = refusal(
+        capsys, "five_layer_relu", tmp_path, "--epochs", "2", "--resume", "optimizer.b1=0.8"
+    )
+    assert "optimizer.b1 is 0.9 in the checkpoint but 0.8 now" in line
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "1", "--resume")
     assert "after epoch 2, past the 1 epoch(s) asked" in line
 
@@ -260,14 +267,100 @@ def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
     assert "no checkpoint to resume" in line
 
 
-def test_evaluate_gives_the_runs_final_test_numbers_mock_data(tmp_path, capsys):
-    report = run("five_layer_relu", tmp_path, "--epochs", "2", "--lr", "1e-3,1e-2")
+@pytest.mark.parametrize(
+    "name, flags",
+    [
+        ("five_layer_relu", ("--lr", "1e-3,1e-2")),
+        ("gorner_cnn", ("model.channels=[2,4,4]", "model.dense=8", "model.dropout_rate=0,0.5")),
+        ("five_layer_relu", ("model.hidden=[16],[8,8]",)),
+    ],
+    ids=["sweep", "cnn", "groups"],
+)
+def test_evaluate_gives_the_runs_final_test_numbers_mock_data(tmp_path, capsys, name, flags):
+    report = run(name, tmp_path, "--epochs", "2", *flags)
     with tfds.testing.mock_data(num_examples=200):
-        results = evaluate.main([str(tmp_path / "ckpt")])
+        result = evaluate.main([str(tmp_path / "ckpt")])
     assert [
-        (r["learning_rate"], r["epoch"], r["test_loss"], r["test_accuracy"]) for r in results
-    ] == [(r["learning_rate"], 2, r["test_loss"], r["test_accuracy"]) for r in report["runs"]]
+        (r.hparams, r.group, len(r.history), r.test_loss, r.test_accuracy) for r in result.runs
+    ] == [(r.hparams, r.group, 2, r.test_loss, r.test_accuracy) for r in report.runs]
     assert "after epoch 2" in capsys.readouterr().out
+
+
+def test_resume_across_groups_is_the_same_as_a_straight_run_mock_data(tmp_path):
+    sweep = ("model.hidden=[16],[8,8]", "model.activation=relu,tanh")
+    whole = run("five_layer_relu", tmp_path / "whole", "--epochs", "2", *sweep)
+    run("five_layer_relu", tmp_path / "parts", "--epochs", "1", *sweep)
+    resumed = run("five_layer_relu", tmp_path / "parts", "--epochs", "2", "--resume", *sweep)
+    assert [r.group for r in resumed.runs] == [0, 1, 2, 3]
+    assert metrics_of(resumed) == metrics_of(whole)
+    assert_same_states(
+        saved_states(tmp_path / "parts" / "ckpt"), saved_states(tmp_path / "whole" / "ckpt")
+    )
+    assert len(list((tmp_path / "parts" / "ckpt").glob("members-*"))) == 4
+    parts = logged(tmp_path / "parts", "five_layer_relu")
+    assert parts == logged(tmp_path / "whole", "five_layer_relu")
+    assert sorted(parts)[0] == "hidden_16-activation_relu-lr_0.001-seed_0"
+
+
+TINY_EXPERIMENT = """
+\"\"\"An experiment module of one's own that registers its own model.\"\"\"
+
+import flax.linen as nn
+import tensorflow_datasets as tfds
+
+from mnist_jax import cli, models
+from mnist_jax.config import Config
+
+
+@models.MODELS.register("tiny")
+class Tiny(nn.Module):
+    width: int = 8
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x_BxHxWxC, *, train=False):
+        h = x_BxHxWxC.reshape(x_BxHxWxC.shape[0], -1)
+        return nn.Dense(10)(nn.relu(nn.Dense(self.width)(h)))
+
+
+CONFIG = Config(name="tiny_exp", model_name="tiny", epochs=1, batch_size=20)
+
+if __name__ == "__main__":
+    with tfds.testing.mock_data(num_examples=200):
+        cli.main(CONFIG)
+"""
+
+EVALUATE = """
+import sys
+import tensorflow_datasets as tfds
+from mnist_jax import evaluate, results
+
+assert "tiny_exp" not in sys.modules
+with tfds.testing.mock_data(num_examples=200):
+    results.write_json(sys.argv[2], evaluate.main([sys.argv[1]]))
+"""
+
+
+def test_evaluate_rebuilds_a_model_registered_in_an_experiment_module_mock_data(tmp_path):
+    (tmp_path / "tiny_exp.py").write_text(TINY_EXPERIMENT)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    ckpt, trained, evaluated = tmp_path / "ckpt", tmp_path / "trained.json", tmp_path / "eval.json"
+    train_args = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(ckpt), "--quiet"]
+    subprocess.run(
+        [sys.executable, "-m", "tiny_exp", *train_args, "--json", str(trained), "model.width=4"],
+        env=env, cwd=tmp_path, check=True, timeout=300,
+    )  # fmt: skip
+    assert json.loads((ckpt / "run.json").read_text())["modules"] == ["tiny_exp"]
+    subprocess.run(
+        [sys.executable, "-c", EVALUATE, str(ckpt), str(evaluated)],
+        env=env, cwd=ROOT, check=True, timeout=300,
+    )  # fmt: skip
+    (before,), (after,) = (json.loads(p.read_text())["runs"] for p in (trained, evaluated))
+    assert after["config"]["model_name"] == "tiny" and after["config"]["model"]["width"] == 4
+    assert (after["test_loss"], after["test_accuracy"]) == (
+        before["test_loss"],
+        before["test_accuracy"],
+    )
 
 
 def test_evaluate_refuses_a_folder_that_is_no_checkpoint(tmp_path, capsys):
