@@ -592,7 +592,8 @@ def table(summary: dict[str, dict], goals: list[Target]) -> str:
     lines = variant_table(summary)
     lines += [""] + target_table(goals)
     lines += [
-        "s/epoch: compiled epoch (the first dropped); wall s/ep: the same epochs with everything"
+        "s/epoch: the project's compiled epoch, a peer's own epoch time (plain_jax_tbx's with its"
+        " logs and test set), the first dropped; wall s/ep: the project's epochs with everything"
         " around them; around: (wall - compiled) / compiled; process s: the whole process.",
         "The accuracy gap is of one seed after --epochs epochs, where seeds alone differ by"
         " tenths of a point: judge it on full runs over several seeds (--seeds 0,1,2).",
