@@ -1,21 +1,22 @@
-"""`python -m experiments NAME [flags]`: the same as `python -m experiments.NAME [flags]`.
+"""`python -m experiments NAME [flags] [KEY=VALUE ...]`: the same as `python -m experiments.NAME`.
 
-NAME is one of the tutorial's MNIST experiments; `python -m experiments NAME --help` lists the
-flags they all share.
+NAME is any module of `experiments/` that defines a `CONFIG`; `python -m experiments NAME --help`
+lists the flags they all share.
 """
 
 import runpy
 import sys
 
-from experiments import MNIST_EXPERIMENTS
+from experiments import find_experiments
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else None
-    choices = ", ".join(MNIST_EXPERIMENTS)
+    names = find_experiments()
+    choices = ", ".join(names)
     if name in ("-h", "--help"):
         print(f"{__doc__}\nexperiments: {choices}")
         sys.exit(0)
-    if name not in MNIST_EXPERIMENTS:
+    if name not in names:
         problem = "name an experiment" if name is None else f"unknown experiment {name!r}"
         print(f"python -m experiments: error: {problem}; choose from {choices}", file=sys.stderr)
         sys.exit(2)

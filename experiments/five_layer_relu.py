@@ -9,15 +9,14 @@ test accuracy 0.9812, binary accuracy 0.9963,
 test loss 0.0978; 0.50 s an epoch, 17 s of training.
 """
 
-import flax.linen as nn
-
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="five_layer_relu",
-    model=models.MLP(activation=nn.relu),
-    optimizer="adam",
+    model_name="mlp",
+    model={"activation": "relu"},
+    optimizer_name="adam",
     learning_rates=(0.001,),
     epochs=30,
 )

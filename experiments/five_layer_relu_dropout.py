@@ -9,15 +9,14 @@ test accuracy 0.9812, binary accuracy 0.9962,
 test loss 0.1303; 0.56 s an epoch, 19 s of training.
 """
 
-import flax.linen as nn
-
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="five_layer_relu_dropout",
-    model=models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(2, 3, 4)),
-    optimizer="adam",
+    model_name="mlp",
+    model={"activation": "relu", "dropout_rate": 0.25, "dropout_after": [2, 3, 4]},
+    optimizer_name="adam",
     learning_rates=(0.001,),
     epochs=30,
 )

@@ -10,16 +10,15 @@ test accuracy 0.9813, binary accuracy 0.9963,
 test loss 0.1076; 0.53 s an epoch, 12 s of training.
 """
 
-import flax.linen as nn
-
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="five_layer_relu_lrdecay",
-    model=models.MLP(activation=nn.relu),
-    optimizer="adam",
-    schedule="lab_decay",
+    model_name="mlp",
+    model={"activation": "relu"},
+    optimizer_name="adam",
+    schedule_name="lab_decay",
     learning_rates=(0.003,),
     steps=10_000,
 )

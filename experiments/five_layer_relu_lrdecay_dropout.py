@@ -9,16 +9,15 @@ test accuracy 0.9796, binary accuracy 0.9961,
 test loss 0.0876; 0.66 s an epoch, 18 s of training.
 """
 
-import flax.linen as nn
-
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="five_layer_relu_lrdecay_dropout",
-    model=models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(1, 2, 3, 4)),
-    optimizer="adam",
-    schedule="lab_decay",
+    model_name="mlp",
+    model={"activation": "relu", "dropout_rate": 0.25, "dropout_after": [1, 2, 3, 4]},
+    optimizer_name="adam",
+    schedule_name="lab_decay",
     learning_rates=(0.003,),
     steps=10_000,
 )

@@ -8,15 +8,14 @@ test accuracy 0.9756, binary accuracy 0.9952,
 test loss 0.1196; 0.52 s an epoch, 12 s of training.
 """
 
-import flax.linen as nn
-
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="five_layer_sigmoid",
-    model=models.MLP(activation=nn.sigmoid),
-    optimizer="adam",
+    model_name="mlp",
+    model={"activation": "sigmoid"},
+    optimizer_name="adam",
     learning_rates=(0.003,),
     epochs=20,
 )

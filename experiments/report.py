@@ -87,16 +87,16 @@ def settings(name: str, quick: bool) -> dict[str, Config]:
 
 
 def run_all(quick: bool, data_dir: str | None, logdir: str) -> dict[str, dict[str, dict]]:
-    """`results[experiment][setting]`: the report `experiment.run` returns for that sweep."""
+    """`results[experiment][setting]`: that sweep's result, as its JSON report has it."""
     results = {}
     for name in MNIST_EXPERIMENTS:
         results[name] = {}
         for setting, config in settings(name, quick).items():
             print(f"== {name}, {setting} setting", flush=True)
-            options = experiment.Options(
-                data_dir=data_dir, logdir=os.path.join(logdir, setting), quiet=True
+            result = experiment.train_and_evaluate(
+                config, data_dir=data_dir, logdir=os.path.join(logdir, setting)
             )
-            results[name][setting] = experiment.run(config, options)
+            results[name][setting] = result.to_json()
     return results
 
 
@@ -154,9 +154,10 @@ def results_table(results: dict[str, dict[str, dict]]) -> str:
 def schedule_text(config: dict) -> str:
     """E.g. `adam 0.001, 30 epochs` or `adam lab_decay from 0.003, 10000 steps`."""
     (lr,) = config["learning_rates"]
-    rate = f"{lr:g}" if config["schedule"] == "constant" else f"{config['schedule']} from {lr:g}"
+    schedule = config["schedule_name"]
+    rate = f"{lr:g}" if schedule == "constant" else f"{schedule} from {lr:g}"
     length = f"{config['epochs']} epochs" if config["steps"] is None else f"{config['steps']} steps"
-    return f"{config['optimizer']} {rate}, {length}"
+    return f"{config['optimizer_name']} {rate}, {length}"
 
 
 def settings_lines(results: dict[str, dict[str, dict]]) -> list[str]:

@@ -12,13 +12,13 @@ test accuracy 0.9235, binary accuracy 0.9852,
 test loss 0.2718; 0.12 s an epoch, 3 s of training.
 """
 
-from mnist_jax import cli, models
+from mnist_jax import cli
 from mnist_jax.config import Config
 
 CONFIG = Config(
     name="softmax",
-    model=models.SoftmaxRegression(),
-    optimizer="sgd",
+    model_name="softmax",
+    optimizer_name="sgd",
     learning_rates=(0.5,),
     epochs=20,
     tutorial={"learning_rates": (0.005,)},

@@ -3,3 +3,13 @@
 import time
 
 IMPORT_TIME = time.perf_counter()  # start of a run's start-up, reported as `startup_seconds`
+
+
+def __getattr__(name: str):
+    """`mnist_jax.train_and_evaluate`, imported on first use: `import mnist_jax` stays free of
+    JAX, so the start-up clock above starts before the heavy imports."""
+    if name == "train_and_evaluate":
+        from mnist_jax.experiment import train_and_evaluate
+
+        return train_and_evaluate
+    raise AttributeError(f"module 'mnist_jax' has no attribute {name!r}")

@@ -2,7 +2,8 @@
 
 A checkpoint dir holds one run (one experiment, all its members):
 
-    DIR/run.json                    what is trained: config, model spec, members, chunk size
+    DIR/run.json                    what is trained: every member's whole config, the groups,
+                                    the chunk size, the modules that registered its parts
     DIR/members-<a>-<b>/<epoch>/    members a..b (1-based) after `epoch` epochs, the last
                                     `KEEP` epochs kept: state (params, optimizer state, step,
                                     keys), per-batch losses, and the history the logs need
@@ -27,9 +28,8 @@ from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
 RUN_FILE = "run.json"
-# Not compared on resume: the run's length may change (`--epochs` stays the total), and the
-# model spec says again what `model` says in words.
-NOT_COMPARED = ("epochs", "steps", "model_spec")
+# Not compared on resume: the run's length may change (`--epochs` stays the total).
+NOT_COMPARED = ("epochs", "steps")
 
 
 class CheckpointError(ConfigError):
@@ -109,12 +109,32 @@ def read_run(directory: str) -> dict[str, Any]:
 
 def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """What differs between a saved run and the one asked for, setting by setting."""
-    keys = [k for k in {**saved, **record} if k not in NOT_COMPARED]
-    return [
+    differences = [
         f"{k} is {_show(saved.get(k))} in the checkpoint but {_show(record.get(k))} now"
-        for k in keys
+        for k in ("name", "max_members")
         if saved.get(k) != record.get(k)
     ]
+    before, now = saved.get("members", []), record.get("members", [])
+    if len(before) != len(now):
+        return [*differences, f"{len(before)} members in the checkpoint but {len(now)} now"]
+    for m, (a, b) in enumerate(zip(before, now, strict=True)):
+        a, b = _comparable(a["config"]), _comparable(b["config"])
+        differences += [
+            f"member {m + 1}'s {k} is {_show(a.get(k))} in the checkpoint but {_show(b.get(k))} now"
+            for k in {**a, **b}
+            if a.get(k) != b.get(k)
+        ]
+    return differences[:MAX_DIFFERENCES]
+
+
+MAX_DIFFERENCES = 6  # listed in a refusal; a sweep can differ in every member
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in config.items() if k not in (*NOT_COMPARED, "tutorial")}
+    for kind in ("model", "optimizer", "schedule"):
+        flat |= {f"{kind}.{k}": v for k, v in flat.pop(kind, {}).items()}
+    return flat
 
 
 def _show(value) -> str:

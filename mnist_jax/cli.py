@@ -1,11 +1,14 @@
-"""The one command line every experiment shares: `python -m experiments.<name> [flags]`.
+"""The one command line every experiment shares:
+`python -m experiments.<name> [flags] [KEY=VALUE ...]`.
 
-Every bad flag, combination or path is refused before any work starts, in one line with exit
-status 2: `python -m experiments.<name>: error: MESSAGE`.
+`KEY=VALUE` sets any setting (`model.hidden=[512,512]`, `optimizer=adamw`, `batch_size=128`);
+`KEY=A,B,C` or `KEY=start:stop:count` sweeps it, several swept keys make the grid. The flags
+(`--lr`, `--seeds`, `--epochs`, ...) are shorthands for some keys. Every bad flag, key, value,
+combination or path is refused before any work starts, in one line with exit status 2:
+`python -m experiments.<name>: error: MESSAGE`.
 """
 
 import argparse
-import dataclasses
 import math
 import os
 import shlex
@@ -16,8 +19,10 @@ from typing import NoReturn
 import jax
 import numpy as np
 
-from mnist_jax import data, experiment, interrupt, losses, models
-from mnist_jax.config import Config, ConfigError
+from mnist_jax import compile_cache, data, experiment, interrupt, losses, models, overrides, sweep
+from mnist_jax.config import DTYPES, Config, ConfigError
+from mnist_jax.results import Result, summary_table
+from mnist_jax.writer import LogWriteError
 
 LR_FORMS = "a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count like 1e-4:1e-2:5"
 MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32.
@@ -104,7 +109,7 @@ def parser(config: Config) -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     length = f"{config.epochs} epochs" if config.steps is None else f"{config.steps} steps"
-    activation = getattr(getattr(config.model, "activation", None), "__name__", "none")
+    activation = config.model.get("activation", "none")
     p.add_argument(
         "--tutorial",
         action="store_true",
@@ -129,7 +134,7 @@ def parser(config: Config) -> Parser:
         default=None,
         help="feed pixels 0..255 unscaled, as the tutorial did",
     )
-    p.add_argument("--dtype", choices=models.DTYPES, help="matmul precision, default float32")
+    p.add_argument("--dtype", choices=DTYPES, help="matmul precision, default float32")
     p.add_argument(
         "--activation",
         choices=list(models.ACTIVATIONS),
@@ -137,7 +142,11 @@ def parser(config: Config) -> Parser:
     )
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     p.add_argument("--logdir", default="logs", help="TensorBoard logs (default logs/)")
+    p.add_argument(
+        "--no-logs", action="store_true", help="write no TensorBoard logs (for timing runs)"
+    )
     p.add_argument("--json", dest="json_path", help="write the results as JSON here")
+    p.add_argument("--csv", dest="csv_path", help="write one row per run, swept keys first")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -173,6 +182,13 @@ def parser(config: Config) -> Parser:
     cluster.add_argument("--coordinator", help="HOST:PORT of process 0 (implies --distributed)")
     cluster.add_argument("--num-processes", type=positive_int)
     cluster.add_argument("--process-id", type=non_negative_int)
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="set or sweep any setting: model.hidden=[512,512], model.dropout_rate=0,0.25, "
+        "optimizer=adamw, optimizer.weight_decay=1e-4:1e-2:3, lr=..., seed=0,1, batch_size=128",
+    )
     return p
 
 
@@ -186,30 +202,41 @@ def init_distributed(args: argparse.Namespace) -> None:
     )
 
 
-def resolve(config: Config, args: argparse.Namespace) -> Config:
-    """`config`, in the tutorial's setting if asked, with the flags given on top."""
+# Flags that are shorthands for a key, and the key each sets.
+FLAG_KEYS = {
+    "lr": "lr",
+    "seeds": "seed",
+    "seed": "seed",
+    "epochs": "epochs",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "loss": "loss",
+    "raw_pixels": "raw_pixels",
+    "dtype": "dtype",
+    "activation": "model.activation",
+}
+
+
+def resolve(config: Config, args: argparse.Namespace) -> tuple[Config, list[overrides.Override]]:
+    """The base config (the tutorial's setting if asked) and every override, the flags' first."""
     if args.tutorial:
         config = config.tutorial_setting()
-    changes = {
-        "batch_size": args.batch_size,
-        "learning_rates": args.lr,
-        "loss": args.loss,
-        "raw_pixels": args.raw_pixels,
-        "dtype": args.dtype,
-        "seeds": args.seeds or (None if args.seed is None else (args.seed,)),
-    }
-    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-    if args.epochs is not None or args.steps is not None:
-        config = dataclasses.replace(config, epochs=args.epochs, steps=args.steps)
-    if args.activation is not None:
-        if not hasattr(config.model, "activation"):
-            raise ConfigError(
-                f"--activation {args.activation}: {config.name}'s model "
-                f"{type(config.model).__name__} has no hidden layers to apply it to"
-            )
-        activation = models.ACTIVATIONS[args.activation]
-        config = dataclasses.replace(config, model=config.model.clone(activation=activation))
-    return config
+    try:
+        given = overrides.parse_all(args.overrides)
+    except overrides.OverrideError as error:
+        raise ConfigError(str(error)) from None
+    keys = {o.key: o for o in given}
+    from_flags = []
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key in keys:
+            raise ConfigError(f"give --{flag.replace('_', '-')} or {key}=, not both")
+        values = value if isinstance(value, tuple) else (value,)
+        if not any(o.key == key for o in from_flags):
+            from_flags.append(overrides.Override(key, values))
+    return config, [*from_flags, *given]
 
 
 def unwritable(path: str) -> str | None:
@@ -259,38 +286,52 @@ def flag_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def main(config: Config, argv: list[str] | None = None) -> dict:
+def main(config: Config, argv: list[str] | None = None) -> Result:
     p = parser(config)
     args = p.parse_args(argv)
     if problem := flag_problem(args):
         p.error(problem)
     try:
-        config = resolve(config, args)
+        config, given = resolve(config, args)
+        members = sweep.expand(config, given)
     except ConfigError as error:
         p.error(str(error))
+    compile_cache.enable()
     if args.distributed or args.coordinator:
         init_distributed(args)
     options = experiment.Options(
         data_dir=args.data_dir,
-        logdir=args.logdir,
+        logdir=None if args.no_logs else args.logdir,
         json_path=args.json_path,
-        quiet=args.quiet,
+        csv_path=args.csv_path,
+        verbose=not args.quiet,
         overwrite=args.overwrite,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         devices=args.devices,
         max_members=args.max_members,
     )
+    swept = [o.key for o in given if len(o.values) > 1]
     try:
-        report = experiment.run(config, options)
+        result = experiment.run(config, members, swept, options)
     except (data.MnistError, ConfigError) as error:
         p.error(str(error))
+    except LogWriteError as error:
+        p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(options.checkpoint_dir)}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
         p.exit(128 + signum, stop_message(p.prog, stopped, argv, options.checkpoint_dir))
-    if report["runs"] and all(r["diverged"] for r in report["runs"]):
-        p.exit(1, divergence_message(p.prog, report["runs"]))
-    return report
+    if args.quiet and jax.process_index() == 0:
+        print(summary_table(result))
+    if result.runs and all(r.diverged for r in result.runs):
+        p.exit(1, divergence_message(p.prog, result))
+    return result
+
+
+def resume_hint(checkpoint_dir: str | None) -> str:
+    if checkpoint_dir:
+        return f"the last checkpoint in {checkpoint_dir} is intact: resume with --resume"
+    return "logs so far are kept"
 
 
 def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:
@@ -309,10 +350,9 @@ def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoi
     )
 
 
-def divergence_message(prog: str, runs: list[dict]) -> str:
+def divergence_message(prog: str, result: Result) -> str:
     where = ", ".join(
-        f"step {r['diverged_at_step']} with learning rate {r['learning_rate']:g} (seed {r['seed']})"
-        for r in runs
+        f"step {r.diverged_at_step} for {sweep.run_name(r.member)}" for r in result.runs
     )
     return (
         f"{prog}: stopped: the loss is not finite at {where}; nothing more can be learned, "

@@ -1,43 +1,82 @@
-"""The one config type every experiment fills in."""
+"""The one config type every experiment fills in: plain JSON data.
+
+The model, optimizer and schedule are named (looked up in `models.MODELS`, `optim.OPTIMIZERS`,
+`optim.SCHEDULES`) and given keyword settings, as big_vision's configs do, so a whole config is
+JSON: recorded beside each run, in the JSON report and in a checkpoint, which rebuilds the run
+from that record alone.
+"""
 
 import dataclasses
+import json
 from typing import Any
 
-import flax.linen as nn
 
-from mnist_jax import models
+class ConfigError(ValueError):
+    """A setting that cannot run as given; the message says what to change."""
+
+
+LOSSES = ("categorical", "binary")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """An experiment's settings. `tutorial` holds the fields that `--tutorial` replaces to get
-    the tutorial's exact setting (raw pixels, binary cross-entropy, its optimizer and rate)."""
+    """An experiment's settings. Settings dicts give only what differs from the registered
+    defaults; `tutorial` holds the fields that `--tutorial` replaces to get the tutorial's exact
+    setting (raw pixels, binary cross-entropy, its optimizer and rate). Dicts are never mutated.
+    """
 
     name: str
-    model: nn.Module
-    optimizer: str
-    learning_rates: tuple[float, ...]
+    model_name: str
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    optimizer_name: str = "adam"
+    optimizer: dict[str, Any] = dataclasses.field(default_factory=dict)
+    schedule_name: str = "constant"
+    schedule: dict[str, Any] = dataclasses.field(default_factory=dict)
+    learning_rates: tuple[float, ...] = (0.001,)
+    seeds: tuple[int, ...] = (0,)  # initialisation and dropout; one member per seed
+    data_seed: int = 0  # the order of the batches, the same for every member
     epochs: int | None = None
     steps: int | None = None  # total batches; set instead of `epochs`
-    schedule: str = "constant"
     loss: str = "categorical"
     raw_pixels: bool = False
     batch_size: int = 100
-    seeds: tuple[int, ...] = (0,)
     dtype: str = "float32"
     tutorial: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def tutorial_setting(self) -> "Config":
         return dataclasses.replace(self, loss="binary", raw_pixels=True, **self.tutorial)
 
-    def describe(self) -> dict[str, Any]:
-        """The config as JSON-ready values, the model as `models.describe` names it."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        fields["model"] = models.describe(self.model)
-        fields["learning_rates"] = list(self.learning_rates)
-        fields["seeds"] = list(self.seeds)
-        return fields
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON values (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> "Config":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in fields}
+        for name in ("learning_rates", "seeds"):
+            values[name] = tuple(values[name])
+        return cls(**values)
 
 
-class ConfigError(ValueError):
-    """A setting that cannot run as given; the message says what to change."""
+def check(config: Config) -> None:
+    """Refuses a config whose top-level fields cannot run, naming the field and the fix."""
+    if (config.epochs is None) == (config.steps is None):
+        raise ConfigError(f"{config.name}: give epochs or steps, exactly one")
+    for field in ("epochs", "steps", "batch_size"):
+        value = getattr(config, field)
+        if value is not None and not (_is_int(value) and value >= 1):
+            raise ConfigError(f"{field} takes a whole number of at least 1, got {value!r}")
+    if not (_is_int(config.data_seed) and config.data_seed >= 0):
+        raise ConfigError(f"data_seed takes a whole number of at least 0, got {config.data_seed!r}")
+    if config.loss not in LOSSES:
+        raise ConfigError(f"loss takes one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if config.dtype not in DTYPES:
+        raise ConfigError(f"dtype takes one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    if not isinstance(config.raw_pixels, bool):
+        raise ConfigError(f"raw_pixels takes true or false, got {config.raw_pixels!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,72 +1,88 @@
 """`python -m mnist_jax.evaluate CHECKPOINT_DIR`: a saved run's latest state on the test set.
 
-Rebuilds the model from the checkpoint's own record (`run.json`), so it needs neither the
-experiment module nor its flags; every member of a sweep gets its line.
+Rebuilds every member from the checkpoint's own record (`run.json`: each member's whole config,
+and the modules that registered its model or optimizer, imported first), so it needs neither
+the experiment's flags nor its command line; every member of a sweep gets its line.
 """
 
 import argparse
+import dataclasses
 import os
 
-from mnist_jax import checkpoint, data, experiment, models, train
+from mnist_jax import checkpoint, data, devices, experiment, loop, registry, sweep, train
+from mnist_jax.config import Config, ConfigError
+from mnist_jax.results import Epoch, Result, Run, summary_table
 
 
-def evaluate_checkpoint(directory: str, data_dir: str | None = None) -> list[dict]:
-    """One dict per member: its rate, seed, epochs done, and test loss and accuracies."""
+def evaluate_checkpoint(directory: str, data_dir: str | None = None) -> Result:
+    """Each saved member's run, its history ending in a test-set evaluation of its latest state."""
     record = checkpoint.read_run(directory)
-    spec = train.TrainSpec(
-        model=models.with_dtype(models.from_spec(record["model_spec"]), record["dtype"]),
-        optimizer=record["optimizer"],
-        loss=record["loss"],
-    )
+    registry.import_modules(record["modules"])
+    members = [sweep.Member(Config.from_json(m["config"]), m["hparams"]) for m in record["members"]]
+    groups = sweep.groups(members)
+    mesh = devices.make_mesh(1, 1)  # 10,000 images: one device is plenty
     images, labels = data.load_mnist("test", data_dir=data_dir)
-    mesh = experiment.make_mesh(1, 1)  # 10,000 images: one device is plenty
-    test_xy = experiment.to_devices(
-        mesh, data.to_inputs(images, raw_pixels=record["raw_pixels"]), data.one_hot(labels)
-    )
-    members = [(lr, seed) for lr in record["learning_rates"] for seed in record["seeds"]]
-    chunk = record["max_members"]
-    results = []
-    for first in range(0, len(members), chunk):
-        group = members[first : first + chunk]
-        like_M = experiment.initial_state(spec, mesh, group, test_xy[0].shape[1])
-        if not os.path.isdir(checkpoint.group_path(directory, first, len(group))):
-            continue  # this group had not started when the run stopped
-        store = checkpoint.MemberCheckpoints(directory, first, len(group))
+    runs = []
+    for group in groups:
+        config = group.members[0].config
+        test_xy = devices.to_devices(
+            mesh, data.to_inputs(images, raw_pixels=config.raw_pixels), data.one_hot(labels)
+        )
+        runs += evaluate_group(directory, group, record["max_members"], mesh, test_xy)
+    if not runs:
+        raise checkpoint.CheckpointError(f"{directory} holds no saved epoch yet")
+    swept = list(record["members"][0]["hparams"])
+    return Result(Config.from_json(record["members"][0]["config"]), runs, None, swept)
+
+
+def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> list[Run]:
+    spec = experiment.train_spec(group.members[0].config)
+    runs = []
+    for first in range(0, len(group.members), size):
+        members = group.members[first : first + size]
+        start = group.first + first
+        if not os.path.isdir(checkpoint.group_path(directory, start, len(members))):
+            continue  # this chunk had not started when the run stopped
+        like_M = loop.initial_state(spec, mesh, members, test_xy[0].shape[1:])
+        store = checkpoint.MemberCheckpoints(directory, start, len(members))
         saved = store.latest(like_M)
         store.close()
-        if saved is None:
+        if saved is None or saved.epoch == 0:
             continue
-        params_M = experiment.place_state(mesh, saved.state).params
-        metrics = train.evaluate(spec, mesh, params_M, test_xy)
-        results += [
-            {
-                "learning_rate": lr,
-                "seed": seed,
-                "epoch": saved.epoch,
-                "diverged": bool(saved.state.diverged[m]),
-                **{f"test_{k}": float(v[m]) for k, v in metrics.items()},
-            }
-            for m, (lr, seed) in enumerate(group)
-        ]
-    if not results:
-        raise checkpoint.CheckpointError(f"{directory} holds no saved epoch yet")
-    return results
+        state_M = devices.place_state(mesh, saved.state)
+        metrics = train.evaluate(spec, mesh, state_M.params, state_M.hparams, test_xy)
+        for m, member in enumerate(members):
+            history = [Epoch(**e) for e in saved.history[m]]
+            test = {f"val_{k}": float(v[m]) for k, v in metrics.items()}
+            history[-1] = dataclasses.replace(history[-1], **test)
+            runs.append(
+                Run(
+                    member=member,
+                    group=group.index,
+                    chunk=None,
+                    run_dir=saved.run_dirs[m] if saved.run_dirs else None,
+                    history=history,
+                    batch_losses=saved.batch_losses[m],
+                    diverged=bool(saved.state.diverged[m]),
+                    diverged_at_step=None,
+                )
+            )
+    return runs
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> Result:
     p = argparse.ArgumentParser(prog="python -m mnist_jax.evaluate", description=__doc__)
     p.add_argument("checkpoint_dir", help="a --checkpoint-dir an experiment wrote")
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     args = p.parse_args(argv)
     try:
-        results = evaluate_checkpoint(args.checkpoint_dir, args.data_dir)
-    except (checkpoint.CheckpointError, data.MnistError) as error:
+        result = evaluate_checkpoint(args.checkpoint_dir, args.data_dir)
+    except (ConfigError, data.MnistError) as error:
         p.exit(2, f"{p.prog}: error: {error}\n")
-    record = checkpoint.read_run(args.checkpoint_dir)
-    epochs = sorted({r["epoch"] for r in results})
-    print(f"{record['name']}, {args.checkpoint_dir}, after epoch {', '.join(map(str, epochs))}")
-    print(experiment.summary_table(results, record["loss"]))
-    return results
+    epochs = sorted({len(r.history) for r in result.runs})
+    print(f"{result.config.name}, {args.checkpoint_dir}, after epoch {', '.join(map(str, epochs))}")
+    print(summary_table(result))
+    return result
 
 
 if __name__ == "__main__":

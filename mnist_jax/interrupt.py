@@ -9,6 +9,10 @@ import signal
 import sys
 import threading
 
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -46,3 +50,15 @@ class StopOnSignal:
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+
+
+def agreed_stop(stop: StopOnSignal) -> int | None:
+    """The signal any process received, the same answer on every process (and recorded in
+    each one's `stop`): a preempted host stops them all after the same epoch, with one
+    checkpoint all can resume from."""
+    if jax.process_count() > 1:
+        signums = multihost_utils.process_allgather(np.int32(stop.signum or 0))
+        received = [int(s) for s in np.ravel(signums) if s]
+        if received and stop.signum is None:
+            stop.signum = received[0]
+    return stop.signum

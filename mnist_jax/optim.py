@@ -1,41 +1,59 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers and learning-rate schedules, registered by name with keyword settings.
 
-The learning rate is data, not a constant baked into the compiled program: every optimizer is
-wrapped in `optax.inject_hyperparams`, and each step sets its rate from a schedule of
-`(step, peak)`. That lets a sweep train many rates in one program, and the batch logs show the
-rate actually used. Adding an optimizer or a schedule is one entry in a dict.
+Hyperparameters are data, not constants baked into the compiled program: every optimizer is
+wrapped in `optax.inject_hyperparams`, its float settings (`b1`, `weight_decay`, ...) live in
+the optimizer state, and each step sets its rate from a schedule of `(step, peak, **floats)`.
+That lets a sweep over any of them train in one program, and the batch logs show the rate used.
+
+Adding one: `OPTIMIZERS.register("name", factory)` with an optax-style factory whose first
+argument is `learning_rate`; `SCHEDULES.register("name", fn)` with `fn(step, peak, **settings)`.
 """
 
-from collections.abc import Callable
+import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-Schedule = Callable[[jax.Array, jax.Array], jax.Array]
+from mnist_jax.registry import Registry
 
-OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "sgd": optax.sgd,
-    "adam": optax.adam,
-}
+OPTIMIZERS = Registry("optimizer", skip=("learning_rate",))
+SCHEDULES = Registry("schedule", skip=("step", "peak"))
+
+OPTIMIZERS.register("sgd", optax.sgd)  # with `momentum` (and `nesterov`) for SGD with momentum
+OPTIMIZERS.register("adam", optax.adam)
+OPTIMIZERS.register("adamw", optax.adamw)
+OPTIMIZERS.register("rmsprop", optax.rmsprop)
+# Keras' RMSprop: rho 0.9, epsilon 1e-7 added outside the square root.
+OPTIMIZERS.register(
+    "keras_rmsprop", functools.partial(optax.rmsprop, decay=0.9, eps=1e-7, eps_in_sqrt=False)
+)
 
 
+@SCHEDULES.register("constant")
 def constant(step: jax.Array, peak: jax.Array) -> jax.Array:
     del step
     return peak
 
 
-def lab_decay(step: jax.Array, peak: jax.Array) -> jax.Array:
+@SCHEDULES.register("lab_decay")
+def lab_decay(
+    step: jax.Array, peak: jax.Array, floor: float = 0.0001, decay_steps: float = 2000.0
+) -> jax.Array:
     """The lab's decay (its file 2.1): `0.0001 + peak * exp(-step / 2000)`, peak 0.003 there."""
-    return 0.0001 + peak * jnp.exp(-step / 2000)
+    return floor + peak * jnp.exp(-step / decay_steps)
 
 
-SCHEDULES: dict[str, Schedule] = {"constant": constant, "lab_decay": lab_decay}
+def make_optimizer(name: str, settings: dict[str, Any]) -> optax.GradientTransformation:
+    """The named optimizer with its rate and float settings in `opt_state.hyperparams`.
 
-
-def make_optimizer(name: str) -> optax.GradientTransformation:
-    """The named optimizer with its learning rate exposed in `opt_state.hyperparams`."""
-    return optax.inject_hyperparams(OPTIMIZERS[name])(learning_rate=0.0)
+    Non-float settings (`nesterov`, `eps_in_sqrt`, a `momentum` of None) shape the program and
+    stay static; floats may be traced, one value per sweep member.
+    """
+    static = [k for k, v in settings.items() if not isinstance(v, float | jax.Array)]
+    factory = OPTIMIZERS.get(name)
+    return optax.inject_hyperparams(factory, static_args=static)(learning_rate=0.0, **settings)
 
 
 def with_learning_rate(opt_state, learning_rate: jax.Array):

@@ -8,9 +8,11 @@ everything. This module reads the event files of every run under a log directory
 
 writes, for each experiment `E` (runs at `LOGDIR/.../E/<run>/{epoch,batch}/`):
 `E_loss.png` (train and test loss per epoch, one colour per run), `E_batch_loss.png` (loss of
-every batch, raw and smoothed), `E_lr_sweep.png` (final test accuracy against learning rate, when
-the runs differ in it); `val_loss.png` (test loss of every experiment) when there are several; and
-with `--architectures`, a picture of each of the two standard models.
+every batch, raw and smoothed), `E_<key>_sweep.png` for each key the runs differ in (final test
+accuracy against `lr`, `model.dropout_rate`, ...; one line per setting of everything else, so
+runs of different configs or lengths are never joined); `val_loss.png` (test loss of every
+experiment) when there are several; and with `--architectures`, a picture of each of the two
+standard models.
 """
 
 import argparse
@@ -19,8 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import flax.linen as nn
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
@@ -31,14 +33,17 @@ from mnist_jax import models
 
 OUTDIR = "figures"
 SMOOTHING = 0.6  # TensorBoard's default smoothing weight
-INPUT_DIM = 784
-STANDARD_MODELS = {  # file name: (title, model)
-    "softmax_regression": ("Softmax regression", models.SoftmaxRegression()),
+INPUT_SHAPE = (28, 28, 1)
+STANDARD_MODELS = {  # file name: (title, model name, settings)
+    "softmax_regression": ("Softmax regression", "softmax", {}),
     "five_layer_mlp_dropout": (
         "Five-layer ReLU MLP, dropout 0.25",
-        models.MLP(activation=nn.relu, dropout_rate=0.25, dropout_after=(2, 3, 4)),
+        "mlp",
+        {"activation": "relu", "dropout_rate": 0.25, "dropout_after": [2, 3, 4]},
     ),
 }
+# config.json entries that name or place a run rather than say what it trained.
+NOT_SETTINGS = ("name", "experiment", "run", "hparams", "group", "devices", "tutorial")
 LAYER_COLOURS = {"Input": "#d9ead3", "Dense": "#cfe2f3", "Dropout": "#eeeeee"}
 
 
@@ -176,15 +181,29 @@ def plot_val_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_lr_sweep(points: dict[str, list[tuple[float, float]]], path: Path, title: str) -> Path:
-    """Final test accuracy against learning rate (log axis), one series per seed."""
+def plot_sweep(
+    key: str, points: dict[str, list[tuple[Any, float]]], path: Path, title: str
+) -> Path:
+    """Final test accuracy against the swept `key`, one line per setting of everything else.
+    Numbers on a number axis (log when they span a decade), names and lists as categories."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
+    values = [x for xy in points.values() for x, _ in xy]
+    numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in values)
+    categories = sorted({json.dumps(x) for x in values}) if not numeric else []
     for series, xy in points.items():
-        lrs, accuracies = zip(*sorted(xy), strict=True)
-        ax.plot(lrs, accuracies, marker="o", label=series)
-    ax.set_xscale("log")
-    ax.set(xlabel="learning rate", ylabel="final test accuracy", title=title)
+        xs, accuracies = zip(*sorted(xy, key=lambda p: json.dumps(p[0])), strict=True)
+        if numeric:
+            order = np.argsort(xs)
+            xs, accuracies = np.array(xs)[order], np.array(accuracies)[order]
+        else:
+            xs = [categories.index(json.dumps(x)) for x in xs]
+        ax.plot(xs, accuracies, marker="o", label=series or None)
+    if numeric and min(values) > 0 and max(values) >= 10 * min(values):
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories)
+    ax.set(xlabel=key, ylabel="final test accuracy", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     return _save(fig, path)
@@ -226,17 +245,44 @@ def _last(scalars: dict, tag: str) -> float | None:
     return float(scalars[tag][1][-1]) if tag in scalars else None
 
 
-def _sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, list[tuple]]:
-    """(learning rate, final test accuracy) per seed, or {} when the runs share one rate."""
-    if len({run.config.get("learning_rate") for run in runs}) < 2:
-        return {}
-    points: dict[str, list[tuple]] = {}
-    for run in runs:
-        accuracy = _last(epochs[run.path], "val_accuracy")
-        if run.config.get("learning_rate") and accuracy is not None:
-            series = f"seed {run.config.get('seed', '?')}"
-            points.setdefault(series, []).append((run.config["learning_rate"], accuracy))
-    return points
+def _settings(run: Run) -> dict[str, Any]:
+    """What a run trained, flat: `lr`, `seed`, `epochs`, `model.hidden`, ..."""
+    config = {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
+    flat = {  # a member's config holds its one rate and seed; older logs name them singly
+        "lr": (config.pop("learning_rates", None) or [config.pop("learning_rate", None)])[0],
+        "seed": (config.pop("seeds", None) or [config.pop("seed", None)])[0],
+    }
+    for kind in ("model", "optimizer", "schedule"):
+        if isinstance(config.get(kind), dict):
+            flat |= {f"{kind}.{k}": v for k, v in config.pop(kind).items()}
+    return flat | config
+
+
+def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dict]:
+    """{key: {series: [(value, final test accuracy)]}} for each key the runs differ in but
+    seed; a series holds the runs equal in everything else (seed included), so runs of
+    different configs or lengths are never joined."""
+    settings = {run.path: _settings(run) for run in runs}
+    keys = sorted({k for s in settings.values() for k in s}, key=lambda k: (k != "lr", k))
+    swept = [
+        k for k in keys
+        if k != "seed" and len({json.dumps(s.get(k)) for s in settings.values()}) > 1
+    ]  # fmt: skip
+    points: dict[str, dict] = {}
+    for key in swept:
+        for run in runs:
+            accuracy = _last(epochs[run.path], "val_accuracy")
+            value = settings[run.path].get(key)
+            if accuracy is None or value is None:
+                continue
+            rest = {k: v for k, v in settings[run.path].items() if k != key}
+            label = ", ".join(f"{k}={rest[k]}" for k in [*swept, "seed"] if k in rest)
+            series = points.setdefault(key, {}).setdefault(json.dumps(rest, sort_keys=True), [])
+            series.append((value, accuracy, label))
+    return {
+        key: {pts[0][2]: [(v, a) for v, a, _ in pts] for pts in by_rest.values()}
+        for key, by_rest in points.items()
+    }
 
 
 def plot_experiment(
@@ -256,9 +302,10 @@ def plot_experiment(
     if batch_losses:
         title = f"{experiment}: loss per batch"
         written.append(plot_batch_losses(batch_losses, Path(f"{stem}_batch_loss.png"), title))
-    if points := _sweep_points(runs, epochs):
-        title = f"{experiment}: final test accuracy vs learning rate"
-        written.append(plot_lr_sweep(points, Path(f"{stem}_lr_sweep.png"), title))
+    for key, points in sweep_points(runs, epochs).items():
+        title = f"{experiment}: final test accuracy vs {key}"
+        path = Path(f"{stem}_{_filename(key)}_sweep.png")
+        written.append(plot_sweep(key, points, path, title))
     return written
 
 
@@ -291,14 +338,14 @@ def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
 def draw_standard_architectures(outdir: str | Path) -> list[Path]:
     """The tutorial's first and last models, each preceded by its input as Keras draws it."""
     Path(outdir).mkdir(parents=True, exist_ok=True)
-    input_row = ("input", "Input", (None, INPUT_DIM), 0)
+    input_row = ("input", "Input", (None, *INPUT_SHAPE), 0)
     return [
         draw_architecture(
-            [input_row, *models.layer_table(model, INPUT_DIM)],
+            [input_row, *models.layer_table(models.build(model, settings), INPUT_SHAPE)],
             Path(outdir) / f"architecture_{name}.png",
             title,
         )
-        for name, (title, model) in STANDARD_MODELS.items()
+        for name, (title, model, settings) in STANDARD_MODELS.items()
     ]
 
 

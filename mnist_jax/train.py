@@ -12,6 +12,7 @@ every example is seen equally often over epochs (batch 100 divides MNIST's 60,00
 
 import dataclasses
 import functools
+from typing import Any
 
 import flax.linen as nn
 import flax.struct
@@ -20,24 +21,60 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import losses, optim
+from mnist_jax import losses, models, optim
 
 DATA_AXIS = "data"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainSpec:
-    """What is trained and how: the static part of a run, fixed at compile time."""
+    """What is trained and how: the static part of a group of members, fixed at compile time.
 
-    model: nn.Module
-    optimizer: str = "adam"
-    schedule: str = "constant"
+    Settings are sorted (key, value) pairs of the non-float settings (lists as tuples), so the
+    spec is hashable; the float settings are data, in `TrainState.hparams`.
+    """
+
+    model_name: str
+    model_settings: tuple[tuple[str, Any], ...] = ()
+    optimizer_name: str = "adam"
+    optimizer_settings: tuple[tuple[str, Any], ...] = ()
+    schedule_name: str = "constant"
+    schedule_settings: tuple[tuple[str, Any], ...] = ()
+    float_keys: tuple[str, ...] = ("lr",)  # the keys of `TrainState.hparams`
     loss: str = "categorical"
     batch_size: int = 100
+    dtype: str = "float32"
 
-    @property
-    def tx(self) -> optax.GradientTransformation:
-        return optim.make_optimizer(self.optimizer)
+    def model(self, hparams: dict[str, jax.Array] | None = None) -> nn.Module:
+        """The model, its float settings from `hparams` (traced in a sweep), or zero."""
+        floats = {k.partition(".")[2]: v for k, v in self._floats("model", hparams).items()}
+        return models.MODELS.get(self.model_name)(
+            **dict(self.model_settings), **floats, dtype=self.dtype
+        )
+
+    def tx(self, hparams: dict[str, jax.Array] | None = None) -> optax.GradientTransformation:
+        floats = {k.partition(".")[2]: v for k, v in self._floats("optimizer", hparams).items()}
+        return optim.make_optimizer(
+            self.optimizer_name, {**dict(self.optimizer_settings), **floats}
+        )
+
+    def learning_rate(self, step: jax.Array, hparams: dict[str, jax.Array]) -> jax.Array:
+        floats = {k.partition(".")[2]: v for k, v in self._floats("schedule", hparams).items()}
+        schedule = optim.SCHEDULES.get(self.schedule_name)
+        return schedule(step, hparams["lr"], **dict(self.schedule_settings), **floats)
+
+    def _floats(self, kind: str, hparams) -> dict[str, Any]:
+        keys = [k for k in self.float_keys if k.startswith(f"{kind}.")]
+        return {k: 0.0 if hparams is None else hparams[k] for k in keys}
+
+
+def hashable(settings: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Non-float settings as sorted pairs, lists as tuples."""
+    return tuple(
+        (k, tuple(v) if isinstance(v, list) else v)
+        for k, v in sorted(settings.items())
+        if not isinstance(v, float)
+    )
 
 
 @flax.struct.dataclass
@@ -45,19 +82,23 @@ class TrainState:
     params: dict
     opt_state: optax.OptState
     step: jax.Array  # batches taken so far
-    peak_lr: jax.Array  # the schedule's constant or peak rate: data, so a sweep is one program
+    hparams: dict  # float hyperparameters by key ("lr", "model.dropout_rate", ...): data, so a
+    # sweep over them is one program; optimizer floats also sit in `opt_state.hyperparams`
     key: jax.Array  # the run's key; step keys are folded from it
     diverged: jax.Array  # set once the loss is not finite; the state stops changing then
 
 
-def init_state(spec: TrainSpec, key: jax.Array, peak_lr: float, input_dim: int) -> TrainState:
+def init_state(
+    spec: TrainSpec, key: jax.Array, hparams: dict[str, jax.Array], input_shape: tuple[int, ...]
+) -> TrainState:
     init_key, run_key = jax.random.split(key)
-    params = spec.model.init(init_key, jnp.zeros((1, input_dim)))["params"]
+    hparams = {k: jnp.asarray(v, jnp.float32) for k, v in hparams.items()}
+    params = spec.model(hparams).init(init_key, jnp.zeros((1, *input_shape)))["params"]
     return TrainState(
         params=params,
-        opt_state=spec.tx.init(params),
+        opt_state=spec.tx(hparams).init(params),
         step=jnp.zeros((), jnp.int32),
-        peak_lr=jnp.asarray(peak_lr, jnp.float32),
+        hparams=hparams,
         key=run_key,
         diverged=jnp.zeros((), bool),
     )
@@ -68,29 +109,33 @@ def member(state_M: TrainState, m: int) -> TrainState:
     return jax.tree.map(lambda leaf: leaf[m], state_M)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "mesh", "input_dim"))
-def init_members(spec: TrainSpec, mesh: Mesh, seeds_M, peak_lrs_M, input_dim: int) -> TrainState:
-    """One state per member, member m from `seeds_M[m]` and `peak_lrs_M[m]`, on every device."""
+@functools.partial(jax.jit, static_argnames=("spec", "mesh", "input_shape"))
+def init_members(
+    spec: TrainSpec, mesh: Mesh, seeds_M, hparams_M: dict, input_shape: tuple[int, ...]
+) -> TrainState:
+    """One state per member, member m from `seeds_M[m]` and `hparams_M[key][m]`, on every
+    device."""
 
-    def init(seed, lr):
-        return init_state(spec, jax.random.key(seed), lr, input_dim)
+    def init(seed, hparams):
+        return init_state(spec, jax.random.key(seed), hparams, input_shape)
 
-    state_M = jax.vmap(init)(seeds_M, peak_lrs_M)
+    state_M = jax.vmap(init)(seeds_M, hparams_M)
     return jax.lax.with_sharding_constraint(state_M, NamedSharding(mesh, PartitionSpec()))
 
 
 def train_step(spec: TrainSpec, state: TrainState, batch, key) -> tuple[TrainState, dict]:
-    """One optimizer step of one member on `batch = (x_BxD, y_BxK)`; `key` drives dropout."""
-    x_BxD, y_BxK = batch
+    """One optimizer step of one member on `batch = (x_BxHxWxC, y_BxK)`; `key` drives dropout."""
+    x_BxHxWxC, y_BxK = batch
+    model = spec.model(state.hparams)
 
     def loss_fn(params):
-        logits = spec.model.apply({"params": params}, x_BxD, train=True, rngs={"dropout": key})
+        logits = model.apply({"params": params}, x_BxHxWxC, train=True, rngs={"dropout": key})
         return losses.LOSSES[spec.loss](logits, y_BxK), logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    learning_rate = optim.SCHEDULES[spec.schedule](state.step, state.peak_lr)
+    learning_rate = spec.learning_rate(state.step, state.hparams)
     opt_state = optim.with_learning_rate(state.opt_state, learning_rate)
-    updates, opt_state = spec.tx.update(grads, opt_state, state.params)
+    updates, opt_state = spec.tx().update(grads, opt_state, state.params)
     stepped = state.replace(
         params=optax.apply_updates(state.params, updates), opt_state=opt_state, step=state.step + 1
     )
@@ -125,16 +170,15 @@ def shuffled_batches(key: jax.Array, num_examples: int, batch_size: int, num_bat
 def train_epoch(
     spec: TrainSpec, mesh: Mesh, state_M: TrainState, data, key: jax.Array, num_batches: int
 ) -> tuple[TrainState, dict]:
-    """`num_batches` steps of every member over `data = (x_NxD, y_NxK)` in the order `key` draws.
-
-    Returns per-batch metrics `[M, num_batches]`, the value of each batch alone.
+    """`num_batches` steps of every member over `data = (x_NxHxWxC, y_NxK)`, in the order `key`
+    draws. Returns per-batch metrics `[M, num_batches]`, the value of each batch alone.
     """
-    x_NxD, y_NxK = data
-    idx_SxB = shuffled_batches(key, x_NxD.shape[0], spec.batch_size, num_batches)
+    x_NxHxWxC, y_NxK = data
+    idx_SxB = shuffled_batches(key, x_NxHxWxC.shape[0], spec.batch_size, num_batches)
     members = jax.tree.leaves(state_M)[0].shape[0]
 
     def batch(idx_B):
-        return shard_batch(mesh, (x_NxD[idx_B], y_NxK[idx_B]))
+        return shard_batch(mesh, (x_NxHxWxC[idx_B], y_NxK[idx_B]))
 
     if members == 1:  # measured 16 % faster than a vmap over one member
 
@@ -165,12 +209,12 @@ def shard_batch(mesh: Mesh, batch):
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "mesh"))
-def evaluate(spec: TrainSpec, mesh: Mesh, params_M, data) -> dict:
+def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> dict:
     """Loss and both accuracies of every member on the whole of `data`, dropout off."""
-    x_NxD, y_NxK = shard_batch(mesh, data)
+    x_NxHxWxC, y_NxK = shard_batch(mesh, data)
 
-    def metrics(params):
-        logits = spec.model.apply({"params": params}, x_NxD, train=False)
+    def metrics(params, hparams):
+        logits = spec.model(hparams).apply({"params": params}, x_NxHxWxC, train=False)
         return losses.metrics(logits, y_NxK, spec.loss)
 
-    return jax.vmap(metrics)(params_M)
+    return jax.vmap(metrics)(params_M, hparams_M)

@@ -145,3 +145,32 @@ def test_plot_command_on_logs_a_short_mock_data_run_wrote(tmp_path):
     ]  # fmt: skip
     for path in written:
         assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_sweep_figures_per_swept_key_never_join_runs_of_other_configs(tmp_path):
+    logdir = tmp_path / "logs"
+    for rate in (0.0, 0.25, 0.5):  # a 3-epoch dropout sweep ...
+        write_mock_run(logdir, "five_layer_relu_dropout", 0.001, seed=0, overfit=rate == 0.0)
+        run = logdir / "five_layer_relu_dropout" / "lr_0.001-seed_0"
+        renamed = run.with_name(f"dropout_rate_{rate}-lr_0.001-seed_0")
+        run.rename(renamed)
+        config = json.loads((renamed / "config.json").read_text())
+        config |= {"run": renamed.name, "model": {"dropout_rate": rate}, "epochs": 3}
+        (renamed / "config.json").write_text(json.dumps(config))
+    write_mock_run(logdir, "five_layer_relu_dropout", 0.001, seed=0, overfit=False)  # ... and
+    # one 30-epoch run of the same model at rate 0.25: another length, another curve
+    config = json.loads(
+        (logdir / "five_layer_relu_dropout" / "lr_0.001-seed_0" / "config.json").read_text()
+    )
+    config |= {"model": {"dropout_rate": 0.25}, "epochs": 30}
+    (logdir / "five_layer_relu_dropout" / "lr_0.001-seed_0" / "config.json").write_text(
+        json.dumps(config)
+    )
+    runs = plots.find_runs(logdir)
+    epochs = {run.path: plots.read_scalars(run.path / "epoch") for run in runs}
+    points = plots.sweep_points(runs, epochs)
+    assert set(points) == {"model.dropout_rate", "epochs"}
+    by_length = sorted(points["model.dropout_rate"].values(), key=len)
+    assert [sorted(x for x, _ in series) for series in by_length] == [[0.25], [0.0, 0.25, 0.5]]
+    written = plots.plot_logdir(logdir, tmp_path / "figures")
+    assert tmp_path / "figures" / "five_layer_relu_dropout_model.dropout_rate_sweep.png" in written

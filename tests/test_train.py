@@ -1,37 +1,51 @@
 """Training on small synthetic arrays (not MNIST): the mechanics, not the accuracy."""
 
+import dataclasses
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from mnist_jax import models, train
+from mnist_jax import experiment, loop, sweep, train
+from mnist_jax.config import Config
 
-N, D, K = 64, 784, 10
+N, K = 64, 10
+IMAGE = (28, 28, 1)
 MESH = Mesh(np.array(jax.devices()[:1]), (train.DATA_AXIS,))
-SPEC = train.TrainSpec(models.MLP(), optimizer="adam", batch_size=8)
-SGD_DROPOUT_SPEC = train.TrainSpec(
-    models.MLP(dropout_rate=0.25, dropout_after=(1, 2, 3, 4)), optimizer="sgd", batch_size=8
+DROPOUT = {"dropout_rate": 0.25, "dropout_after": [1, 2, 3, 4]}
+
+
+def config(model=None, **fields) -> Config:
+    """A complete MLP config, batches of 8."""
+    base = Config("t", "mlp", model or {}, epochs=1, batch_size=8)
+    return sweep.complete(dataclasses.replace(base, **fields))
+
+
+PLAIN, SGD_DROPOUT = config(), config(DROPOUT, optimizer_name="sgd")
+ADAM_DROPOUT = config(DROPOUT)
+SPEC, SGD_DROPOUT_SPEC, DROPOUT_SPEC = map(
+    experiment.train_spec, (PLAIN, SGD_DROPOUT, ADAM_DROPOUT)
 )
-DROPOUT_SPEC = train.TrainSpec(
-    models.MLP(dropout_rate=0.25, dropout_after=(1, 2, 3, 4)), optimizer="adam", batch_size=8
-)
+CONFIGS = {SPEC: PLAIN, SGD_DROPOUT_SPEC: SGD_DROPOUT, DROPOUT_SPEC: ADAM_DROPOUT}
 
 
 @pytest.fixture(scope="module")
 def synthetic_data():
-    x = jax.random.uniform(jax.random.key(0), (N, D))
+    x = jax.random.uniform(jax.random.key(0), (N, *IMAGE))
     y = jax.nn.one_hot(jax.random.randint(jax.random.key(1), (N,), 0, K), K)
     return x, y
 
 
-def members(spec, lrs, seeds=None):
+def members(spec, lrs, seeds=None, base=None):
     seeds = [0] * len(lrs) if seeds is None else seeds
-    lrs = jnp.array(lrs, jnp.float32)
-    return train.init_members(spec, MESH, jnp.array(seeds), lrs, input_dim=D)
+    base = base or CONFIGS[spec]
+    group = [
+        sweep.Member(dataclasses.replace(base, learning_rates=(lr,), seeds=(s,)), {})
+        for lr, s in zip(lrs, seeds, strict=True)
+    ]
+    return loop.initial_state(spec, MESH, group, IMAGE)
 
 
 unstack = train.member
@@ -113,10 +127,11 @@ def test_sweep_members_equal_separate_runs_synthetic(synthetic_data):
 def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_synthetic(
     synthetic_data,
 ):
-    spec = train.TrainSpec(models.MLP(), optimizer="sgd", batch_size=8)
+    sgd = config(optimizer_name="sgd")
+    spec = experiment.train_spec(sgd)
     data = synthetic_data  # with SGD 1e12 the weights overflow within a few steps
     state, metrics = train.train_epoch(
-        spec, MESH, members(spec, [1e-3, 1e12]), data, jax.random.key(0), N // 8
+        spec, MESH, members(spec, [1e-3, 1e12], base=sgd), data, jax.random.key(0), N // 8
     )
     assert state.diverged.tolist() == [False, True]
     assert np.isfinite(metrics["loss"][0]).all()
@@ -131,19 +146,77 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
 
 def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
     state = members(DROPOUT_SPEC, [1e-3])
-    a = train.evaluate(DROPOUT_SPEC, MESH, state.params, synthetic_data)
-    b = train.evaluate(DROPOUT_SPEC, MESH, state.params, synthetic_data)
-    plain = train.evaluate(SPEC, MESH, state.params, synthetic_data)
+    a = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
+    b = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
+    plain = train.evaluate(SPEC, MESH, state.params, state.hparams, synthetic_data)
     np.testing.assert_array_equal(a["loss"], b["loss"])
     np.testing.assert_allclose(a["loss"], plain["loss"], rtol=1e-6)
 
 
 def test_batch_metrics_carry_the_scheduled_learning_rate_synthetic(synthetic_data):
-    spec = train.TrainSpec(models.MLP(), optimizer="adam", schedule="lab_decay", batch_size=8)
+    decay = config(schedule_name="lab_decay")
+    spec = experiment.train_spec(decay)
     _, metrics = train.train_epoch(
-        spec, MESH, members(spec, [0.003]), synthetic_data, jax.random.key(0), N // 8
+        spec, MESH, members(spec, [0.003], base=decay), synthetic_data, jax.random.key(0), N // 8
     )
     steps = np.arange(N // 8)
     np.testing.assert_allclose(
         metrics["learning_rate"][0], 0.0001 + 0.003 * np.exp(-steps / 2000), rtol=1e-6
     )
+
+
+def test_a_float_sweep_is_one_program_and_each_member_equals_its_lone_run_synthetic(
+    synthetic_data,
+):
+    # Dropout rate, Adam's b1 and the rate differ; the dropout masks must match too.
+    settings = [(0.0, 0.9, 1e-3), (0.25, 0.8, 3e-3), (0.5, 0.95, 1e-3)]
+    group = [
+        sweep.Member(
+            dataclasses.replace(
+                ADAM_DROPOUT,
+                model={**ADAM_DROPOUT.model, "dropout_rate": rate},
+                optimizer={**ADAM_DROPOUT.optimizer, "b1": b1},
+                learning_rates=(lr,),
+            ),
+            {},
+        )
+        for rate, b1, lr in settings
+    ]
+    specs = {experiment.train_spec(m.config) for m in group}
+    assert specs == {DROPOUT_SPEC}  # floats are data: one compiled program
+    key = jax.random.key(5)
+    swept, swept_metrics = train.train_epoch(
+        DROPOUT_SPEC, MESH, loop.initial_state(DROPOUT_SPEC, MESH, group, IMAGE),
+        synthetic_data, key, N // 8,
+    )  # fmt: skip
+    for m, member in enumerate(group):
+        alone_state = loop.initial_state(DROPOUT_SPEC, MESH, [member], IMAGE)
+        alone, alone_metrics = train.train_epoch(
+            DROPOUT_SPEC, MESH, alone_state, synthetic_data, key, N // 8
+        )
+        np.testing.assert_allclose(swept_metrics["loss"][m], alone_metrics["loss"][0], rtol=1e-4)
+        assert float(unstack(swept, m).opt_state.hyperparams["b1"]) == np.float32(settings[m][1])
+    losses = swept_metrics["loss"]
+    assert not np.allclose(losses[0], losses[1])  # the settings took effect
+
+
+@pytest.mark.parametrize(
+    "optimizer, settings, lr",
+    [
+        ("adamw", {"weight_decay": 1e-2}, 1e-3),
+        ("keras_rmsprop", {}, 1e-3),
+        ("sgd", {"momentum": 0.9}, 0.05),
+    ],
+)
+def test_added_optimizers_train_synthetic(synthetic_data, optimizer, settings, lr):
+    base = config(optimizer_name=optimizer, optimizer=settings)
+    spec = experiment.train_spec(base)
+    state = unstack(members(spec, [lr], base=base), 0)
+    step = jax.jit(functools.partial(train.train_step, spec))
+    losses = []
+    for _ in range(40):
+        state, metrics = step(state, synthetic_data, jax.random.key(0))
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.7 * losses[0]
+    for k, v in settings.items():
+        assert float(state.opt_state.hyperparams[k]) == np.float32(v)

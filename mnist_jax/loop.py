@@ -1,0 +1,307 @@
+"""The epoch loop for one compiled chunk of members: start or resume, one epoch, collect.
+
+Logs are written on a background thread while the next epoch computes; a failed write stops
+the run at the next epoch's end. With a checkpoint dir the state is saved after every epoch once
+that epoch's logs are on disk, so a resumed run's logs continue where its checkpoint does.
+"""
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+import mnist_jax
+from mnist_jax import devices, interrupt, sweep, train
+from mnist_jax.results import METRICS, Epoch, Run
+from mnist_jax.sweep import Member
+from mnist_jax.writer import RunWriter, claim_run_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Members trained together: `members[i]` is member `first + i` of the whole sweep."""
+
+    group: int
+    index: int | None  # its number within the group, when the group is split by --max-members
+    first: int
+    members: tuple[Member, ...]
+    spec: train.TrainSpec
+    plan: tuple[int, ...]  # batches in each epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What every chunk of a run shares."""
+
+    experiment: str
+    mesh: Mesh
+    train_xy: tuple[jax.Array, jax.Array]
+    test_xy: tuple[jax.Array, jax.Array]
+    logdir: str
+    overwrite: bool
+    checkpoint_dir: str | None
+    resume: bool
+    say: Callable[..., None]
+    stop: interrupt.StopOnSignal
+
+
+@dataclasses.dataclass
+class Progress:
+    """A chunk's state between epochs."""
+
+    state: train.TrainState
+    done: int  # epochs done
+    history: list[list[Epoch]]
+    batch_losses: list[list[np.ndarray]]
+    run_dirs: list[str | None]  # None: no logs (--no-logs, or not process 0)
+    writers: list[RunWriter]
+    store: object | None  # checkpoint.MemberCheckpoints
+
+
+def hparams_of(members) -> dict[str, jax.Array]:
+    """The members' float hyperparameters, one [M] array per key."""
+    floats = [sweep.float_hparams(m.config) for m in members]
+    return {k: jnp.array([f[k] for f in floats], jnp.float32) for k in floats[0]}
+
+
+def initial_state(spec: train.TrainSpec, mesh: Mesh, members, input_shape) -> train.TrainState:
+    seeds_M = jnp.array([m.seed for m in members], jnp.int32)
+    return train.init_members(spec, mesh, seeds_M, hparams_of(members), input_shape)
+
+
+def run_config(member: Member, chunk: Chunk, ctx: Context, run_dir: str) -> dict:
+    """What `config.json` records beside a run's logs: the member's whole config."""
+    return {
+        **member.config.to_json(),
+        "experiment": ctx.experiment,
+        "run": os.path.basename(run_dir),
+        "hparams": member.hparams,
+        "group": chunk.group,
+        "devices": int(ctx.mesh.devices.size),
+    }
+
+
+def start(chunk: Chunk, ctx: Context) -> Progress:
+    """Fresh members, or the latest checkpoint of these members when resuming."""
+    writing = jax.process_index() == 0
+    state = initial_state(chunk.spec, ctx.mesh, chunk.members, ctx.train_xy[0].shape[1:])
+    store = None
+    if ctx.checkpoint_dir:
+        from mnist_jax import checkpoint  # orbax is slow to import: only runs that save pay
+
+        store = checkpoint.MemberCheckpoints(ctx.checkpoint_dir, chunk.first, len(chunk.members))
+    saved = store.latest(state) if store and ctx.resume else None
+    if saved is None:
+        logging = writing and ctx.logdir is not None
+        run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
+        writers = [
+            RunWriter(d, run_config(m, chunk, ctx, d))
+            for d, m in zip(run_dirs, chunk.members, strict=True)
+            if d is not None
+        ]
+        empty = [[] for _ in chunk.members]
+        progress = Progress(state, 0, empty, [[] for _ in chunk.members], run_dirs, writers, store)
+        if store:
+            save(progress)
+        return progress
+    check_resumable(saved, chunk.plan, store.path)
+    resume_at = (saved.epoch + 1, saved.steps + 1)
+    writers = [
+        RunWriter(d, run_config(m, chunk, ctx, d), resume_at)
+        for d, m in zip(saved.run_dirs, chunk.members, strict=True)
+        if writing and d is not None
+    ]
+    ctx.say(f"resuming after epoch {saved.epoch} ({saved.steps} steps) from {store.path}")
+    return Progress(
+        state=devices.place_state(ctx.mesh, saved.state),
+        done=saved.epoch,
+        history=[[Epoch(**e) for e in h] for h in saved.history],
+        batch_losses=[[row] for row in saved.batch_losses],
+        run_dirs=saved.run_dirs,
+        writers=writers,
+        store=store,
+    )
+
+
+def claim(ctx: Context, member: Member) -> str:
+    """A fresh run directory named by what differs, as an absolute path: resumable from
+    another working directory."""
+    path = os.path.join(ctx.logdir, ctx.experiment, sweep.run_name(member))
+    return os.path.abspath(claim_run_dir(path, ctx.overwrite))
+
+
+def check_resumable(saved, plan: tuple[int, ...], path: str) -> None:
+    from mnist_jax.checkpoint import CheckpointError
+
+    if saved.epoch > len(plan):
+        raise CheckpointError(
+            f"the checkpoint in {path} is after epoch {saved.epoch}, past the {len(plan)} "
+            f"epoch(s) asked: --epochs counts from the start, so ask for at least {saved.epoch}"
+        )
+    if saved.steps != sum(plan[: saved.epoch]):
+        raise CheckpointError(
+            f"the checkpoint in {path} is after {saved.steps} steps, but epoch {saved.epoch} of "
+            f"this run ends after {sum(plan[: saved.epoch])}: resume with the --steps it was "
+            "saved with, or more whole epochs of it"
+        )
+
+
+def save(progress: Progress) -> None:
+    losses_MxS = np.stack(
+        [np.concatenate(b) if b else np.zeros(0, np.float32) for b in progress.batch_losses]
+    )
+    progress.store.save(
+        progress.done,
+        int(losses_MxS.shape[1]),
+        progress.state,
+        losses_MxS,
+        [[dataclasses.asdict(e) for e in h] for h in progress.history],
+        progress.run_dirs,
+    )
+
+
+def run_epoch(
+    chunk: Chunk, ctx: Context, progress: Progress, data_key: jax.Array
+) -> tuple[float, dict[str, np.ndarray]]:
+    """Trains and evaluates one epoch and appends its records; returns its compiled seconds and
+    the per-batch metrics `[M, batches]`."""
+    epoch = progress.done + 1
+    start_time = time.perf_counter()
+    state, batch_metrics = train.train_epoch(
+        chunk.spec,
+        ctx.mesh,
+        progress.state,
+        ctx.train_xy,
+        jax.random.fold_in(data_key, epoch),
+        chunk.plan[epoch - 1],
+    )
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - start_time
+    val = train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, ctx.test_xy)
+    batch_metrics, val = jax.device_get((batch_metrics, val))
+    for m in range(len(chunk.members)):
+        progress.batch_losses[m].append(batch_metrics["loss"][m])
+        progress.history[m].append(
+            Epoch(
+                epoch=epoch,
+                **{k: float(batch_metrics[k][m].mean()) for k in METRICS},
+                **{f"val_{k}": float(val[k][m]) for k in METRICS},
+                seconds=seconds,
+            )
+        )
+    progress.state, progress.done = state, epoch
+    return seconds, batch_metrics
+
+
+def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: dict) -> None:
+    for m, writer in enumerate(progress.writers):
+        last = progress.history[m][epoch - 1]  # the main thread may have appended the next
+        writer.write_batches(first_step, {k: v[m] for k, v in batch_metrics.items()})
+        train_metrics = {k: getattr(last, k) for k in METRICS}
+        val = {k: getattr(last, f"val_{k}") for k in METRICS}
+        writer.write_epoch(last.epoch, train_metrics, val)
+        writer.flush()  # on disk before the epoch's checkpoint, and before a crash
+
+
+def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], float, int]:
+    """Trains one chunk to the end of its plan, or until every member diverged or a stop
+    signal; returns its runs, the start-up time to its first step, and the epochs done."""
+    progress = start(chunk, ctx)
+    data_key = jax.random.key(data_seed)
+    first_step = sum(chunk.plan[: progress.done]) + 1
+    startup_seconds = time.perf_counter() - mnist_jax.IMPORT_TIME
+    diverged = jax.device_get(progress.state.diverged)
+    pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1) as log_thread:
+        try:
+            for epoch in range(progress.done + 1, len(chunk.plan) + 1):
+                _raise_failed(pending)  # a log dir that filled up stops the run now
+                epoch_start = time.perf_counter()
+                seconds, batch_metrics = run_epoch(chunk, ctx, progress, data_key)
+                if progress.writers:
+                    pending.append(
+                        log_thread.submit(write_logs, progress, epoch, first_step, batch_metrics)
+                    )
+                first_step += chunk.plan[epoch - 1]
+                ctx.say(progress_line(chunk, progress, len(chunk.plan), seconds))
+                if progress.store:
+                    if pending:
+                        pending[-1].result()  # logs first: a checkpoint never runs ahead
+                    save(progress)
+                diverged = report_divergence(progress.state, chunk.members, diverged, ctx.say)
+                record_wall(progress, time.perf_counter() - epoch_start)
+                if diverged.all() or interrupt.agreed_stop(ctx.stop) is not None:
+                    break
+        finally:
+            pending += [log_thread.submit(w.close) for w in progress.writers]
+            if progress.store:
+                progress.store.close()
+    for future in pending:
+        future.result()  # a failed write surfaces here
+    return collect(chunk, progress, diverged), startup_seconds, progress.done
+
+
+def record_wall(progress: Progress, wall_seconds: float) -> None:
+    """The epoch's time with everything around it (evaluation, metric transfer, handing the
+    logs over, the checkpoint), next to its compiled `seconds`."""
+    for history in progress.history:
+        history[-1] = dataclasses.replace(history[-1], wall_seconds=wall_seconds)
+
+
+def _raise_failed(pending: list[Future]) -> None:
+    for future in pending:
+        if future.done() and future.exception() is not None:
+            raise future.exception()
+
+
+def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray) -> list[Run]:
+    steps, params = jax.device_get((progress.state.step, progress.state.params))
+    return [
+        Run(
+            member=member,
+            group=chunk.group,
+            chunk=chunk.index,
+            run_dir=progress.run_dirs[m],
+            history=progress.history[m],
+            batch_losses=np.concatenate(progress.batch_losses[m]),
+            diverged=bool(diverged[m]),
+            diverged_at_step=int(steps[m]) + 1 if diverged[m] else None,
+            params=jax.tree.map(lambda leaf, m=m: leaf[m], params),
+        )
+        for m, member in enumerate(chunk.members)
+    ]
+
+
+def report_divergence(state, members, diverged_before, say) -> np.ndarray:
+    """Says which members diverged in the last epoch; returns which have by now."""
+    diverged, steps = jax.device_get((state.diverged, state.step))
+    for m in np.flatnonzero(diverged & ~diverged_before):
+        say(f"{sweep.run_name(members[m])}: loss not finite at step {steps[m] + 1}; it stops there")
+    return diverged
+
+
+def progress_line(chunk: Chunk, progress: Progress, total: int, seconds: float) -> str:
+    line = f"epoch {progress.done}/{total}  {seconds:.2f}s"
+    if len(chunk.members) == 1:
+        e = progress.history[0][-1]
+        return (
+            f"{line}  loss {e.loss:.4f}  acc {e.accuracy:.4f}  bin_acc {e.binary_accuracy:.4f}  "
+            f"val_loss {e.val_loss:.4f}  val_acc {e.val_accuracy:.4f}  "
+            f"val_bin_acc {e.val_binary_accuracy:.4f}"
+        )
+    accuracies = [
+        (h[-1].val_accuracy, sweep.run_name(m))
+        for h, m in zip(progress.history, chunk.members, strict=True)
+    ]
+    shown = sorted(accuracies, reverse=True)[:PROGRESS_SHOWN]
+    more = f" (best {len(shown)} of {len(accuracies)})" if len(shown) < len(accuracies) else ""
+    return f"{line}  val_acc{more} " + ", ".join(f"{name} {acc:.4f}" for acc, name in shown)
+
+
+PROGRESS_SHOWN = 6  # members named in a sweep's progress line

@@ -1,0 +1,107 @@
+"""Named models, optimizers and schedules, so a config is plain data and a checkpoint rebuilds.
+
+A config names what it uses (`model_name="mlp"`, `optimizer_name="adamw"`) and gives keyword
+settings; the registries turn the names back into code. Each entry remembers the module that
+registered it, so a process that only has a checkpoint's record (`python -m mnist_jax.evaluate`)
+imports an experiment's own models or optimizers before it looks them up.
+"""
+
+import dataclasses
+import difflib
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mnist_jax.config import ConfigError
+
+# Fields of a Flax module that are not settings a config gives.
+NOT_SETTINGS = ("parent", "name", "dtype")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    factory: Callable[..., Any]
+    module: str  # importable name of the module that registered it
+
+
+class Registry:
+    """Names to factories (a Flax module class or a function taking keyword settings)."""
+
+    def __init__(self, kind: str, skip: tuple[str, ...] = ()):
+        self.kind = kind
+        self.skip = skip  # parameters that are not settings (an optimizer's learning_rate)
+        self.entries: dict[str, Entry] = {}
+
+    def register(self, name: str, factory: Callable | None = None):
+        """`registry.register("mlp", MLP)`, or `@registry.register("mlp")` on a definition."""
+        if factory is None:
+            return lambda f: self.register(name, f)
+        self.entries[name] = Entry(factory, _caller_module())
+        return factory
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name not in self.entries:
+            near = difflib.get_close_matches(name, self.entries, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}; {hint}registered: {', '.join(self.names())}"
+            )
+        return self.entries[name].factory
+
+    def defaults(self, name: str) -> dict[str, Any]:
+        """Every setting of `name` with its default (None where it has no default)."""
+        factory = self.get(name)
+        if dataclasses.is_dataclass(factory):
+            fields = [f for f in dataclasses.fields(factory) if f.name not in NOT_SETTINGS]
+            return {f.name: _json(f.default) for f in fields if f.init}
+        parameters = inspect.signature(factory).parameters.values()
+        return {
+            p.name: None if p.default is inspect.Parameter.empty else _json(p.default)
+            for p in parameters
+            if p.name not in self.skip and p.kind is not p.VAR_KEYWORD
+        }
+
+    def module_of(self, name: str) -> str:
+        return self.entries[name].module
+
+
+def _json(value):
+    """A default as the config records it: tuples as lists, callables by name."""
+    if isinstance(value, tuple):
+        return [_json(v) for v in value]
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    return value
+
+
+def _caller_module() -> str:
+    """The module that called `register`, as a new process imports it: `python -m NAME` runs a
+    module as `__main__`, and its spec gives NAME back."""
+    frame = sys._getframe(1)
+    while frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", "__main__")
+    if module == "__main__":
+        spec = frame.f_globals.get("__spec__")
+        module = spec.name if spec is not None else module
+    return module
+
+
+def import_modules(modules: list[str]) -> None:
+    """Imports the modules a record names, so what they register can be looked up."""
+    for module in modules:
+        if module != "__main__" and module not in sys.modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise ConfigError(
+                    f"cannot import {module}, which registered part of this run ({error})"
+                ) from None

@@ -1,0 +1,201 @@
+"""What a run hands back: small dataclasses, written as JSON, CSV and a table at the edge."""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import statistics
+from typing import Any
+
+import numpy as np
+
+from mnist_jax.config import Config
+from mnist_jax.sweep import Member
+
+METRICS = ("loss", "accuracy", "binary_accuracy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Epoch:
+    """One epoch of one member: the training batches' means and the test set's values."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    binary_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    val_binary_accuracy: float
+    seconds: float  # the compiled epoch alone
+    wall_seconds: float | None = None  # with evaluation, metric transfer, logs and checkpoint
+
+
+@dataclasses.dataclass
+class Run:
+    """One member's result; `params` is its trained parameters (a pytree on the host)."""
+
+    member: Member
+    group: int
+    chunk: int | None  # its `--max-members` chunk within the group, when the group has several
+    run_dir: str | None
+    history: list[Epoch]
+    batch_losses: np.ndarray  # [steps], the loss of every batch in order
+    diverged: bool
+    diverged_at_step: int | None
+    params: Any = None
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return self.member.hparams
+
+    @property
+    def learning_rate(self) -> float:
+        return self.member.learning_rate
+
+    @property
+    def seed(self) -> int:
+        return self.member.seed
+
+    @property
+    def test_loss(self) -> float:
+        return self.history[-1].val_loss
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1].val_accuracy
+
+    @property
+    def test_binary_accuracy(self) -> float:
+        return self.history[-1].val_binary_accuracy
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(e.seconds for e in self.history)
+
+    def to_json(self) -> dict[str, Any]:
+        record = {
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+            "hparams": self.hparams,
+            "group": self.group,
+            **({} if self.chunk is None else {"chunk": self.chunk}),
+            "run": None if self.run_dir is None else os.path.basename(self.run_dir),
+            "diverged": self.diverged,
+            "diverged_at_step": self.diverged_at_step,
+            "test_loss": self.test_loss,
+            "test_accuracy": self.test_accuracy,
+            "test_binary_accuracy": self.test_binary_accuracy,
+            "train_seconds": self.train_seconds,
+            "epochs": [dataclasses.asdict(e) for e in self.history],
+            "config": self.member.config.to_json(),
+        }
+        return _finite(record)
+
+
+@dataclasses.dataclass
+class Result:
+    """Everything one command trained: the base config, each member's run, in member order."""
+
+    config: Config
+    runs: list[Run]
+    startup_seconds: float | None  # process start to the first step
+    swept: list[str]  # the swept keys, in the order given
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.config.name,
+            "config": self.config.to_json(),
+            "swept": self.swept,
+            "startup_seconds": self.startup_seconds,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+
+def _finite(value):
+    """Non-finite numbers as None, so the JSON stays JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str, result: Result) -> None:
+    """Atomically: a reader never sees half a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(result.to_json(), f, indent=1)
+    os.replace(tmp, path)
+
+
+def write_csv(path: str, result: Result) -> None:
+    """One row per member: every swept key, the rate and seed, and the final metrics."""
+    columns = [k for k in result.swept if k not in ("lr", "seed")]
+    header = [*columns, "learning_rate", "seed", "group", "diverged", "epochs"]
+    header += [f"test_{m}" for m in METRICS] + ["train_loss", "train_accuracy", "train_seconds"]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in result.runs:
+            last = r.history[-1]
+            writer.writerow(
+                [
+                    json.dumps(r.hparams[k]) if isinstance(r.hparams[k], list) else r.hparams[k]
+                    for k in columns
+                ]
+                + [r.learning_rate, r.seed, r.group, r.diverged, len(r.history)]
+                + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
+                + [last.loss, last.accuracy, r.train_seconds]
+            )
+    os.replace(tmp, path)
+
+
+def summary_table(result: Result) -> str:
+    """The tutorial's `evaluate` line per setting, best test accuracy first; settings repeated
+    over seeds show mean ± std over them."""
+    keys = [k for k in result.swept if k != "seed"] or ["lr"]
+    rows: dict[tuple, list[Run]] = {}
+    for r in result.runs:
+        values = {**r.hparams, "lr": r.learning_rate}
+        rows.setdefault(tuple(_cell(values[k]) for k in keys), []).append(r)
+    seeds = max(len(runs) for runs in rows.values())
+    header = [*keys, "seeds" if seeds > 1 else "seed", "test loss", "accuracy", "binary acc"]
+    lines = []
+    for setting, runs in sorted(rows.items(), key=lambda kv: -_mean_accuracy(kv[1])):
+        seed_cell = str(len(runs)) if seeds > 1 else str(runs[0].seed)
+        flag = "  diverged" if any(r.diverged for r in runs) else ""
+        stats = [_stat([getattr(r, f"test_{m}") for r in runs]) for m in METRICS]
+        lines.append([*setting, seed_cell, *stats, flag])
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=False)]
+    loss = result.config.loss
+    out = [f"test ({loss} loss), best first:"]
+    out.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=False)))
+    for line in lines:
+        cells = [c.rjust(w) for c, w in zip(line[:-1], widths, strict=False)]
+        out.append("  ".join(cells) + line[-1])
+    return "\n".join(out)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return json.dumps(value).replace(" ", "")
+    return str(value)
+
+
+def _mean_accuracy(runs: list[Run]) -> float:
+    values = [r.test_accuracy for r in runs if not r.diverged]
+    return statistics.fmean(values) if values else -1.0
+
+
+def _stat(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"

@@ -1,0 +1,236 @@
+"""Sweeps of any setting: a config and `KEY=VALUE` overrides become members, in groups.
+
+A member is one complete config (one learning rate, one seed, every registered setting filled
+in). Members that differ only in float hyperparameters (the rate, the seed, any float setting
+of the model, optimizer or schedule) share one compiled program: those floats are data, one
+value per member. Members that differ in anything else (widths, activation, optimizer name,
+batch size, loss, dtype, length) form separate groups, compiled and trained one after another.
+"""
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from mnist_jax import losses, models, optim, overrides
+from mnist_jax.config import Config, ConfigError, check
+from mnist_jax.overrides import Override
+from mnist_jax.registry import Registry
+
+SETTINGS = {"model": models.MODELS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES}
+ALIASES = {"lr": "learning_rates", "seed": "seeds"}
+# Top-level fields a key may set; `model`, `optimizer` and `schedule` name the registered entry.
+FIELDS = ("epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One trained network: `config` has one rate and one seed and every setting filled in."""
+
+    config: Config
+    hparams: dict[str, Any]  # the swept keys as typed, with this member's values
+
+    @property
+    def learning_rate(self) -> float:
+        return self.config.learning_rates[0]
+
+    @property
+    def seed(self) -> int:
+        return self.config.seeds[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Members trained together in one compiled program."""
+
+    index: int
+    first: int  # the index of its first member among all members of the sweep
+    members: tuple[Member, ...]
+
+
+def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
+    """Every key an override may set, for the registered names in play."""
+    keys = [*ALIASES, *FIELDS, *SETTINGS]
+    for kind, registry in SETTINGS.items():
+        for name in names[kind]:
+            keys += [f"{kind}.{k}" for k in registry.defaults(name) if f"{kind}.{k}" not in keys]
+    return keys
+
+
+def expand(config: Config, given: Sequence[Override]) -> list[Member]:
+    """The full grid of `given` over `config`, each point's rates x seeds; refuses what cannot
+    run, before any work, in one line."""
+    names = {kind: {getattr(config, f"{kind}_name")} for kind in SETTINGS}
+    for o in given:
+        if o.key in SETTINGS:
+            names[o.key] = {str(v) for v in o.values}
+            for name in names[o.key]:
+                SETTINGS[o.key].get(name)  # an unknown name is refused here
+    keys = valid_keys(config, names)
+    for o in given:
+        if o.key not in keys and (others := _owners(o.key)):
+            kind = o.key.partition(".")[0]
+            raise ConfigError(
+                f"{o.key}: {kind} {'/'.join(sorted(names[kind]))} has no such setting; "
+                f"{', '.join(others)} {'has' if len(others) == 1 else 'have'} it "
+                f"({kind}={others[0]} {o.key}=...)"
+            )
+        try:
+            overrides.check_key(o.key, keys)
+        except overrides.OverrideError as error:
+            raise ConfigError(str(error)) from None
+    swept = [o.key for o in given if len(o.values) > 1]
+    members = []
+    for point in itertools.product(*(o.values for o in given)):
+        assignment = dict(zip((o.key for o in given), point, strict=True))
+        point_config = complete(apply(config, assignment))
+        for lr in point_config.learning_rates:
+            for seed in point_config.seeds:
+                values = {k: _typed(point_config, k) for k in assignment}
+                values |= {"lr": lr, "seed": seed}
+                member = dataclasses.replace(point_config, learning_rates=(lr,), seeds=(seed,))
+                members.append(Member(member, {k: values[k] for k in swept}))
+    return members
+
+
+def _owners(key: str) -> list[str]:
+    """The registered names of `key`'s kind that have its setting (`optimizer.weight_decay`:
+    adamw)."""
+    kind, _, setting = key.partition(".")
+    if kind not in SETTINGS or not setting:
+        return []
+    registry = SETTINGS[kind]
+    return [name for name in registry.names() if setting in registry.defaults(name)]
+
+
+def apply(config: Config, assignment: dict[str, Any]) -> Config:
+    """`config` with one value for each key; a renamed model/optimizer/schedule starts from its
+    own defaults (the old one's settings do not carry over)."""
+    changes: dict[str, Any] = {}
+    settings = {kind: dict(getattr(config, kind)) for kind in SETTINGS}
+    for kind in SETTINGS:
+        if kind in assignment and assignment[kind] != getattr(config, f"{kind}_name"):
+            changes[f"{kind}_name"], settings[kind] = assignment[kind], {}
+    for key, value in assignment.items():
+        kind, _, setting = key.partition(".")
+        if setting:
+            name = changes.get(f"{kind}_name", getattr(config, f"{kind}_name"))
+            defaults = SETTINGS[kind].defaults(name)
+            if setting not in defaults:
+                raise ConfigError(
+                    f"{key}: {kind} {name!r} has no setting {setting!r}; its settings: "
+                    f"{', '.join(defaults)}"
+                )
+            settings[kind][setting] = _coerce(key, value, defaults[setting])
+        elif key in ALIASES:
+            default = 1.0 if key == "lr" else 0
+            changes[ALIASES[key]] = (_coerce(key, value, default),)
+        elif key in FIELDS:
+            default = getattr(Config, key, None) if key != "steps" else None
+            changes[key] = _coerce(key, value, 1 if key in ("epochs", "steps") else default)
+    if "epochs" in assignment and "steps" not in assignment:
+        changes["steps"] = None
+    if "steps" in assignment and "epochs" not in assignment:
+        changes["epochs"] = None
+    return dataclasses.replace(config, **changes, **settings)
+
+
+def _typed(config: Config, key: str):
+    """The value of `key` in `config`, as typed there (`model.dropout_rate=0` gives 0.0)."""
+    kind, _, setting = key.partition(".")
+    if setting:
+        return getattr(config, kind)[setting]
+    if kind in SETTINGS:
+        return getattr(config, f"{kind}_name")
+    return getattr(config, ALIASES.get(key, key))
+
+
+def _coerce(key: str, value, default):
+    try:
+        return overrides.coerce(key, value, default)
+    except overrides.OverrideError as error:
+        raise ConfigError(str(error)) from None
+
+
+def complete(config: Config) -> Config:
+    """`config` with every registered setting filled in from the defaults, each checked."""
+    check(config)
+    if config.loss not in losses.LOSSES:
+        raise ConfigError(f"loss takes one of {', '.join(losses.LOSSES)}, got {config.loss!r}")
+    filled = {}
+    for kind, registry in SETTINGS.items():
+        name = getattr(config, f"{kind}_name")
+        filled[kind] = _filled(kind, name, registry, getattr(config, kind))
+    activation = filled["model"].get("activation")
+    if isinstance(activation, str) and activation not in models.ACTIVATIONS:
+        choices = ", ".join(models.ACTIVATIONS)
+        raise ConfigError(f"model.activation takes one of {choices}, got {activation!r}")
+    for lr in config.learning_rates:
+        if not (isinstance(lr, float) and lr > 0):
+            raise ConfigError(f"lr takes positive numbers, got {lr!r}")
+    return dataclasses.replace(config, **filled)
+
+
+def _filled(kind: str, name: str, registry: Registry, given: dict[str, Any]) -> dict[str, Any]:
+    defaults = registry.defaults(name)
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        near = overrides.nearest(unknown[0], defaults)
+        hint = f"; did you mean {near!r}?" if near else f"; its settings: {', '.join(defaults)}"
+        raise ConfigError(f"{kind} {name!r} has no setting {unknown[0]!r}{hint}")
+    return {k: _coerce(f"{kind}.{k}", given.get(k, v), v) for k, v in defaults.items()}
+
+
+def float_hparams(config: Config) -> dict[str, float]:
+    """The member's hyperparameters that are data in the compiled program, by key."""
+    floats = {"lr": config.learning_rates[0]}
+    for kind in SETTINGS:
+        for k, v in getattr(config, kind).items():
+            if isinstance(v, float):
+                floats[f"{kind}.{k}"] = v
+    return floats
+
+
+def structure(config: Config) -> str:
+    """What must be equal for members to share a compiled program (floats are data)."""
+    record = config.to_json()
+    for field in ("name", "learning_rates", "seeds", "tutorial"):
+        record.pop(field)
+    for kind in SETTINGS:
+        record[kind] = {
+            k: "<float>" if isinstance(v, float) else v for k, v in record[kind].items()
+        }
+    return json.dumps(record, sort_keys=True)
+
+
+def groups(members: Sequence[Member]) -> list[Group]:
+    """Members by structure, groups in the order their first member appears."""
+    by_structure: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        by_structure.setdefault(structure(m.config), []).append(i)
+    ordered = sorted(by_structure.values(), key=lambda indices: indices[0])
+    result, first = [], 0
+    for index, indices in enumerate(ordered):
+        result.append(Group(index, first, tuple(members[i] for i in indices)))
+        first += len(indices)
+    return result
+
+
+def run_name(member: Member) -> str:
+    """A run directory's name: what differs between the members, e.g.
+    `dropout_rate_0.25-lr_0.001-seed_0` (the rate and seed always)."""
+    values = {k: v for k, v in member.hparams.items() if k not in ("lr", "seed")}
+    values |= {"lr": member.learning_rate, "seed": member.seed}
+    short = {k.rpartition(".")[2] for k in values}
+    ambiguous = len(short) < len(values)
+    parts = [f"{k if ambiguous else k.rpartition('.')[2]}_{_show(v)}" for k, v in values.items()]
+    return "-".join(parts)
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return "x".join(_show(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
