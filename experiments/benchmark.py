@@ -101,6 +101,7 @@ class Variant:
     kind: str = KIND_PEER
     length: str = LENGTH_EPOCHS
     logs: bool = True  # a project variant writes TensorBoard logs, else `--no-logs`
+    host_devices: int | None = None  # CPU devices to force (XLA_FLAGS), for a layout on a CPU
     quiet: bool = True  # a project variant gets `--quiet`; a user's command does not
 
     @property
@@ -110,6 +111,22 @@ class Variant:
 
 def lr_sweep(rates) -> tuple[str, str]:
     return ("--lr", ",".join(f"{lr:g}" for lr in rates))
+
+
+def layout_variants(devices: int, host_devices: int | None = None) -> tuple[Variant, ...]:
+    """The 8-member learning-rate sweep with its members spread over `devices` devices, and
+    with each batch split over them instead (issue 13)."""
+    return tuple(
+        Variant(
+            f"sweep8_by_{axis}",
+            PROJECT,
+            (*lr_sweep(SWEEP_RATES), "--mesh", f"{axis}={devices}"),
+            kind=KIND_PROJECT,
+            logs=False,
+            host_devices=host_devices,
+        )
+        for axis in ("members", "data")
+    )
 
 
 VARIANTS = (
@@ -133,7 +150,18 @@ VARIANTS = (
     Variant("run_long", PROJECT, kind=KIND_PROJECT, length=LENGTH_LONG, quiet=False),
     Variant("tbx_long", TBX, requires="tensorboardX", kind=KIND_TBX, length=LENGTH_LONG),
     Variant("load", "mnist_jax.data", kind=KIND_LOAD),
+    *layout_variants(2, host_devices=2),
 )
+
+
+def layout_line(summary: dict[str, dict], devices: int) -> str:
+    by_member = summary.get("sweep8_by_members", {}).get("seconds_per_epoch")
+    by_data = summary.get("sweep8_by_data", {}).get("seconds_per_epoch")
+    return (
+        f"8-member sweep on {devices} devices: members sharded {fmt(by_member, '.3f')} s/epoch,"
+        f" batch split (data parallel) {fmt(by_data, '.3f')} s/epoch, ratio"
+        f" {fmt(ratio(by_member, by_data), '.3f')}"
+    )
 
 
 def accelerator_variants(members: tuple[int, ...]) -> tuple[Variant, ...]:
@@ -321,6 +349,8 @@ def run_once(variant: Variant, epochs: int, inputs: Inputs, timeout: float) -> R
     env = dict(os.environ)
     if inputs.compile_cache:
         env[COMPILE_CACHE_ENV] = inputs.compile_cache
+    if variant.host_devices:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={variant.host_devices}"
     with tempfile.TemporaryDirectory(prefix=f"bench-{variant.name}-") as workdir:
         cmd = command(variant, epochs, inputs, workdir)
         busy, child = cpu_busy_seconds(), children_cpu_seconds()
@@ -508,6 +538,12 @@ def targets(summary: dict[str, dict], long_epochs: int = 10) -> list[Target]:
             get("dropout_rate8"),
             get("dropout_lr8"),
             1.0,
+        ),
+        compare(
+            "sweep8 on 2 CPU devices: members sharded / batch split",
+            get("sweep8_by_members"),
+            get("sweep8_by_data"),
+            None,
         ),
     ]
 
@@ -803,6 +839,8 @@ def main(argv: list[str] | None = None) -> dict:
         inputs = prepare(variants, args, tmp)
         examples = train_examples(args.data_dir) if args.accelerator else None
         found = backend() if args.accelerator else None
+        if found and found["count"] > 1 and 8 % found["count"] == 0:
+            variants += layout_variants(found["count"])
         results = run_rounds(variants, args, inputs)
 
     summary = {name: summarise(rs) for name, rs in results.items()}
@@ -826,6 +864,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         print(", ".join(f"{k} {v}" for k, v in versions().items()))
         print(accelerator_table(summary, rows))
+        if "sweep8_by_members" in summary:
+            print(layout_line(summary, found["count"]))
         report |= {"backend": found, "train_examples": examples, "accelerator": rows}
     else:
         goals = targets(summary, args.long_epochs)

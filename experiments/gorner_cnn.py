@@ -5,7 +5,14 @@ stride 2, dense 200 with dropout 0.25 (pkeep 0.75), 10; Adam with the lab's lear
     python -m experiments.gorner_cnn
     python -m experiments.gorner_cnn model.dropout_rate=0   # the lab's run without dropout
 
-Measured (seed 0, 2-core AMD EPYC CPU): MEASURED_PENDING
+Measured (seed 0, 2-core CPU shared with other jobs; 244,076 parameters):
+test accuracy 0.9916, binary accuracy 0.9983, test loss 0.0351 after the 10,000 steps (best
+epoch 0.9918); 50-70 s an epoch here, 21 min of training
+(`python -m experiments.gorner_cnn --data-dir D --json OUT.json`). Between the lab's 0.989
+without dropout and its 0.993 with it; training accuracy reaches 0.9996, so the network overfits
+less than the MLPs (test loss 0.035 against their 0.09-0.13).
+On a CPU its convolutions are patch matrix products (`models.Conv`): XLA:CPU's own convolution
+made a step 4.6 x slower (525 against 115 ms at batch 100, same machine and load).
 """
 
 from mnist_jax import cli

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mnist_jax import devices
 from mnist_jax.config import ConfigError
 from mnist_jax.train import TrainState
 
@@ -173,7 +174,9 @@ class MemberCheckpoints:
         run_dirs: list[str],
     ) -> None:
         """Starts saving; returns once the state is copied to the host."""
-        host_state = jax.tree.map(_host_copy, state_M.replace(key=jax.random.key_data(state_M.key)))
+        host_state = jax.tree.map(
+            _host_copy, devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
+        )
         items = {
             "state": ocp.args.StandardSave(host_state),
             "history": ocp.args.JsonSave(
@@ -219,9 +222,10 @@ class MemberCheckpoints:
         self.manager.close()
 
 
-def _host_copy(leaf: jax.Array) -> np.ndarray:
-    """This process's replica, copied: the device buffer may be donated to the next epoch."""
-    return np.array(leaf.addressable_data(0), copy=True)
+def _host_copy(leaf: np.ndarray) -> np.ndarray:
+    """A copy: on a CPU the host array may share the device buffer, which the next epoch
+    donates."""
+    return np.array(leaf, copy=True)
 
 
 def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:

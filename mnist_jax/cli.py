@@ -19,7 +19,18 @@ from typing import NoReturn
 import jax
 import numpy as np
 
-from mnist_jax import compile_cache, data, experiment, interrupt, losses, models, overrides, sweep
+from mnist_jax import (
+    compile_cache,
+    data,
+    devices,
+    experiment,
+    interrupt,
+    losses,
+    models,
+    overrides,
+    sweep,
+    watchdog,
+)
 from mnist_jax.config import DTYPES, Config, ConfigError
 from mnist_jax.results import Result, summary_table
 from mnist_jax.writer import LogWriteError
@@ -102,6 +113,19 @@ def seeds(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def mesh_layout(text: str) -> dict[str, int]:
+    """`members=8` or `data=2,members=4`: the device mesh's axis sizes."""
+    layout = {}
+    for piece in text.split(","):
+        axis, _, size = piece.partition("=")
+        if axis not in devices.AXES or axis in layout:
+            raise argparse.ArgumentTypeError(
+                f"expected AXIS=N[,AXIS=N] with axes {' and '.join(devices.AXES)}, got {text!r}"
+            )
+        layout[axis] = _whole_number(size, 1)
+    return layout
+
+
 def parser(config: Config) -> Parser:
     p = Parser(
         prog=f"python -m experiments.{config.name}",
@@ -160,8 +184,13 @@ def parser(config: Config) -> Parser:
         help="continue from the latest checkpoint in --checkpoint-dir (--epochs stays the total)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the final table")
+    p.add_argument("--devices", type=positive_int, help="local devices to use (default all)")
     p.add_argument(
-        "--devices", type=positive_int, help="local devices to shard each batch over (default all)"
+        "--mesh",
+        type=mesh_layout,
+        help="how the devices are used: members=N spreads a sweep's members over N devices, "
+        "data=N splits each batch over N, e.g. data=2,members=4 (default: members first, as "
+        "many as divide the members evenly, the batch over the rest)",
     )
     p.add_argument(
         "--max-members",
@@ -299,6 +328,7 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
     compile_cache.enable()
     if args.distributed or args.coordinator:
         init_distributed(args)
+    watching = watchdog.start(p.prog, resume_hint(args.checkpoint_dir))
     options = experiment.Options(
         data_dir=args.data_dir,
         logdir=None if args.no_logs else args.logdir,
@@ -309,6 +339,7 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         devices=args.devices,
+        mesh=args.mesh,
         max_members=args.max_members,
     )
     swept = [o.key for o in given if len(o.values) > 1]
@@ -321,6 +352,10 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
         p.exit(128 + signum, stop_message(p.prog, stopped, argv, options.checkpoint_dir))
+    except Exception:
+        if watching is not None:  # a collective failed: if a peer died, the watchdog says so
+            watching.join(2 * watchdog.LOST_AFTER_S)  # and ends the process in one line
+        raise
     if args.quiet and jax.process_index() == 0:
         print(summary_table(result))
     if result.runs and all(r.diverged for r in result.runs):
@@ -330,8 +365,11 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
 
 def resume_hint(checkpoint_dir: str | None) -> str:
     if checkpoint_dir:
-        return f"the last checkpoint in {checkpoint_dir} is intact: resume with --resume"
-    return "logs so far are kept"
+        return (
+            f"the last checkpoint in {checkpoint_dir} is intact: run the same command again "
+            "with --resume (every process)"
+        )
+    return "logs so far are kept; without --checkpoint-dir the run cannot be resumed"
 
 
 def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:

@@ -20,7 +20,8 @@ def evaluate_checkpoint(directory: str, data_dir: str | None = None) -> Result:
     registry.import_modules(record["modules"])
     members = [sweep.Member(Config.from_json(m["config"]), m["hparams"]) for m in record["members"]]
     groups = sweep.groups(members)
-    mesh = devices.make_mesh(1, 1)  # 10,000 images: one device is plenty
+    one = {devices.DATA_AXIS: 1, devices.MEMBERS_AXIS: 1}
+    mesh = devices.make_mesh(devices.local_devices(1)[:1], one, 1)  # 10,000 images: one device
     images, labels = data.load_mnist("test", data_dir=data_dir)
     runs = []
     for group in groups:
@@ -65,6 +66,7 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
                     batch_losses=saved.batch_losses[m],
                     diverged=bool(saved.state.diverged[m]),
                     diverged_at_step=None,
+                    mesh=dict(mesh.shape),
                 )
             )
     return runs

@@ -34,7 +34,8 @@ class Options:
     overwrite: bool = False  # replace earlier runs of the same names instead of keeping them
     checkpoint_dir: str | None = None  # where the training state is saved after every epoch
     resume: bool = False  # continue from the latest checkpoint in `checkpoint_dir`
-    devices: int | None = None  # local devices to shard the batch over; all by default
+    devices: int | None = None  # local devices to use; all by default
+    mesh: dict[str, int] | None = None  # {"data": d, "members": m}; None: members first
     max_members: int = 256  # members in one compiled program; more train in successive chunks
 
 
@@ -62,6 +63,9 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
         from mnist_jax import checkpoint
 
         checkpoint.check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)
+    for group in groups:  # every layout is checked before any data is loaded
+        for members in chunks(group, opts.max_members):
+            chunk_mesh(opts, len(members), group.members[0].config.batch_size)
     datasets = {}  # by raw_pixels
     for group in groups:
         pixels, batch_size = group.members[0].config.raw_pixels, group.members[0].config.batch_size
@@ -156,30 +160,46 @@ def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, la
     """Trains one group's chunks; returns their runs and the start-up time to the first step.
     A stop signal raises `Interrupted` unless this was the last chunk of the `last` group."""
     config = group.members[0].config
-    mesh = devices.make_mesh(opts.devices, config.batch_size)
-    train_xy, test_xy = (devices.to_devices(mesh, *xy) for xy in datasets[config.raw_pixels])
-    num_examples, *input_shape = train_xy[0].shape
-    spec, plan = train_spec(config), epoch_plan(config, num_examples // config.batch_size)
-    say(describe_group(group, spec, plan, tuple(input_shape), mesh))
-    ctx = loop.Context(
-        name, mesh, train_xy, test_xy, opts.logdir, opts.overwrite, opts.checkpoint_dir,
-        opts.resume, say, stop,
-    )  # fmt: skip
-    runs, startup_seconds = [], None
-    size = opts.max_members
-    for index, first in enumerate(range(0, len(group.members), size)):
-        members = group.members[first : first + size]
-        chunk_index = index if len(group.members) > size else None
+    spec = train_spec(config)
+    runs, startup_seconds, placed = [], None, {}
+    for index, members in enumerate(chunks(group, opts.max_members)):
+        mesh = chunk_mesh(opts, len(members), config.batch_size)
+        key = (tuple(mesh.shape.items()), config.raw_pixels)
+        if key not in placed:  # the data whole on every device of this layout
+            placed[key] = [devices.to_devices(mesh, *xy) for xy in datasets[config.raw_pixels]]
+        train_xy, test_xy = placed[key]
+        num_examples, *input_shape = train_xy[0].shape
+        plan = epoch_plan(config, num_examples // config.batch_size)
+        if index == 0:
+            say(describe_group(group, spec, plan, tuple(input_shape), mesh))
+        chunk_index = index if len(members) < len(group.members) else None
+        first = index * opts.max_members
         if chunk_index is not None:
             say(f"members {first + 1}-{first + len(members)} of {len(group.members)}")
+        ctx = loop.Context(
+            name, mesh, train_xy, test_xy, opts.logdir, opts.overwrite, opts.checkpoint_dir,
+            opts.resume, say, stop,
+        )  # fmt: skip
         chunk = loop.Chunk(group.index, chunk_index, group.first + first, members, spec, plan)
         chunk_runs, started, epochs_done = loop.train_chunk(chunk, ctx, config.data_seed)
         runs += chunk_runs
         startup_seconds = startup_seconds or started
-        more = first + size < len(group.members) or not last
+        more = first + len(members) < len(group.members) or not last
         if stop.signum is not None and (epochs_done < len(plan) or more):
             raise interrupt.Interrupted(stop.signum, epochs_done, len(plan))
     return runs, startup_seconds
+
+
+def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:
+    """The group's members in compiled programs of at most `size`."""
+    return [group.members[i : i + size] for i in range(0, len(group.members), size)]
+
+
+def chunk_mesh(opts: Options, num_members: int, batch_size: int):
+    """The mesh a chunk of `num_members` trains on: `opts.mesh`, or members first."""
+    local = devices.local_devices(opts.devices)
+    layout = devices.choose_layout(len(local), num_members, opts.mesh)
+    return devices.make_mesh(local, layout, batch_size)
 
 
 def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
@@ -190,11 +210,12 @@ def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
         lines.append(f"{config.name}: {config.model_name}({settings})")
     lines.append(models.summary(spec.model(), input_shape))
     optimizer = ", ".join(f"{k}={v}" for k, v in config.optimizer.items() if v is not None)
+    layout = " x ".join(f"{axis}={size}" for axis, size in mesh.shape.items())
     lines.append(
         f"{len(group.members)} run(s), {len(plan)} epoch(s), {sum(plan)} steps of "
         f"{config.batch_size}, {config.optimizer_name}({optimizer}) ({config.schedule_name}), "
         f"{config.loss} loss, {'raw' if config.raw_pixels else 'scaled'} pixels, "
-        f"{config.dtype}, {mesh.devices.size} device(s)"
+        f"{config.dtype}, {mesh.devices.size} device(s) as {layout}"
     )
     return "\n".join(lines)
 

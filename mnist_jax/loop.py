@@ -84,6 +84,7 @@ def run_config(member: Member, chunk: Chunk, ctx: Context, run_dir: str) -> dict
         "hparams": member.hparams,
         "group": chunk.group,
         "devices": int(ctx.mesh.devices.size),
+        "mesh": dict(ctx.mesh.shape),
     }
 
 
@@ -184,7 +185,7 @@ def run_epoch(
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start_time
     val = train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, ctx.test_xy)
-    batch_metrics, val = jax.device_get((batch_metrics, val))
+    batch_metrics, val = devices.to_host((batch_metrics, val))
     for m in range(len(chunk.members)):
         progress.batch_losses[m].append(batch_metrics["loss"][m])
         progress.history[m].append(
@@ -216,7 +217,7 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
     data_key = jax.random.key(data_seed)
     first_step = sum(chunk.plan[: progress.done]) + 1
     startup_seconds = time.perf_counter() - mnist_jax.IMPORT_TIME
-    diverged = jax.device_get(progress.state.diverged)
+    diverged = devices.to_host(progress.state.diverged)
     pending: list[Future] = []
     with ThreadPoolExecutor(max_workers=1) as log_thread:
         try:
@@ -244,7 +245,7 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
                 progress.store.close()
     for future in pending:
         future.result()  # a failed write surfaces here
-    return collect(chunk, progress, diverged), startup_seconds, progress.done
+    return collect(chunk, progress, diverged, ctx.mesh.shape), startup_seconds, progress.done
 
 
 def record_wall(progress: Progress, wall_seconds: float) -> None:
@@ -260,8 +261,8 @@ def _raise_failed(pending: list[Future]) -> None:
             raise future.exception()
 
 
-def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray) -> list[Run]:
-    steps, params = jax.device_get((progress.state.step, progress.state.params))
+def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray, mesh_shape) -> list[Run]:
+    steps, params = devices.to_host((progress.state.step, progress.state.params))
     return [
         Run(
             member=member,
@@ -272,6 +273,7 @@ def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray) -> list[Run]
             batch_losses=np.concatenate(progress.batch_losses[m]),
             diverged=bool(diverged[m]),
             diverged_at_step=int(steps[m]) + 1 if diverged[m] else None,
+            mesh=dict(mesh_shape),
             params=jax.tree.map(lambda leaf, m=m: leaf[m], params),
         )
         for m, member in enumerate(chunk.members)
@@ -280,7 +282,7 @@ def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray) -> list[Run]
 
 def report_divergence(state, members, diverged_before, say) -> np.ndarray:
     """Says which members diverged in the last epoch; returns which have by now."""
-    diverged, steps = jax.device_get((state.diverged, state.step))
+    diverged, steps = devices.to_host((state.diverged, state.step))
     for m in np.flatnonzero(diverged & ~diverged_before):
         say(f"{sweep.run_name(members[m])}: loss not finite at step {steps[m] + 1}; it stops there")
     return diverged

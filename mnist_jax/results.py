@@ -43,6 +43,7 @@ class Run:
     batch_losses: np.ndarray  # [steps], the loss of every batch in order
     diverged: bool
     diverged_at_step: int | None
+    mesh: dict[str, int]  # the device layout it trained on, {"data": d, "members": m}
     params: Any = None
 
     @property
@@ -80,6 +81,7 @@ class Run:
             "hparams": self.hparams,
             "group": self.group,
             **({} if self.chunk is None else {"chunk": self.chunk}),
+            "mesh": self.mesh,
             "run": None if self.run_dir is None else os.path.basename(self.run_dir),
             "diverged": self.diverged,
             "diverged_at_step": self.diverged_at_step,
@@ -107,6 +109,7 @@ class Result:
             "experiment": self.config.name,
             "config": self.config.to_json(),
             "swept": self.swept,
+            "mesh": self.runs[0].mesh if self.runs else None,
             "startup_seconds": self.startup_seconds,
             "runs": [r.to_json() for r in self.runs],
         }

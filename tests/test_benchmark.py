@@ -161,6 +161,8 @@ def test_targets_pass_and_fail_on_fixed_figures():
         torch_eager=0.4,
         dropout_lr8=1.0,
         dropout_rate8=1.1,
+        sweep8_by_members=0.9,
+        sweep8_by_data=1.2,
     )
     s["bfloat16"]["test_accuracy"] = 0.9775  # 0.25 points below float32
     s["float32"]["startup_seconds"] = 12.0
@@ -189,6 +191,7 @@ def test_targets_pass_and_fail_on_fixed_figures():
             "epoch wall s, logs / --no-logs": 1.25,
             "sweep8 epoch / (8 x float32 epoch)": 0.75,
             "dropout-rate sweep8 / lr sweep8 epoch (dropout)": 1.1,
+            "sweep8 on 2 CPU devices: members sharded / batch split": 0.75,
         }
     )
     assert passed == {
@@ -205,6 +208,7 @@ def test_targets_pass_and_fail_on_fixed_figures():
         "epoch wall s, logs / --no-logs": None,  # information, no target
         "sweep8 epoch / (8 x float32 epoch)": True,
         "dropout-rate sweep8 / lr sweep8 epoch (dropout)": False,
+        "sweep8 on 2 CPU devices: members sharded / batch split": None,  # information
     }
     assert goals["whole process, 1 epoch / plain_jax_tbx"].figures == "9.40 s / 6.80 s"
     assert goals["sweep8 epoch / (8 x float32 epoch)"].figures == "1.200 s / 1.600 s"
@@ -232,6 +236,10 @@ def test_variant_table():
     assert len(set(names)) == len(names)
     assert {"float32", "float32_nologs", "bfloat16", "sweep8", "plain_jax"} <= set(names)
     assert {"dropout_lr8", "dropout_rate8", "run_1", "tbx_1", "run_long", "tbx_long"} <= set(names)
+    by_member, by_data = VARIANTS["sweep8_by_members"], VARIANTS["sweep8_by_data"]
+    assert by_member.args[-2:] == ("--mesh", "members=2") and by_member.host_devices == 2
+    assert by_data.args[-2:] == ("--mesh", "data=2") and by_data.host_devices == 2
+    assert by_member.args[:2] == VARIANTS["sweep8"].args[:2]  # the same 8 rates
     sweep = VARIANTS["sweep8"]
     rates = [float(r) for r in sweep.args[sweep.args.index("--lr") + 1].split(",")]
     assert len(rates) == 8 and rates[0] == 1e-4 and rates[-1] == 1e-2

@@ -178,3 +178,21 @@ def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_epoch_mock_da
     last = max(int(p.name) for p in group.iterdir())
     assert f"after epoch {last}/200" in errs[0], errs[0]
     assert "--resume" in errs[0].splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_peer_killed_outright_ends_the_other_in_one_line_not_a_stack_dump_mock_data(tmp_path):
+    port = free_port()
+    flags = ["--epochs", "200", "--checkpoint-dir", str(tmp_path / "ckpt")]
+    cluster = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
+    procs = [start(tmp_path, *flags, *cluster, "--process-id", str(i)) for i in range(2)]
+    for line in procs[0].stdout:
+        if line.startswith("epoch 2/"):
+            procs[1].send_signal(signal.SIGKILL)
+            break
+    started = time.monotonic()
+    _, err = procs[0].communicate(timeout=120)
+    assert procs[0].returncode == 1, err
+    assert time.monotonic() - started < 60  # before the coordination service's own abort
+    assert err.strip().count("\n") == 0, err
+    assert "process 1 of this run was lost" in err and "--resume" in err, err
