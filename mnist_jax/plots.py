@@ -260,29 +260,41 @@ def _settings(run: Run) -> dict[str, Any]:
 
 def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dict]:
     """{key: {series: [(value, final test accuracy)]}} for each key the runs differ in but
-    seed; a series holds the runs equal in everything else (seed included), so runs of
-    different configs or lengths are never joined."""
+    seed. A series holds runs equal in everything else (seed included) that logged as many
+    epochs, so runs of other configs or lengths (an interrupted one) are never joined; a second
+    run of the same setting (a rerun) starts a series of its own."""
     settings = {run.path: _settings(run) for run in runs}
+    logged = {run.path: len(epochs[run.path].get("val_accuracy", ((),))[0]) for run in runs}
     keys = sorted({k for s in settings.values() for k in s}, key=lambda k: (k != "lr", k))
     swept = [
         k for k in keys
         if k != "seed" and len({json.dumps(s.get(k)) for s in settings.values()}) > 1
     ]  # fmt: skip
-    points: dict[str, dict] = {}
-    for key in swept:
-        for run in runs:
-            accuracy = _last(epochs[run.path], "val_accuracy")
-            value = settings[run.path].get(key)
-            if accuracy is None or value is None:
-                continue
-            rest = {k: v for k, v in settings[run.path].items() if k != key}
-            label = ", ".join(f"{k}={rest[k]}" for k in [*swept, "seed"] if k in rest)
-            series = points.setdefault(key, {}).setdefault(json.dumps(rest, sort_keys=True), [])
-            series.append((value, accuracy, label))
-    return {
-        key: {pts[0][2]: [(v, a) for v, a, _ in pts] for pts in by_rest.values()}
-        for key, by_rest in points.items()
-    }
+    return {key: _series(key, swept, runs, settings, logged, epochs) for key in swept}
+
+
+def _series(key, swept, runs, settings, logged, epochs) -> dict[str, list[tuple]]:
+    series: dict[tuple, list[tuple]] = {}
+    for run in runs:
+        accuracy = _last(epochs[run.path], "val_accuracy")
+        value = settings[run.path].get(key)
+        if accuracy is None or value is None:
+            continue
+        rest = {k: v for k, v in settings[run.path].items() if k != key}
+        group = (json.dumps(rest, sort_keys=True), logged[run.path])
+        repeat = 0
+        while any(v == value for v, _ in series.get((*group, repeat), [])):
+            repeat += 1
+        series.setdefault((*group, repeat), []).append((value, accuracy))
+    lengths = {length for _, length, _ in series}
+    labelled = {}
+    for (rest_json, length, repeat), points in series.items():
+        rest = json.loads(rest_json)
+        parts = [f"{k}={rest[k]}" for k in [*swept, "seed"] if k in rest and k != key]
+        parts += [f"{length} epochs logged"] if len(lengths) > 1 else []
+        parts += [f"run {repeat + 1}"] if repeat else []
+        labelled[", ".join(parts)] = points
+    return labelled
 
 
 def plot_experiment(

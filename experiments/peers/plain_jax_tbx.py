@@ -30,14 +30,13 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from tensorboardX import SummaryWriter
 
-from experiments.peers import BATCH_SIZE, LEARNING_RATE, SIZES
+from experiments.peers import BATCH_SIZE, LEARNING_RATE
+from experiments.peers.plain_jax import Params, forward, init_params  # the same MLP
 
-Params = list[tuple[jax.Array, jax.Array]]
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -58,23 +57,6 @@ def load_split(mnist_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = (read_idx(os.path.join(mnist_dir, name)) for name in FILES[split])
     x_NxD = images.reshape(len(images), -1).astype(np.float32) / 255.0
     return x_NxD, labels.astype(np.int32)
-
-
-def init_params(key: jax.Array) -> Params:
-    glorot = jax.nn.initializers.glorot_uniform()
-    keys = jax.random.split(key, len(SIZES) - 1)
-    return [
-        (glorot(k, (n_in, n_out), jnp.float32), jnp.zeros((n_out,), jnp.float32))
-        for k, n_in, n_out in zip(keys, SIZES[:-1], SIZES[1:], strict=True)
-    ]
-
-
-def forward(params: Params, x_BxD: jax.Array) -> jax.Array:
-    h = x_BxD
-    for w, b in params[:-1]:
-        h = jax.nn.relu(h @ w + b)
-    w, b = params[-1]
-    return h @ w + b
 
 
 def loss_and_accuracy(params: Params, x_BxD: jax.Array, y_B: jax.Array):
