@@ -365,9 +365,10 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
 
 def resume_hint(checkpoint_dir: str | None) -> str:
     if checkpoint_dir:
+        every = " (on every process)" if jax.process_count() > 1 else ""
         return (
             f"the last checkpoint in {checkpoint_dir} is intact: run the same command again "
-            "with --resume (every process)"
+            f"with --resume{every}"
         )
     return "logs so far are kept; without --checkpoint-dir the run cannot be resumed"
 

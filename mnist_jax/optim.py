@@ -41,8 +41,12 @@ def constant(step: jax.Array, peak: jax.Array) -> jax.Array:
 def lab_decay(
     step: jax.Array, peak: jax.Array, floor: float = 0.0001, decay_steps: float = 2000.0
 ) -> jax.Array:
-    """The lab's decay (its file 2.1): `0.0001 + peak * exp(-step / 2000)`, peak 0.003 there."""
-    return floor + peak * jnp.exp(-step / decay_steps)
+    """The lab's decay (its file 2.1): `0.0001 + peak * exp(-step / 2000)`, peak 0.003 there.
+
+    Multiplied by the reciprocal: what XLA made of a constant 2000, so that a traced
+    `decay_steps` gives the same rates to the bit (a true division differs by an ulp).
+    """
+    return floor + peak * jnp.exp(-step * (1.0 / decay_steps))
 
 
 def make_optimizer(name: str, settings: dict[str, Any]) -> optax.GradientTransformation:
