@@ -1,14 +1,27 @@
-"""Shared fixtures: the real MNIST, prepared once per test session."""
+"""Shared fixtures: the real MNIST, prepared once per test session; JAX set up for short runs (a
+compilation cache of the session's own, XLA's optimizer mostly off)."""
 
 import os
 from pathlib import Path
 
+import jax
 import pytest
 
-from mnist_jax import data
+from mnist_jax import compile_cache, data
 
 # The offline copy of the four IDX files beside the repository (absent for most users).
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "mnist"
+
+# XLA's optimizer costs more than it saves in runs of a few steps: with it mostly off the suite's
+# programs compile about 4x faster and run a few steps slower. Set here and in the environment,
+# so the processes the tests start inherit it; JAX_DISABLE_MOST_OPTIMIZATIONS=0 runs the suite on
+# fully optimized programs. Tests that need those use the `optimized` fixture.
+NO_OPTIMIZATIONS = "JAX_DISABLE_MOST_OPTIMIZATIONS"
+os.environ.setdefault(NO_OPTIMIZATIONS, "1")
+jax.config.update(
+    "jax_disable_most_optimizations",
+    os.environ[NO_OPTIMIZATIONS].strip().lower() in ("1", "true", "t", "yes", "y", "on"),
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +39,35 @@ def mnist_data_dir(tmp_path_factory) -> str:
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     data.prepare(SHARED_MNIST, data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_compile_cache(tmp_path_factory):
+    """JAX's persistent compilation cache in a folder of this session, for the tests in this
+    process and every process they start (`$MNIST_JAX_COMPILE_CACHE` is inherited).
+
+    A program compiled once is loaded by the next process that needs it, and after
+    `jax.clear_caches()` in this one. A folder of the session rather than the user's: a test run
+    neither depends on what earlier runs left there nor fills it with test programs, so the
+    suite's time is what a fresh checkout sees. JAX keeps the folder it first compiles with, so
+    this is set before any test runs.
+    """
+    path = str(tmp_path_factory.mktemp("jax_compile_cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(compile_cache.ENV_VAR, path)
+        assert compile_cache.enable() == path
+        yield path
+
+
+@pytest.fixture
+def optimized():
+    """XLA's full optimizations for this test: the programs users run, for a run long enough
+    that they pay. The in-memory compiled programs are cleared before and after, since JAX does
+    not tell them apart by this setting (the persistent cache does)."""
+    flag = "jax_disable_most_optimizations"
+    before = jax.config.values[flag]
+    jax.clear_caches()
+    jax.config.update(flag, False)
+    yield
+    jax.config.update(flag, before)
+    jax.clear_caches()

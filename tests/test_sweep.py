@@ -169,7 +169,8 @@ def train_mock(config, tmp_path, *args):
 
 def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsys):
     grid = ["model.dropout_rate=0,0.5", "lr=1e-3,1e-2", "--csv", str(tmp_path / "runs.csv")]
-    result, saved = train_mock(DROPOUT, tmp_path, "--steps", "3", "--quiet", *grid)
+    # 6 steps, one whole epoch: the program of test_experiments.py's dropout sweep.
+    result, saved = train_mock(DROPOUT, tmp_path, "--steps", "6", "--quiet", *grid)
     assert saved["swept"] == ["model.dropout_rate", "lr"]
     assert [(r["hparams"], r["group"]) for r in saved["runs"]] == [
         ({"model.dropout_rate": rate, "lr": lr}, 0) for rate in (0.0, 0.5) for lr in (0.001, 0.01)
@@ -205,7 +206,7 @@ def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsy
 
     # A member of the grid equals the same setting run alone (the same batches, dropout masks).
     alone, _ = train_mock(
-        DROPOUT, tmp_path / "alone", "--steps", "3", "--quiet", "model.dropout_rate=0.5"
+        DROPOUT, tmp_path / "alone", "--steps", "6", "--quiet", "model.dropout_rate=0.5"
     )
     np.testing.assert_allclose(
         alone.runs[0].batch_losses, result.runs[2].batch_losses, rtol=1e-5, atol=1e-6
