@@ -383,6 +383,7 @@ def test_bad_flags_are_refused():
     assert benchmark.parse_args(["--members", "1,2"]).members == (1, 2)
 
 
+@pytest.mark.slow  # three fresh processes: two peers and one that fails
 def test_driver_end_to_end_on_mock_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(benchmark, "write_npz", lambda path, data_dir: mock_npz(path))
     monkeypatch.setattr(benchmark, "write_idx", lambda folder, data_dir: mock_idx(Path(folder)))
@@ -423,6 +424,7 @@ def on_mock_data(monkeypatch):
     monkeypatch.setattr(benchmark, "train_examples", lambda data_dir: 200)
 
 
+@pytest.mark.slow  # two fresh processes, each compiling its own sweep
 def test_accelerator_mode_on_cpu_mock_data(tmp_path, monkeypatch, capsys):
     on_mock_data(monkeypatch)
     argv = ["--accelerator", "--members", "1,2", "--epochs", "2", "--rounds", "1", "--no-warmup"]

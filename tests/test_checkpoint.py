@@ -75,7 +75,7 @@ def logged(workdir, name):
     "name, flags",
     [
         ("five_layer_relu_dropout", ()),
-        ("five_layer_relu", ("--lr", "1e-3,1e-2", "--seeds", "0,1", "--max-members", "3")),
+        ("five_layer_relu", ("--lr", "1e-3,1e-2", "--seeds", "0,1", "--max-members", "2")),
     ],
     ids=["single", "sweep-in-two-chunks"],
 )
@@ -95,6 +95,7 @@ def test_stop_after_epoch_2_and_resume_is_bit_identical_mock_data(tmp_path, name
         assert [step for step, _ in tags["val_loss"]] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow  # three fresh processes, one after the other, on four forced CPU devices
 def test_resume_on_four_devices_is_bit_identical_mock_data(tmp_path):
     def mock_run(workdir, *flags):
         subprocess.run(
@@ -134,7 +135,14 @@ def test_resume_on_four_devices_is_bit_identical_mock_data(tmp_path):
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum",
+    [
+        pytest.param(signal.SIGINT, id="SIGINT"),
+        # The same handler; slow for its fresh process.
+        pytest.param(signal.SIGTERM, id="SIGTERM", marks=pytest.mark.slow),
+    ],
+)
 def test_a_signal_stops_after_the_epoch_with_a_checkpoint_to_resume_mock_data(tmp_path, signum):
     argv = [
         "five_layer_relu", "--batch-size", "20", "--epochs", "200",
@@ -341,6 +349,7 @@ with tfds.testing.mock_data(num_examples=200):
 """
 
 
+@pytest.mark.slow  # two fresh processes: what it checks is a process that never imported it
 def test_evaluate_rebuilds_a_model_registered_in_an_experiment_module_mock_data(tmp_path):
     (tmp_path / "tiny_exp.py").write_text(TINY_EXPERIMENT)
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}

@@ -629,6 +629,7 @@ for split in ("train", "test"):
 """
 
 
+@pytest.mark.slow  # two fresh processes, each loading all 70,000 real images
 def test_real_mnist_warm_load_imports_no_tfds(mnist_data_dir, tmp_path):
     """A fresh process served from the cache imports no tensorflow_datasets (a second of start-up)
     and gets the arrays decoded by the first; tfds' mock data still wins over the cache there."""

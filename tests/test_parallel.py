@@ -52,6 +52,7 @@ def numbers(report):
     )
 
 
+@pytest.mark.slow  # two fresh processes on four forced CPU devices
 @pytest.mark.parametrize(
     "flags", [(), ("--lr", "1e-3,3e-3", "--seeds", "0,1")], ids=["single", "sweep"]
 )
@@ -76,6 +77,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # three fresh processes, two of them joined over gloo
 def test_two_processes_on_localhost_equal_one_mock_data(tmp_path):
     port = free_port()
     procs = [

@@ -235,6 +235,7 @@ def test_threads_claiming_at_once_get_distinct_dirs(tmp_path):
     assert sorted(claimed) == sorted([path] + [f"{path}-{n}" for n in range(2, 17)])
 
 
+@pytest.mark.slow  # four fresh processes, let go together after 3 s
 def test_processes_claiming_at_once_get_distinct_dirs(tmp_path):
     path, at = str(tmp_path / "run"), time.time() + 3  # every process imported by then
     script = textwrap.dedent(f"""
