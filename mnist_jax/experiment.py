@@ -203,12 +203,11 @@ def chunk_mesh(opts: Options, num_members: int, batch_size: int):
 
 
 def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
+    """The group's model, its summary, and what it trains how: printed before it trains."""
     config = group.members[0].config
     settings = ", ".join(f"{k}={v}" for k, v in config.model.items())
-    lines = [f"group {group.index}: {config.model_name}({settings})"] if group.index else []
-    if not group.index:
-        lines.append(f"{config.name}: {config.model_name}({settings})")
-    lines.append(models.summary(spec.model(), input_shape))
+    head = f"group {group.index}" if group.index else config.name
+    lines = [f"{head}: {config.model_name}({settings})", models.summary(spec.model(), input_shape)]
     optimizer = ", ".join(f"{k}={v}" for k, v in config.optimizer.items() if v is not None)
     layout = " x ".join(f"{axis}={size}" for axis, size in mesh.shape.items())
     lines.append(
