@@ -17,8 +17,9 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from mnist_jax import data, devices, interrupt, loop, models, overrides, sweep, train, writer
+from mnist_jax import data, devices, interrupt, loop, models, sweep, train, writer
 from mnist_jax.config import Config, ConfigError
+from mnist_jax.overrides import OverrideError, parse_all
 from mnist_jax.results import METRICS, Result, Run, summary_table, write_csv, write_json
 
 
@@ -39,15 +40,15 @@ class Options:
     max_members: int = 256  # members in one compiled program; more train in successive chunks
 
 
-def train_and_evaluate(config: Config, overrides_given: Sequence[str] = (), **options) -> Result:
-    """Trains every member of `config` with `overrides_given` (`"KEY=VALUE"` strings, as on the
+def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options) -> Result:
+    """Trains every member of `config` with `overrides` (`"KEY=VALUE"` strings, as on the
     command line) applied; `options` are `Options` fields. Returns each member's run, its
     trained `params` included. Training stops early once every member of a chunk has diverged,
     and on SIGINT/SIGTERM after the current epoch (raising `interrupt.Interrupted`)."""
     opts = Options(**options)
     try:
-        parsed = overrides.parse_all(overrides_given)
-    except overrides.OverrideError as error:
+        parsed = parse_all(overrides)
+    except OverrideError as error:
         raise ConfigError(str(error)) from None
     members = sweep.expand(config, parsed)
     return run(config, members, [o.key for o in parsed if len(o.values) > 1], opts)
