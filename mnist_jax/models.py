@@ -10,7 +10,6 @@ A float field may arrive traced, one value per sweep member (a swept dropout rat
 compiled program), so never branch on a float field in Python.
 """
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -214,16 +213,6 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> str:
         lines.append(f"{f'{name} ({kind})':<32}{str(shape):<20}{n_params:>10,}")
     lines += ["=" * 62, f"Total params: {sum(r[3] for r in rows):,}"]
     return "\n".join(lines)
-
-
-def describe(model: nn.Module) -> str:
-    """One line naming the model and its settings, e.g. `MLP(activation=relu, ...)`."""
-    fields = [
-        f"{f.name}={getattr(model, f.name)}"
-        for f in dataclasses.fields(model)
-        if f.name not in ("parent", "name")
-    ]
-    return f"{type(model).__name__}({', '.join(fields)})"
 
 
 @jax.custom_vjp

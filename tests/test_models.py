@@ -112,10 +112,3 @@ def test_bfloat16_matmuls_close_to_float32_with_float32_weight_gradient():
     assert jax.tree.all(jax.tree.map(lambda g: g.dtype == jnp.float32, g16))
     for a, b in zip(jax.tree.leaves(g32), jax.tree.leaves(g16), strict=True):
         assert float(jnp.linalg.norm(b - a) / jnp.linalg.norm(a)) < 0.05
-
-
-def test_describe_is_one_line():
-    assert models.describe(DROPOUT_MLP) == (
-        "MLP(hidden=(200, 100, 60, 30), activation=relu, dropout_rate=0.25, "
-        "dropout_after=(2, 3, 4), num_classes=10, dtype=float32)"
-    )
