@@ -126,9 +126,9 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
         elif key in ALIASES:
             default = 1.0 if key == "lr" else 0
             changes[ALIASES[key]] = (_coerce(key, value, default),)
-        elif key in FIELDS:
-            default = getattr(Config, key, None) if key != "steps" else None
-            changes[key] = _coerce(key, value, 1 if key in ("epochs", "steps") else default)
+        elif key in FIELDS:  # epochs and steps default to None: typed as whole numbers
+            default = 1 if key in ("epochs", "steps") else getattr(Config, key)
+            changes[key] = _coerce(key, value, default)
     if "epochs" in assignment and "steps" not in assignment:
         changes["steps"] = None
     if "steps" in assignment and "epochs" not in assignment:
