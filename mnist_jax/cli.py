@@ -31,12 +31,11 @@ from mnist_jax import (
     sweep,
     watchdog,
 )
-from mnist_jax.config import DTYPES, Config, ConfigError
+from mnist_jax.config import DTYPES, MAX_SEED, Config, ConfigError
 from mnist_jax.results import Result, summary_table
 from mnist_jax.writer import LogWriteError
 
 LR_FORMS = "a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count like 1e-4:1e-2:5"
-MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32.
 
 
 class Parser(argparse.ArgumentParser):

@@ -17,6 +17,7 @@ class ConfigError(ValueError):
 
 LOSSES = ("categorical", "binary")
 DTYPES = ("float32", "bfloat16")
+MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32; a larger one would wrap or overflow.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +69,9 @@ def check(config: Config) -> None:
         value = getattr(config, field)
         if value is not None and not (_is_int(value) and value >= 1):
             raise ConfigError(f"{field} takes a whole number of at least 1, got {value!r}")
-    if not (_is_int(config.data_seed) and config.data_seed >= 0):
-        raise ConfigError(f"data_seed takes a whole number of at least 0, got {config.data_seed!r}")
+    for field, value in [("data_seed", config.data_seed), *(("seed", s) for s in config.seeds)]:
+        if not (_is_int(value) and 0 <= value <= MAX_SEED):
+            raise ConfigError(f"{field} takes a whole number from 0 to {MAX_SEED}, got {value!r}")
     if config.loss not in LOSSES:
         raise ConfigError(f"loss takes one of {', '.join(LOSSES)}, got {config.loss!r}")
     if config.dtype not in DTYPES:

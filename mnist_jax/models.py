@@ -51,7 +51,30 @@ class Dropout(nn.Module):
         return jax.lax.select(mask, x / keep.astype(x.dtype), jnp.zeros_like(x))
 
 
-@MODELS.register("softmax")
+def check_settings(settings: dict[str, Any]) -> str | None:
+    """What is wrong with the built-in models' settings: widths below 1 (a layer of no units
+    divides by zero in its initialiser), a dropout rate outside [0, 1) (1 drops everything and
+    divides by zero), dropout after a layer the model lacks."""
+    for key in ("hidden", "channels", "dense", "num_classes"):
+        widths = settings.get(key)
+        for width in widths if isinstance(widths, list | tuple) else [widths]:
+            if width is not None and width < 1:
+                return f"{key} takes widths of at least 1, got {settings[key]!r}"
+    rate = settings.get("dropout_rate", 0.0)
+    if not 0.0 <= rate < 1.0:
+        return f"dropout_rate takes a fraction from 0 up to (not including) 1, got {rate!r}"
+    layers = len(settings.get("hidden", ()))
+    if any(not 1 <= layer <= layers for layer in settings.get("dropout_after", ())):
+        return (
+            f"dropout_after takes hidden layer numbers from 1 to {layers}, "
+            f"got {settings['dropout_after']!r}"
+        )
+    if len(settings.get("channels", (0,) * 3)) != 3:
+        return f"channels takes 3 widths, one per convolution, got {settings['channels']!r}"
+    return None
+
+
+@MODELS.register("softmax", check=check_settings)
 class SoftmaxRegression(nn.Module):
     """One dense layer, 784 -> 10: the tutorial's first model (7,850 parameters)."""
 
@@ -65,7 +88,7 @@ class SoftmaxRegression(nn.Module):
         return _dense(self.num_classes, "dense_1", self.dtype)(x_BxD)
 
 
-@MODELS.register("mlp")
+@MODELS.register("mlp", check=check_settings)
 class MLP(nn.Module):
     """Dense layers `hidden` wide with `activation`, then a dense output layer.
 
@@ -141,7 +164,7 @@ def _patches(x_BxHxWxC: jax.Array, size: int, stride: int) -> jax.Array:
     )
 
 
-@MODELS.register("gorner_cnn")
+@MODELS.register("gorner_cnn", check=check_settings)
 class GornerCNN(nn.Module):
     """The lab's convolutional network (its file 3.1): 6@6x6 stride 1, 12@5x5 stride 2,
     24@4x4 stride 2, all ReLU and 'same' padding, dense 200 ReLU, dropout, dense 10."""

@@ -11,6 +11,7 @@ import difflib
 import importlib
 import inspect
 import sys
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ NOT_SETTINGS = ("parent", "name", "dtype")
 class Entry:
     factory: Callable[..., Any]
     module: str  # importable name of the module that registered it
+    # What is wrong with a whole set of settings (a width of 0, a rate past 1), or None.
+    check: Callable[[dict[str, Any]], str | None] | None = None
 
 
 class Registry:
@@ -34,11 +37,15 @@ class Registry:
         self.skip = skip  # parameters that are not settings (an optimizer's learning_rate)
         self.entries: dict[str, Entry] = {}
 
-    def register(self, name: str, factory: Callable | None = None):
-        """`registry.register("mlp", MLP)`, or `@registry.register("mlp")` on a definition."""
+    def register(self, name: str, factory: Callable | None = None, check=None):
+        """`registry.register("mlp", MLP)`, or `@registry.register("mlp")` on a definition.
+
+        `check(settings) -> str | None` says what is wrong with complete settings, in words a
+        user can act on; it runs on every member before anything is created.
+        """
         if factory is None:
-            return lambda f: self.register(name, f)
-        self.entries[name] = Entry(factory, _caller_module())
+            return lambda f: self.register(name, f, check)
+        self.entries[name] = Entry(factory, _caller_module(), check)
         return factory
 
     def __contains__(self, name: str) -> bool:
@@ -68,6 +75,26 @@ class Registry:
             for p in parameters
             if p.name not in self.skip and p.kind is not p.VAR_KEYWORD
         }
+
+    def takes_number(self, name: str, setting: str) -> bool:
+        """Whether `setting`, whose default is None, is annotated as taking a float (optax's
+        `momentum`): such a setting takes a number or null, never a name or a list."""
+        factory = self.get(name)
+        if dataclasses.is_dataclass(factory):
+            fields = {f.name: f.type for f in dataclasses.fields(factory)}
+            annotation = fields.get(setting)
+        else:
+            parameter = inspect.signature(factory).parameters.get(setting)
+            annotation = None if parameter is None else parameter.annotation
+        return annotation in (float, "float") or float in typing.get_args(annotation)
+
+    def check(self, name: str, settings: dict[str, Any]) -> None:
+        """Refuses settings the entry's own check finds wrong, naming the kind and entry."""
+        self.get(name)  # an unknown name is refused first
+        check = self.entries[name].check
+        problem = check(settings) if check else None
+        if problem:
+            raise ConfigError(f"{self.kind} {name}: {problem}")
 
     def module_of(self, name: str) -> str:
         return self.entries[name].module

@@ -179,7 +179,12 @@ def _filled(kind: str, name: str, registry: Registry, given: dict[str, Any]) -> 
         near = overrides.nearest(unknown[0], defaults)
         hint = f"; did you mean {near!r}?" if near else f"; its settings: {', '.join(defaults)}"
         raise ConfigError(f"{kind} {name!r} has no setting {unknown[0]!r}{hint}")
-    return {k: _coerce(f"{kind}.{k}", given.get(k, v), v) for k, v in defaults.items()}
+    filled = {k: _coerce(f"{kind}.{k}", given.get(k, v), v) for k, v in defaults.items()}
+    for k, v in filled.items():  # a None default takes what its annotation says: a number
+        if defaults[k] is None and v is not None and registry.takes_number(name, k):
+            filled[k] = _coerce(f"{kind}.{k}", v, 0.0)
+    registry.check(name, filled)
+    return filled
 
 
 def float_hparams(config: Config) -> dict[str, float]:

@@ -191,6 +191,14 @@ CASES = [
     pytest.param(RELU, ["hidden"], ["'hidden' is not an override"], id="not-key-value"),
     pytest.param(RELU, ["model.hidden=[]"], ["an empty list"], id="empty-list"),
     pytest.param(RELU, ["epochs=1", "--steps", "3"], ["give epochs or steps"], id="epochs+steps"),
+    pytest.param(RELU, ["model.hidden=[0]"], ["hidden takes widths of at least 1"], id="width-0"),
+    pytest.param(RELU, ["seed=2147483648"], ["seed takes a whole number from 0"], id="seed-key"),
+    pytest.param(
+        SOFTMAX,
+        ["optimizer=sgd", "optimizer.momentum=abc"],
+        ["optimizer.momentum takes a number, got 'abc'"],
+        id="momentum-word",
+    ),
     # A flag and the key it stands for.
     pytest.param(RELU, ["--lr", "1e-3", "lr=1e-3"], ["give --lr or lr=, not both"], id="lr+key"),
     pytest.param(RELU, ["--seeds", "0,1", "seed=2"], ["give --seeds or seed="], id="seeds+key"),

@@ -129,6 +129,10 @@ def test_floats_share_one_group(args):
 def test_a_renamed_optimizer_starts_from_its_own_defaults():
     (member,) = expand(softmax.CONFIG, "optimizer=sgd", "optimizer.momentum=0.9")
     assert member.config.optimizer_name == "sgd" and member.config.optimizer["momentum"] == 0.9
+    (member,) = expand(softmax.CONFIG, "optimizer=sgd", "optimizer.momentum=1")
+    assert member.config.optimizer["momentum"] == 1.0  # a number setting: the int widens
+    (member,) = expand(softmax.CONFIG, "optimizer=sgd", "optimizer.momentum=null")
+    assert member.config.optimizer["momentum"] is None
     (member,) = expand(RELU, "optimizer=keras_rmsprop")
     assert "b1" not in member.config.optimizer
 
@@ -145,6 +149,23 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
         (("batch_size=0",), ["batch_size takes a whole number of at least 1"]),
         (("loss=mse",), ["loss takes one of", "'mse'"]),
         (("epochs=2.5",), ["epochs"]),
+        # Settings that passed every check and crashed once run.json and the logs existed (#19).
+        (("model.hidden=[0]",), ["model mlp: hidden takes widths of at least 1", "[0]"]),
+        (("model.hidden=[64,-1]",), ["hidden takes widths of at least 1"]),
+        (("model.num_classes=0",), ["num_classes takes widths of at least 1"]),
+        (("seed=2147483648",), ["seed takes a whole number from 0 to 2147483647"]),
+        (("seed=-1",), ["seed takes a whole number from 0 to 2147483647"]),
+        (("data_seed=1180591620717411303424",), ["data_seed takes a whole number from 0 to"]),
+        (("data_seed=4294967296",), ["data_seed takes a whole number from 0 to 2147483647"]),
+        (("optimizer=sgd", "optimizer.momentum=abc"), ["optimizer.momentum takes a number"]),
+        (("optimizer=sgd", "optimizer.momentum=[1]"), ["optimizer.momentum takes a number"]),
+        (("optimizer=rmsprop", "optimizer.momentum=true"), ["optimizer.momentum takes a number"]),
+        # Accepted silently before: trained at chance or to NaN.
+        (("model.dropout_rate=1.5",), ["dropout_rate takes a fraction from 0 up to", "1.5"]),
+        (("model.dropout_rate=1.0",), ["dropout_rate takes a fraction from 0 up to", "1.0"]),
+        (("model.dropout_rate=0.5,1",), ["dropout_rate takes a fraction from 0 up to", "1.0"]),
+        (("model.dropout_rate=-0.1",), ["dropout_rate takes a fraction from 0 up to", "-0.1"]),
+        (("model.dropout_after=[5]",), ["dropout_after takes hidden layer numbers from 1 to 4"]),
     ],
 )
 def test_bad_overrides_are_refused_in_one_line(args, words):
