@@ -31,7 +31,7 @@ from pathlib import Path
 import jax
 
 from experiments import MNIST_EXPERIMENTS
-from mnist_jax import experiment, losses
+from mnist_jax import experiment, files, losses
 from mnist_jax.config import Config
 
 SETTINGS = ("tutorial", "corrected")
@@ -466,10 +466,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--logdir", default=LOGDIR, help=f"default {LOGDIR}")
     args = p.parse_args(argv)
     out = args.out or (QUICK_OUT if args.quick else OUT)
+    if why := files.destination_problem(out):  # refused now, not after the long run
+        p.exit(2, f"{p.prog}: error: --out {out}: {why}\n")
     start = time.perf_counter()
     results = run_all(args.quick, args.data_dir, args.logdir)
-    with open(out, "w") as f:
-        f.write(render(results, metadata(args, time.perf_counter() - start)))
+    try:
+        files.write_atomic(out, render(results, metadata(args, time.perf_counter() - start)))
+    except files.WriteError as error:
+        p.exit(1, f"{p.prog}: stopped: {error}; the runs' logs are in {args.logdir}\n")
     if args.quick:
         print(f"wrote the quick smoke report (its numbers mean nothing) to {Path(out).resolve()}")
     else:

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import devices
+from mnist_jax import devices, files
 from mnist_jax.config import ConfigError
 from mnist_jax.train import TrainState
 
@@ -83,11 +83,7 @@ def start_run(directory: str, record: dict[str, Any]) -> None:
         path = os.path.join(directory, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     os.makedirs(directory, exist_ok=True)
-    run_file = os.path.join(directory, RUN_FILE)
-    tmp = f"{run_file}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, run_file)
+    files.write_atomic(os.path.join(directory, RUN_FILE), json.dumps(record, indent=1))
 
 
 def _ours(directory: str) -> list[str]:

@@ -24,6 +24,7 @@ from mnist_jax import (
     data,
     devices,
     experiment,
+    files,
     interrupt,
     losses,
     models,
@@ -346,7 +347,7 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
         result = experiment.run(config, members, swept, options)
     except (data.MnistError, ConfigError) as error:
         p.error(str(error))
-    except LogWriteError as error:
+    except (LogWriteError, files.WriteError) as error:
         p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(options.checkpoint_dir)}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)

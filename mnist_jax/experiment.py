@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from mnist_jax import data, devices, interrupt, loop, models, sweep, train, writer
+from mnist_jax import data, devices, files, interrupt, loop, models, sweep, train, writer
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.overrides import OverrideError, parse_all
 from mnist_jax.results import METRICS, Result, Run, summary_table, write_csv, write_json
@@ -58,6 +58,7 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
     """Trains `members`, group after group; see `train_and_evaluate`."""
     writing = jax.process_index() == 0
     say = print if writing and opts.verbose else (lambda *a, **k: None)
+    check_destinations(opts)
     groups = sweep.groups(members)
     record = run_record(config, groups, opts.max_members)
     if opts.checkpoint_dir:
@@ -99,6 +100,13 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
     say(summary_table(result))
     say(where(config.name, opts))
     return result
+
+
+def check_destinations(opts: Options) -> None:
+    """Refuses a results file that could not be written, before any work: not after training."""
+    for what, path in [("the JSON results", opts.json_path), ("the CSV", opts.csv_path)]:
+        if path is not None and (why := files.destination_problem(path)):
+            raise ConfigError(f"cannot write {what} to {path}: {why}")
 
 
 def where(name: str, opts: Options) -> str:

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_jax import files
 from mnist_jax.config import Config
 from mnist_jax.sweep import Member
 
@@ -127,12 +129,8 @@ def _finite(value):
 
 
 def write_json(path: str, result: Result) -> None:
-    """Atomically: a reader never sees half a file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(result.to_json(), f, indent=1)
-    os.replace(tmp, path)
+    """Atomically: a reader never sees half a file, a failed write keeps the old one."""
+    files.write_atomic(path, json.dumps(result.to_json(), indent=1))
 
 
 def write_csv(path: str, result: Result) -> None:
@@ -140,23 +138,21 @@ def write_csv(path: str, result: Result) -> None:
     columns = [k for k in result.swept if k not in ("lr", "seed")]
     header = [*columns, "learning_rate", "seed", "group", "diverged", "epochs"]
     header += [f"test_{m}" for m in METRICS] + ["train_loss", "train_accuracy", "train_seconds"]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for r in result.runs:
-            last = r.history[-1]
-            writer.writerow(
-                [
-                    json.dumps(r.hparams[k]) if isinstance(r.hparams[k], list) else r.hparams[k]
-                    for k in columns
-                ]
-                + [r.learning_rate, r.seed, r.group, r.diverged, len(r.history)]
-                + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
-                + [last.loss, last.accuracy, r.train_seconds]
-            )
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    for r in result.runs:
+        last = r.history[-1]
+        writer.writerow(
+            [
+                json.dumps(r.hparams[k]) if isinstance(r.hparams[k], list) else r.hparams[k]
+                for k in columns
+            ]
+            + [r.learning_rate, r.seed, r.group, r.diverged, len(r.history)]
+            + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
+            + [last.loss, last.accuracy, r.train_seconds]
+        )
+    files.write_atomic(path, text.getvalue())
 
 
 def summary_table(result: Result) -> str:

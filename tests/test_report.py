@@ -260,3 +260,22 @@ def test_runs_stuck_at_chance_are_named():
     assert "2 of these runs ended at chance" in "".join(report.dropout_claim_lines(results))
     assert "## Runs that learned nothing" in report.render(results, META)
     assert "## Runs that learned nothing" not in report.render(fake_results(), META)
+
+
+@pytest.mark.parametrize("out", ["{file}/REPORT.md", "{dir}"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_run(
+    tmp_path, monkeypatch, capsys, out
+):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_dir").mkdir()
+    out = out.format(file=tmp_path / "a_file", dir=tmp_path / "a_dir")
+    monkeypatch.setattr(
+        report, "run_all", lambda *a: pytest.fail("trained before --out was checked")
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--quick", "--out", out])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"python -m experiments.report: error: --out {out}: "
+    )

@@ -1,0 +1,57 @@
+"""Whole files a run writes at its end (JSON and CSV results, a report, a checkpoint's record):
+their destinations checked before any work, each written to a temporary name and renamed.
+
+A reader, a crash or a full disk then never leaves half a file where the old one was, and a
+path that cannot be written is refused in seconds rather than after a long run.
+"""
+
+import contextlib
+import os
+
+
+class WriteError(OSError):
+    """A result file could not be written (full disk, folder gone); one-line message."""
+
+
+def destination_problem(path: str) -> str | None:
+    """Why a file cannot be written at `path`, or None when it can; creates nothing.
+
+    A folder that does not exist yet is judged by its nearest existing parent, which the
+    writer creates the missing folders under.
+    """
+    if os.path.isdir(path):
+        return "is a directory, expected a file name"
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` whole: a temporary file beside it, synced, then renamed over it.
+
+    On any failure the temporary file is removed and `path` keeps what it held before; the
+    error is a `WriteError` naming the file.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(text.encode())
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        reason = error.strerror or str(error)
+        raise WriteError(f"cannot write {path}: {reason}; what it held before is kept") from None
