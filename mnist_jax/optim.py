@@ -67,3 +67,8 @@ def with_learning_rate(opt_state, learning_rate: jax.Array):
         "learning_rate": jnp.asarray(learning_rate, jnp.float32),
     }
     return opt_state._replace(hyperparams=hyperparams)
+
+
+def with_hyperparams(opt_state, values: dict[str, jax.Array]):
+    """`opt_state` with the optimizer's float settings `values` (by optax name) replaced."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, **values})

@@ -1,6 +1,8 @@
 """Hydra-style `KEY=VALUE` overrides: `model.hidden=[512,512]`, `lr=1e-4:1e-2:5`, `optimizer=adam`.
 
 A comma outside brackets makes a sweep; `start:stop:count` is a log-spaced sweep, as `--lr` takes.
+`loguniform(A,B)`, `uniform(A,B)` and `choice(X,Y,...)` are distributions for a search to sample
+(`search.Distribution`).
 Parsing only yields JSON values; `coerce` types them by the setting's default, so a config stays
 plain data. Every refusal is an `OverrideError`, one line that says what to change.
 """
@@ -14,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from mnist_jax import search
+
 FORM = "KEY=VALUE, e.g. model.hidden=[512,512] or lr=1e-3,3e-3"
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -21,6 +25,7 @@ _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _WORDS = {"true": True, "false": False, "null": None, "none": None}
+_DISTRIBUTION = re.compile(r"([A-Za-z_]+)\((.*)\)", re.DOTALL)
 _SHOWN_KEYS = 8  # `check_key` lists this many valid keys when none is near
 
 
@@ -46,8 +51,13 @@ def parse(arg: str) -> Override:
         raise OverrideError(
             f"{arg!r}: {key!r} is not a setting name; write {FORM} (a dotted name, no dashes)"
         )
+    pieces = _pieces(arg, text)
+    if any(_DISTRIBUTION.fullmatch(p) for p in pieces):
+        if len(pieces) > 1:
+            raise OverrideError(f"{arg!r}: a distribution is the key's only value; {FORM}")
+        return Override(key, (_distribution(arg, pieces[0]),))
     values = []
-    for piece in _pieces(arg, text):
+    for piece in pieces:
         values.extend(_range(arg, piece) if _is_range(piece) else [_value(arg, piece)])
     seen = set()
     for value in values:
@@ -139,9 +149,11 @@ def _list_sample(key: str, value, default) -> list:
 
 def _pieces(arg: str, text: str) -> list[str]:
     """`text` split at commas outside brackets; brackets must pair and not nest."""
-    pieces, depth, start = [], 0, 0
+    pieces, depth, start, parens = [], 0, 0, 0
     for i, char in enumerate(text):
-        if char == "[":
+        if char in "()":  # a distribution's arguments: checked by `_distribution`
+            parens += 1 if char == "(" else -1
+        elif char == "[":
             depth += 1
             if depth > 1:
                 raise OverrideError(f"{arg!r}: lists do not nest; write a flat list like [64,128]")
@@ -149,7 +161,7 @@ def _pieces(arg: str, text: str) -> list[str]:
             depth -= 1
             if depth < 0:
                 raise OverrideError(f"{arg!r}: a ']' without its '['; write a list as [64,128]")
-        elif char == "," and depth == 0:
+        elif char == "," and depth == 0 and parens == 0:
             pieces.append(text[start:i])
             start = i + 1
     if depth:
@@ -160,6 +172,20 @@ def _pieces(arg: str, text: str) -> list[str]:
         where = "no value after '='" if not text.strip() else "an empty value between commas"
         raise OverrideError(f"{arg!r}: {where}; write {FORM}")
     return pieces
+
+
+def _distribution(arg: str, piece: str) -> search.Distribution:
+    """`kind(args)`: each argument a value as a key takes it (a choice among lists too)."""
+    kind, inner = _DISTRIBUTION.fullmatch(piece).groups()
+    if kind not in search.KINDS:
+        raise OverrideError(f"{arg!r}: {kind!r} is not a distribution; write {search.FORMS}")
+    if "(" in inner or ")" in inner:
+        raise OverrideError(f"{arg!r}: distributions do not nest; write {search.FORMS}")
+    values = tuple(_value(arg, p) for p in _pieces(arg, inner)) if inner.strip() else ()
+    try:
+        return search.Distribution(kind, values)
+    except ValueError as error:
+        raise OverrideError(f"{arg!r}: {error}") from None
 
 
 def _value(arg: str, piece: str):
