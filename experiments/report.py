@@ -73,7 +73,7 @@ DROPOUT_PAIRS = (
 # (key in `overfitting`, label, higher is better)
 DROPOUT_MEASURES = (
     ("gap", "train-vs-test loss gap", False),
-    ("rise", "val_loss rise from its minimum", False),
+    ("rise", "test_loss rise from its minimum", False),
     ("test_accuracy", "test accuracy", True),
 )
 
@@ -264,11 +264,11 @@ def comparison(favoured: list[float], other: list[float], higher_is_better: bool
 def overfitting(run: dict) -> dict[str, float]:
     """The tutorial's signs of overfitting at the last epoch: test loss above training loss, and
     test loss climbed back from its best epoch; with the test accuracy to weigh them against."""
-    val_losses = [e["val_loss"] for e in run["epochs"]]
+    test_losses = [e["test_loss"] for e in run["epochs"]]
     last = run["epochs"][-1]
     return {
-        "gap": last["val_loss"] - last["loss"],
-        "rise": val_losses[-1] - min(val_losses),
+        "gap": last["test_loss"] - last["loss"],
+        "rise": test_losses[-1] - min(test_losses),
         "test_accuracy": run["test_accuracy"],
     }
 

@@ -37,6 +37,7 @@ class Config:
     learning_rates: tuple[float, ...] = (0.001,)
     seeds: tuple[int, ...] = (0,)  # initialisation and dropout; one member per seed
     data_seed: int = 0  # the order of the batches, the same for every member
+    val_split: int = 0  # training examples held out for validation (`holdout`); 0: none
     epochs: int | None = None
     steps: int | None = None  # total batches; set instead of `epochs`
     loss: str = "categorical"
@@ -72,6 +73,8 @@ def check(config: Config) -> None:
     for field, value in [("data_seed", config.data_seed), *(("seed", s) for s in config.seeds)]:
         if not (_is_int(value) and 0 <= value <= MAX_SEED):
             raise ConfigError(f"{field} takes a whole number from 0 to {MAX_SEED}, got {value!r}")
+    if not (_is_int(config.val_split) and config.val_split >= 0):
+        raise ConfigError(f"val_split takes a whole number of at least 0, got {config.val_split!r}")
     if config.loss not in LOSSES:
         raise ConfigError(f"loss takes one of {', '.join(LOSSES)}, got {config.loss!r}")
     if config.dtype not in DTYPES:

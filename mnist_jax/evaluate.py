@@ -54,7 +54,7 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
         metrics = train.evaluate(spec, mesh, state_M.params, state_M.hparams, test_xy)
         for m, member in enumerate(members):
             history = [Epoch(**e) for e in saved.history[m]]
-            test = {f"val_{k}": float(v[m]) for k, v in metrics.items()}
+            test = {f"test_{k}": float(v[m]) for k, v in metrics.items()}
             history[-1] = dataclasses.replace(history[-1], **test)
             runs.append(
                 Run(

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from mnist_jax import data, devices, files, interrupt, loop, models, sweep, train, writer
+from mnist_jax import data, devices, files, holdout, interrupt, loop, models, sweep, train, writer
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.overrides import OverrideError, parse_all
 from mnist_jax.results import METRICS, Result, Run, summary_table, write_csv, write_json
@@ -68,12 +68,13 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
     for group in groups:  # every layout is checked before any data is loaded
         for members in chunks(group, opts.max_members):
             chunk_mesh(opts, len(members), group.members[0].config.batch_size)
-    datasets = {}  # by raw_pixels
+    datasets = {}  # (train, validation or None, test) by (raw_pixels, val_split)
     for group in groups:
-        pixels, batch_size = group.members[0].config.raw_pixels, group.members[0].config.batch_size
-        if pixels not in datasets:
-            datasets[pixels] = load(opts.data_dir, pixels)
-        num_examples = len(datasets[pixels][0][0])
+        config_0 = group.members[0].config
+        key, batch_size = data_key(config_0), config_0.batch_size
+        if key not in datasets:
+            datasets[key] = load(opts.data_dir, *key)
+        num_examples = len(datasets[key][0][0])
         if batch_size > num_examples:  # refused before any log or checkpoint is written
             raise ConfigError(
                 f"batch size {batch_size} is larger than the {num_examples} training examples"
@@ -89,7 +90,13 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
             group_runs, started = train_group(config.name, group, datasets, opts, say, stop, last)
             runs += group_runs
             startup_seconds = startup_seconds or started
-    result = Result(config=config, runs=runs, startup_seconds=startup_seconds, swept=swept)
+    result = Result(
+        config=config,
+        runs=runs,
+        startup_seconds=startup_seconds,
+        swept=swept,
+        validation=validation_record(datasets[data_key(groups[0].members[0].config)]),
+    )
     if writing:
         for r in runs:
             write_hparams(r, swept)
@@ -119,13 +126,32 @@ def where(name: str, opts: Options) -> str:
     return f"{', '.join(places)}; view with: tensorboard --logdir {opts.logdir}"
 
 
-def load(data_dir: str | None, raw_pixels: bool):
-    """Both splits as model inputs: images (N, 28, 28, 1) float32, labels one-hot."""
+def validation_record(datasets) -> dict | None:
+    """The validation split as the JSON report records it; None without one."""
+    train_xy, val_xy, _ = datasets
+    if val_xy is None:
+        return None
+    return holdout.record(len(train_xy[0]) + len(val_xy[0]), len(val_xy[0]))
+
+
+def data_key(config: Config) -> tuple[bool, int]:
+    """What decides the arrays a member trains and is evaluated on."""
+    return config.raw_pixels, config.val_split
+
+
+def load(data_dir: str | None, raw_pixels: bool, val_split: int = 0):
+    """`(train, validation or None, test)` as model inputs: images (N, 28, 28, 1) float32,
+    labels one-hot; the validation split held out of the training set (`holdout`)."""
     splits = []
     for split in ("train", "test"):
         images, labels = data.load_mnist(split, data_dir=data_dir)
         splits.append((data.to_inputs(images, raw_pixels=raw_pixels), data.one_hot(labels)))
-    return splits
+    if val_split >= len(splits[0][0]):
+        raise ConfigError(
+            f"val_split={val_split} holds out every one of the {len(splits[0][0])} training "
+            "examples; hold out fewer"
+        )
+    return (*holdout.split(splits[0], val_split), splits[1])
 
 
 def start_checkpoints(opts: Options, record: dict) -> None:
@@ -173,10 +199,13 @@ def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, la
     runs, startup_seconds, placed = [], None, {}
     for index, members in enumerate(chunks(group, opts.max_members)):
         mesh = chunk_mesh(opts, len(members), config.batch_size)
-        key = (tuple(mesh.shape.items()), config.raw_pixels)
+        key = (tuple(mesh.shape.items()), data_key(config))
         if key not in placed:  # the data whole on every device of this layout
-            placed[key] = [devices.to_devices(mesh, *xy) for xy in datasets[config.raw_pixels]]
-        train_xy, test_xy = placed[key]
+            placed[key] = [
+                None if xy is None else devices.to_devices(mesh, *xy)
+                for xy in datasets[data_key(config)]
+            ]
+        train_xy, val_xy, test_xy = placed[key]
         num_examples, *input_shape = train_xy[0].shape
         plan = epoch_plan(config, num_examples // config.batch_size)
         if index == 0:
@@ -186,8 +215,8 @@ def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, la
         if chunk_index is not None:
             say(f"members {first + 1}-{first + len(members)} of {len(group.members)}")
         ctx = loop.Context(
-            name, mesh, train_xy, test_xy, opts.logdir, opts.overwrite, opts.checkpoint_dir,
-            opts.resume, say, stop,
+            name, mesh, train_xy, test_xy, val_xy, opts.logdir, opts.overwrite,
+            opts.checkpoint_dir, opts.resume, say, stop,
         )  # fmt: skip
         chunk = loop.Chunk(group.index, chunk_index, group.first + first, members, spec, plan)
         chunk_runs, started, epochs_done = loop.train_chunk(chunk, ctx, config.data_seed)
@@ -255,6 +284,7 @@ def write_hparams(r: Run, swept: list[str]) -> None:
     if r.run_dir is None:
         return
     values = {**r.hparams, "lr": r.learning_rate, "seed": r.seed}
-    metrics = {f"test_{k}": float(getattr(r, f"test_{k}")) for k in METRICS}
+    metrics = {f"test_{k}": getattr(r, f"test_{k}") for k in METRICS}
     shown = {k: values[k] for k in [*swept, "lr", "seed"]}
-    writer.write_hparams(r.run_dir, shown, {k: v for k, v in metrics.items() if np.isfinite(v)})
+    finite = {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    writer.write_hparams(r.run_dir, shown, finite)

@@ -42,7 +42,8 @@ class Context:
     experiment: str
     mesh: Mesh
     train_xy: tuple[jax.Array, jax.Array]
-    test_xy: tuple[jax.Array, jax.Array]
+    test_xy: tuple[jax.Array, jax.Array] | None  # None: the test set is not read every epoch
+    val_xy: tuple[jax.Array, jax.Array] | None  # the validation split, when there is one
     logdir: str
     overwrite: bool
     checkpoint_dir: str | None
@@ -184,15 +185,21 @@ def run_epoch(
     )
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start_time
-    val = train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, ctx.test_xy)
-    batch_metrics, val = devices.to_host((batch_metrics, val))
+    evaluated = {
+        prefix: train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, xy)
+        for prefix, xy in (("test", ctx.test_xy), ("val", ctx.val_xy))
+        if xy is not None
+    }
+    batch_metrics, evaluated = devices.to_host((batch_metrics, evaluated))
     for m in range(len(chunk.members)):
         progress.batch_losses[m].append(batch_metrics["loss"][m])
+        figures = {f"test_{k}": None for k in METRICS}
+        figures |= {f"{p}_{k}": float(v[k][m]) for p, v in evaluated.items() for k in METRICS}
         progress.history[m].append(
             Epoch(
                 epoch=epoch,
                 **{k: float(batch_metrics[k][m].mean()) for k in METRICS},
-                **{f"val_{k}": float(val[k][m]) for k in METRICS},
+                **figures,
                 seconds=seconds,
             )
         )
@@ -204,9 +211,11 @@ def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: d
     for m, writer in enumerate(progress.writers):
         last = progress.history[m][epoch - 1]  # the main thread may have appended the next
         writer.write_batches(first_step, {k: v[m] for k, v in batch_metrics.items()})
-        train_metrics = {k: getattr(last, k) for k in METRICS}
-        val = {k: getattr(last, f"val_{k}") for k in METRICS}
-        writer.write_epoch(last.epoch, train_metrics, val)
+        metrics = {"train": {k: getattr(last, k) for k in METRICS}}
+        for prefix in ("test", "val"):
+            if getattr(last, f"{prefix}_loss") is not None:
+                metrics[prefix] = {k: getattr(last, f"{prefix}_{k}") for k in METRICS}
+        writer.write_epoch(last.epoch, metrics)
         writer.flush()  # on disk before the epoch's checkpoint, and before a crash
 
 
@@ -289,21 +298,29 @@ def report_divergence(state, members, diverged_before, say) -> np.ndarray:
 
 
 def progress_line(chunk: Chunk, progress: Progress, total: int, seconds: float) -> str:
+    """The epoch's figures: training, validation split (`val_`) and test set (`test_`), each
+    when there is one; a sweep's members ranked by validation accuracy when there is a split."""
     line = f"epoch {progress.done}/{total}  {seconds:.2f}s"
     if len(chunk.members) == 1:
         e = progress.history[0][-1]
-        return (
-            f"{line}  loss {e.loss:.4f}  acc {e.accuracy:.4f}  bin_acc {e.binary_accuracy:.4f}  "
-            f"val_loss {e.val_loss:.4f}  val_acc {e.val_accuracy:.4f}  "
-            f"val_bin_acc {e.val_binary_accuracy:.4f}"
-        )
+        line += f"  loss {e.loss:.4f}  acc {e.accuracy:.4f}  bin_acc {e.binary_accuracy:.4f}"
+        for prefix in ("val", "test"):
+            if getattr(e, f"{prefix}_loss") is not None:
+                line += (
+                    f"  {prefix}_loss {getattr(e, f'{prefix}_loss'):.4f}  "
+                    f"{prefix}_acc {getattr(e, f'{prefix}_accuracy'):.4f}  "
+                    f"{prefix}_bin_acc {getattr(e, f'{prefix}_binary_accuracy'):.4f}"
+                )
+        return line
+    prefix = "val" if progress.history[0][-1].val_accuracy is not None else "test"
     accuracies = [
-        (h[-1].val_accuracy, sweep.run_name(m))
+        (getattr(h[-1], f"{prefix}_accuracy"), sweep.run_name(m))
         for h, m in zip(progress.history, chunk.members, strict=True)
     ]
     shown = sorted(accuracies, reverse=True)[:PROGRESS_SHOWN]
     more = f" (best {len(shown)} of {len(accuracies)})" if len(shown) < len(accuracies) else ""
-    return f"{line}  val_acc{more} " + ", ".join(f"{name} {acc:.4f}" for acc, name in shown)
+    ranked = ", ".join(f"{name} {acc:.4f}" for acc, name in shown)
+    return f"{line}  {prefix}_acc{more} {ranked}"
 
 
 PROGRESS_SHOWN = 6  # members named in a sweep's progress line

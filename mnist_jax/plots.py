@@ -10,7 +10,7 @@ writes, for each experiment `E` (runs at `LOGDIR/.../E/<run>/{epoch,batch}/`):
 `E_loss.png` (train and test loss per epoch, one colour per run), `E_batch_loss.png` (loss of
 every batch, raw and smoothed), `E_<key>_sweep.png` for each key the runs differ in (final test
 accuracy against `lr`, `model.dropout_rate`, ...; one line per setting of everything else, so
-runs of different configs or lengths are never joined); `val_loss.png` (test loss of every
+runs of different configs or lengths are never joined); `test_loss.png` (test loss of every
 experiment) when there are several; and with `--architectures`, a picture of each of the two
 standard models.
 """
@@ -138,9 +138,9 @@ def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
         colour = f"C{i % 10}"
         if "loss" in scalars:
             ax.plot(*scalars["loss"], color=colour, marker=".", label=run)
-        if "val_loss" in scalars:
+        if "test_loss" in scalars:
             label = None if "loss" in scalars else run
-            ax.plot(*scalars["val_loss"], color=colour, marker=".", ls="--", label=label)
+            ax.plot(*scalars["test_loss"], color=colour, marker=".", ls="--", label=label)
     ax.plot([], [], color="k", label="train (solid)")
     ax.plot([], [], color="k", ls="--", label="test (dashed)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -166,7 +166,7 @@ def plot_batch_losses(curves: dict[str, tuple], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def plot_val_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
+def plot_test_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
     """Test loss per epoch of every experiment, one colour per experiment (each of its runs a
     line), to compare models: a plain deep ReLU net against its dropout and decay variants."""
     fig = Figure(figsize=(7, 4.5))
@@ -264,7 +264,7 @@ def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dic
     epochs, so runs of other configs or lengths (an interrupted one) are never joined; a second
     run of the same setting (a rerun) starts a series of its own."""
     settings = {run.path: _settings(run) for run in runs}
-    logged = {run.path: len(epochs[run.path].get("val_accuracy", ((),))[0]) for run in runs}
+    logged = {run.path: len(epochs[run.path].get("test_accuracy", ((),))[0]) for run in runs}
     keys = sorted({k for s in settings.values() for k in s}, key=lambda k: (k != "lr", k))
     swept = [
         k for k in keys
@@ -276,7 +276,7 @@ def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dic
 def _series(key, swept, runs, settings, logged, epochs) -> dict[str, list[tuple]]:
     series: dict[tuple, list[tuple]] = {}
     for run in runs:
-        accuracy = _last(epochs[run.path], "val_accuracy")
+        accuracy = _last(epochs[run.path], "test_accuracy")
         value = settings[run.path].get(key)
         if accuracy is None or value is None:
             continue
@@ -303,7 +303,7 @@ def plot_experiment(
     """Every figure of one experiment that its runs logged the data for."""
     stem, written = outdir / _filename(experiment), []
     epoch_curves = {run.name: epochs[run.path] for run in runs}
-    if any("loss" in s or "val_loss" in s for s in epoch_curves.values()):
+    if any("loss" in s or "test_loss" in s for s in epoch_curves.values()):
         title = f"{experiment}: train and test loss"
         written.append(plot_epoch_losses(epoch_curves, Path(f"{stem}_loss.png"), title))
     batch_losses = {
@@ -337,13 +337,13 @@ def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
         for name, group in experiments.items()
         for path in plot_experiment(name, group, epochs, outdir)
     ]
-    val_losses = {
-        name: [epochs[run.path]["val_loss"] for run in group if "val_loss" in epochs[run.path]]
+    test_losses = {
+        name: [epochs[run.path]["test_loss"] for run in group if "test_loss" in epochs[run.path]]
         for name, group in experiments.items()
     }
-    val_losses = {name: lines for name, lines in val_losses.items() if lines}
-    if len(val_losses) > 1:
-        written.append(plot_val_losses(val_losses, outdir / "val_loss.png"))
+    test_losses = {name: lines for name, lines in test_losses.items() if lines}
+    if len(test_losses) > 1:
+        written.append(plot_test_losses(test_losses, outdir / "test_loss.png"))
     return written
 
 

@@ -20,17 +20,22 @@ METRICS = ("loss", "accuracy", "binary_accuracy")
 
 @dataclasses.dataclass(frozen=True)
 class Epoch:
-    """One epoch of one member: the training batches' means and the test set's values."""
+    """One epoch of one member: the training batches' means, the test set's values, and the
+    validation split's (`val_split`) when there is one. In a search the test set is evaluated
+    for the chosen member only, after its last epoch: every other `test_` value is None."""
 
     epoch: int
     loss: float
     accuracy: float
     binary_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    val_binary_accuracy: float
+    test_loss: float | None
+    test_accuracy: float | None
+    test_binary_accuracy: float | None
     seconds: float  # the compiled epoch alone
     wall_seconds: float | None = None  # with evaluation, metric transfer, logs and checkpoint
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    val_binary_accuracy: float | None = None
 
 
 @dataclasses.dataclass
@@ -61,16 +66,16 @@ class Run:
         return self.member.seed
 
     @property
-    def test_loss(self) -> float:
-        return self.history[-1].val_loss
+    def test_loss(self) -> float | None:
+        return self.history[-1].test_loss
 
     @property
-    def test_accuracy(self) -> float:
-        return self.history[-1].val_accuracy
+    def test_accuracy(self) -> float | None:
+        return self.history[-1].test_accuracy
 
     @property
-    def test_binary_accuracy(self) -> float:
-        return self.history[-1].val_binary_accuracy
+    def test_binary_accuracy(self) -> float | None:
+        return self.history[-1].test_binary_accuracy
 
     @property
     def train_seconds(self) -> float:
@@ -105,12 +110,14 @@ class Result:
     runs: list[Run]
     startup_seconds: float | None  # process start to the first step
     swept: list[str]  # the swept keys, in the order given
+    validation: dict[str, Any] | None = None  # the validation split's record (`holdout.record`)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "experiment": self.config.name,
             "config": self.config.to_json(),
             "swept": self.swept,
+            "validation": self.validation,
             "mesh": self.runs[0].mesh if self.runs else None,
             "startup_seconds": self.startup_seconds,
             "runs": [r.to_json() for r in self.runs],

@@ -21,7 +21,7 @@ from mnist_jax.registry import Registry
 SETTINGS = {"model": models.MODELS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES}
 ALIASES = {"lr": "learning_rates", "seed": "seeds"}
 # Top-level fields a key may set; `model`, `optimizer` and `schedule` name the registered entry.
-FIELDS = ("epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed")
+FIELDS = ("epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed", "val_split")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ one of 600 batches an epoch is logged for every member of a sweep.
 Beside those, `write_hparams` puts a run's swept values and final test metrics in the run
 directory itself (TensorBoard's HParams dashboard: one session per run, its metrics the
 `test_*` scalars there and the last points of `epoch/`), and `write_layout` puts one custom-scalars
-layout in the experiment directory, charting each train curve with its test (`val_`) curve.
+layout in the experiment directory, charting each train curve with its test (`test_`) curve.
 
 Events are written synchronously, buffered until `flush` appends them in one write: the caller
 already writes on a background thread, and tensorboardX's own writer thread dies silently on a
@@ -200,10 +200,13 @@ class RunWriter:
             summary = _summary(dict(zip(columns, values, strict=True)))
             self.batch.add(Event(wall_time=now, step=first_step + i, summary=summary))
 
-    def write_epoch(self, epoch: int, train: dict[str, float], val: dict[str, float]) -> None:
-        """The epoch's train and test (`val_`) metrics: one point each, at step `epoch`."""
-        scalars = {name: train[name] for name in EPOCH_TAGS}
-        scalars |= {f"val_{name}": val[name] for name in EPOCH_TAGS}
+    def write_epoch(self, epoch: int, metrics: dict[str, dict[str, float]]) -> None:
+        """The epoch's metrics, one point each at step `epoch`: `metrics["train"]` as they are
+        named, the test set's as `test_<name>`, the validation split's as `val_<name>`."""
+        scalars = {name: metrics["train"][name] for name in EPOCH_TAGS}
+        for prefix in ("test", "val"):
+            if prefix in metrics:
+                scalars |= {f"{prefix}_{name}": metrics[prefix][name] for name in EPOCH_TAGS}
         self.epoch.add(Event(wall_time=time.time(), step=epoch, summary=_summary(scalars)))
 
     def flush(self) -> None:
@@ -270,7 +273,8 @@ def write_hparams(run_dir: str, hparams: dict[str, object], metrics: dict[str, f
 
 
 def write_layout(experiment_dir: str) -> None:
-    """One chart per metric with its train (`loss`) and test (`val_loss`) curves, every run's.
+    """One chart per metric with its train (`loss`), validation (`val_loss`, with a
+    `val_split`) and test (`test_loss`) curves, every run's.
 
     TensorBoard's Custom Scalars dashboard; the tutorial's point is train loss falling while test
     loss turns up, which separate charts hide. Written once per experiment directory, under a
@@ -279,7 +283,9 @@ def write_layout(experiment_dir: str) -> None:
     path = os.path.join(experiment_dir, LAYOUT_FILE)
     if os.path.exists(path):
         return
-    charts = {name: ["Multiline", [f"^{name}$", f"^val_{name}$"]] for name in EPOCH_TAGS}
+    charts = {
+        name: ["Multiline", [f"^{name}$", f"^val_{name}$", f"^test_{name}$"]] for name in EPOCH_TAGS
+    }
     event = Event(
         wall_time=time.time(), summary=tbx_summary.custom_scalars({"train and test": charts})
     )

@@ -21,7 +21,7 @@ from mnist_jax import checkpoint, cli, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 MOCK_RUN = str(Path(__file__).with_name("mock_run.py"))
-METRICS = ("loss", "accuracy", "binary_accuracy", "val_loss", "val_accuracy")
+METRICS = ("loss", "accuracy", "binary_accuracy", "test_loss", "test_accuracy")
 
 
 def run(name, workdir, *flags):
@@ -92,7 +92,7 @@ def test_stop_after_epoch_2_and_resume_is_bit_identical_mock_data(tmp_path, name
     assert parts == whole_logs  # same runs, every step once, same values
     for tags in parts.values():
         assert [step for step, _ in tags["batch_loss"]] == list(range(1, 41))
-        assert [step for step, _ in tags["val_loss"]] == [1, 2, 3, 4]
+        assert [step for step, _ in tags["test_loss"]] == [1, 2, 3, 4]
 
 
 @pytest.mark.slow  # three fresh processes, one after the other, on four forced CPU devices
@@ -168,12 +168,12 @@ def test_a_signal_stops_after_the_epoch_with_a_checkpoint_to_resume_mock_data(tm
     (group,) = (tmp_path / "ckpt").glob("members-*")
     assert max(int(p.name) for p in group.iterdir()) == stopped_after
     (run_logs,) = logged(tmp_path, "five_layer_relu").values()
-    assert len(run_logs["val_loss"]) == stopped_after  # flushed up to the checkpoint
+    assert len(run_logs["test_loss"]) == stopped_after  # flushed up to the checkpoint
 
     resumed = run("five_layer_relu", tmp_path, "--epochs", str(stopped_after + 2), "--resume")
     assert len(resumed.runs[0].history) == stopped_after + 2
     (run_logs,) = logged(tmp_path, "five_layer_relu").values()
-    assert [s for s, _ in run_logs["val_loss"]] == list(range(1, stopped_after + 3))
+    assert [s for s, _ in run_logs["test_loss"]] == list(range(1, stopped_after + 3))
 
 
 def test_a_non_finite_loss_stops_a_single_run_naming_step_and_rate_mock_data(tmp_path, capsys):

@@ -27,7 +27,7 @@ RUN_KEYS = {
     "run",
     "config",
 }
-EPOCH_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+EPOCH_KEYS = {"epoch", "loss", "accuracy", "test_loss", "test_accuracy", "seconds"}
 
 
 def config_of(name):
@@ -91,9 +91,9 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
         "loss",
         "accuracy",
         "binary_accuracy",
-        "val_loss",
-        "val_accuracy",
-        "val_binary_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "test_binary_accuracy",
     ):
         assert [step for step, _ in epoch[tag]] == [1, 2]
 
@@ -201,7 +201,7 @@ def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_
 def test_same_seed_same_numbers_mock_data(tmp_path):
     def numbers(path):
         _, saved = run_mock("five_layer_relu_dropout", path, "--steps", "6", "--batch-size", "20")
-        return [(e["loss"], e["val_loss"], e["val_accuracy"]) for e in saved["runs"][0]["epochs"]]
+        return [(e["loss"], e["test_loss"], e["test_accuracy"]) for e in saved["runs"][0]["epochs"]]
 
     assert numbers(tmp_path / "a") == numbers(tmp_path / "b")
 
@@ -231,6 +231,6 @@ def test_train_and_evaluate_returns_the_trained_params_and_prints_nothing_mock_d
     (run,) = result.runs
     assert models.count_params(run.params) == 185_300
     assert (run.hparams, len(run.history), len(run.batch_losses)) == ({}, 1, 6)
-    assert run.test_accuracy == run.history[-1].val_accuracy and np.isfinite(run.test_loss)
+    assert run.test_accuracy == run.history[-1].test_accuracy and np.isfinite(run.test_loss)
     assert capsys.readouterr() == ("", "")
     assert (tmp_path / "five_layer_relu" / "lr_0.001-seed_0" / "config.json").is_file()

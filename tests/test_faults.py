@@ -35,7 +35,7 @@ def mock_cli(tmp_path, *flags):
 
 def final_numbers(json_path) -> np.ndarray:
     runs = json.loads(Path(json_path).read_text())["runs"]
-    return np.array([[e["loss"], e["val_loss"]] for r in runs for e in r["epochs"]])
+    return np.array([[e["loss"], e["test_loss"]] for r in runs for e in r["epochs"]])
 
 
 def test_a_full_disk_under_the_logs_stops_the_run_in_one_line_and_the_checkpoint_resumes_mock_data(

@@ -37,7 +37,7 @@ def run(tmp_path, name, *flags, devices=4, check=True):
 
 def numbers(report) -> np.ndarray:
     return np.array(
-        [[e[k] for e in r["epochs"] for k in ("loss", "val_loss")] for r in report["runs"]]
+        [[e[k] for e in r["epochs"] for k in ("loss", "test_loss")] for r in report["runs"]]
     )
 
 

@@ -46,7 +46,7 @@ def mock_run(tmp_path, name, devices, *flags, env_devices=4):
 def numbers(report):
     return np.array(
         [
-            [e[k] for e in r["epochs"] for k in ("loss", "val_loss", "val_accuracy")]
+            [e[k] for e in r["epochs"] for k in ("loss", "test_loss", "test_accuracy")]
             for r in report["runs"]
         ]
     )

@@ -26,14 +26,14 @@ def write_mock_run(logdir, experiment, lr, seed, overfit):
     with SummaryWriter(str(path / "epoch")) as writer:
         for epoch in range(1, EPOCHS + 1):
             loss = 0.1 + 1 / (speed * epoch)
-            val_loss = loss + (0.02 * epoch**2 if overfit else 0.05)
+            test_loss = loss + (0.02 * epoch**2 if overfit else 0.05)
             metrics = {
                 "loss": loss,
                 "accuracy": 1 - loss / 4,
                 "binary_accuracy": 1 - loss / 20,
-                "val_loss": val_loss,
-                "val_accuracy": 0.9 + 10 * lr,
-                "val_binary_accuracy": 1 - val_loss / 20,
+                "test_loss": test_loss,
+                "test_accuracy": 0.9 + 10 * lr,
+                "test_binary_accuracy": 1 - test_loss / 20,
             }
             for tag, value in metrics.items():
                 writer.add_scalar(tag, value, epoch)
@@ -72,7 +72,7 @@ def test_plot_command_on_mock_logs(mock_logdir, tmp_path, capsys):
         "five_layer_relu_lr_sweep.png",
         "five_layer_relu_dropout_loss.png",
         "five_layer_relu_dropout_batch_loss.png",
-        "val_loss.png",
+        "test_loss.png",
         "architecture_softmax_regression.png",
         "architecture_five_layer_mlp_dropout.png",
     ]

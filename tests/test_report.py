@@ -110,14 +110,14 @@ def test_command_names_no_absolute_path(argv, expected, monkeypatch):
 
 
 def run(acc, binary=0.99, losses=((0.1, 0.2),), diverged=False, seed=0):
-    """A hand-made run: `losses` is (train loss, val_loss) per epoch."""
+    """A hand-made run: `losses` is (train loss, test_loss) per epoch."""
     return {
         "seed": seed,
         "test_accuracy": acc,
         "test_binary_accuracy": binary,
         "diverged": diverged,
         "train_seconds": 10.0,
-        "epochs": [{"loss": loss, "val_loss": val} for loss, val in losses],
+        "epochs": [{"loss": loss, "test_loss": val} for loss, val in losses],
     }
 
 
@@ -225,8 +225,8 @@ def test_accuracy_claims_from_the_runs():
 
 
 def test_dropout_claim_from_the_runs():
-    overfits = [(0.10, 0.20), (0.05, 0.30)]  # gap 0.25, val_loss up 0.10 from its minimum
-    fits = [(0.20, 0.21), (0.18, 0.20)]  # gap 0.02, val_loss still falling
+    overfits = [(0.10, 0.20), (0.05, 0.30)]  # gap 0.25, test_loss up 0.10 from its minimum
+    fits = [(0.20, 0.21), (0.18, 0.20)]  # gap 0.02, test_loss still falling
     results = fake_results(
         {
             **{("five_layer_relu", s): sweep([0.97] * 3, losses=overfits) for s in report.SETTINGS},
@@ -240,7 +240,7 @@ def test_dropout_claim_from_the_runs():
     tutorial, corrected = [x for x in lines if x.startswith("- `five_layer_relu_dropout`")]
     assert tutorial.startswith("- `five_layer_relu_dropout` vs `five_layer_relu`, tutorial: holds.")
     assert "loss gap 0.0200 ± 0.0000 vs 0.2500 ± 0.0000 (-0.2300, **holds**)" in tutorial
-    assert "val_loss rise from its minimum 0.0000 ± 0.0000 vs 0.1000 ± 0.0000" in tutorial
+    assert "test_loss rise from its minimum 0.0000 ± 0.0000 vs 0.1000 ± 0.0000" in tutorial
     assert "test accuracy 0.9800 ± 0.0000 vs 0.9700 ± 0.0000 (+0.0100, **holds**)" in tutorial
     assert corrected.startswith("- `five_layer_relu_dropout` vs `five_layer_relu`, corrected")
     decay = [line for line in lines if line.startswith("- `five_layer_relu_lrdecay_dropout`")]

@@ -36,7 +36,7 @@ BATCHES = {
     "learning_rate": np.array([0.125, 0.125, 0.0625]),
 }
 TRAIN = {"loss": 1.5, "accuracy": 0.75, "binary_accuracy": 0.875}
-VAL = {"loss": 1.75, "accuracy": 0.5, "binary_accuracy": 0.625}
+TEST = {"loss": 1.75, "accuracy": 0.5, "binary_accuracy": 0.625}
 
 
 def accumulator(event_dir) -> event_accumulator.EventAccumulator:
@@ -56,7 +56,7 @@ def scalars(event_dir) -> dict[str, list[tuple[int, float]]]:
 
 def one_epoch(run: RunWriter, epoch: int = 1, first_step: int = 1) -> None:
     run.write_batches(first_step, BATCHES)
-    run.write_epoch(epoch, TRAIN, VAL)
+    run.write_epoch(epoch, {"train": TRAIN, "test": TEST})
     run.flush()
 
 
@@ -81,7 +81,7 @@ def test_run_writer_round_trip_through_tensorboards_reader(tmp_path):
     assert batch["learning_rate"] == [(1, 0.125), (2, 0.125), (3, 0.0625)]
     assert set(batch) == set(writer.BATCH_TAGS.values())
     epoch = scalars(tmp_path / "run" / "epoch")
-    assert epoch["val_loss"] == [(1, 1.75)] and epoch["binary_accuracy"] == [(1, 0.875)]
+    assert epoch["test_loss"] == [(1, 1.75)] and epoch["binary_accuracy"] == [(1, 0.875)]
     assert json.loads((tmp_path / "run" / "config.json").read_text()) == {"lr": 0.5}
     assert sorted(os.listdir(tmp_path / "run")) == ["batch", "config.json", "epoch"]
     (name,) = os.listdir(tmp_path / "run" / "epoch")
@@ -90,7 +90,7 @@ def test_run_writer_round_trip_through_tensorboards_reader(tmp_path):
 
 def test_events_reach_disk_at_flush_only(tmp_path):
     run = RunWriter(str(tmp_path), {})
-    run.write_epoch(1, TRAIN, VAL)
+    run.write_epoch(1, {"train": TRAIN, "test": TEST})
     assert scalars(tmp_path / "epoch") == {}
     run.flush()
     assert scalars(tmp_path / "epoch")["loss"] == [(1, 1.5)]
@@ -99,10 +99,10 @@ def test_events_reach_disk_at_flush_only(tmp_path):
 def test_a_resumed_run_hides_the_points_it_rewrites(tmp_path):
     first = RunWriter(str(tmp_path), {})
     for epoch in (1, 2, 3):
-        first.write_epoch(epoch, TRAIN, VAL)
+        first.write_epoch(epoch, {"train": TRAIN, "test": TEST})
     first.close()
     resumed = RunWriter(str(tmp_path), {}, resume_at=(2, 7))
-    resumed.write_epoch(2, {**TRAIN, "loss": 0.5}, VAL)
+    resumed.write_epoch(2, {"train": {**TRAIN, "loss": 0.5}, "test": TEST})
     resumed.close()
     assert scalars(tmp_path / "epoch")["loss"] == [(1, 1.5), (2, 0.5)]
     assert len(os.listdir(tmp_path / "epoch")) == 2
@@ -115,7 +115,7 @@ def test_a_resumed_run_hides_the_points_it_rewrites(tmp_path):
 def test_a_full_disk_raises_at_flush_naming_the_directory(tmp_path, monkeypatch):
     run = RunWriter(str(tmp_path / "run"), {})
     run.write_batches(1, BATCHES)
-    run.write_epoch(1, TRAIN, VAL)
+    run.write_epoch(1, {"train": TRAIN, "test": TEST})
     writes = []
 
     def full(fd, data):
@@ -141,7 +141,7 @@ def test_a_full_disk_raises_at_flush_naming_the_directory(tmp_path, monkeypatch)
 
 def test_a_full_disk_at_sync_or_close_raises_too(tmp_path, monkeypatch):
     run = RunWriter(str(tmp_path), {})
-    run.write_epoch(1, TRAIN, VAL)
+    run.write_epoch(1, {"train": TRAIN, "test": TEST})
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
     with pytest.raises(LogWriteError, match="No space left on device"):
         run.close()
@@ -152,7 +152,7 @@ def test_a_deleted_run_directory_raises_instead_of_writing_nowhere(tmp_path):
     run = RunWriter(str(tmp_path / "run"), {})
     one_epoch(run)
     shutil.rmtree(tmp_path / "run")
-    run.write_epoch(2, TRAIN, VAL)
+    run.write_epoch(2, {"train": TRAIN, "test": TEST})
     with pytest.raises(LogWriteError, match=r"logs in .*run.epoch: No such file or directory"):
         run.flush()
     run.close()
@@ -169,7 +169,7 @@ def test_no_permission_raises_at_open_and_at_flush(tmp_path, monkeypatch):
         return real_open(path, flags, *mode)
 
     monkeypatch.setattr(os, "open", read_only)
-    run.write_epoch(1, TRAIN, VAL)
+    run.write_epoch(1, {"train": TRAIN, "test": TEST})
     with pytest.raises(LogWriteError, match="Permission denied"):
         run.flush()
     with pytest.raises(LogWriteError, match=f"logs in {tmp_path / 'other'}: Permission denied"):
@@ -297,7 +297,7 @@ def test_hparams_dashboard_lists_one_session_per_run(tmp_path):
     interval = info.domain_interval
     assert (interval.min_value, interval.max_value, info.differs) == (0.25, 0.5, True)
     metrics = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
-    assert {("", "test_loss"), ("epoch", "val_loss"), ("batch", "batch_loss")} <= metrics
+    assert {("", "test_loss"), ("epoch", "test_loss"), ("batch", "batch_loss")} <= metrics
 
 
 def test_layout_overlays_train_and_test_once_per_experiment(tmp_path):
@@ -308,9 +308,13 @@ def test_layout_overlays_train_and_test_once_per_experiment(tmp_path):
     layout = layout_pb2.Layout.FromString(event.tensor_proto.string_val[0])
     charts = {c.title: list(c.multiline.tag) for cat in layout.category for c in cat.chart}
     assert charts == {
-        "loss": ["^loss$", "^val_loss$"],
-        "accuracy": ["^accuracy$", "^val_accuracy$"],
-        "binary_accuracy": ["^binary_accuracy$", "^val_binary_accuracy$"],
+        "loss": ["^loss$", "^val_loss$", "^test_loss$"],
+        "accuracy": ["^accuracy$", "^val_accuracy$", "^test_accuracy$"],
+        "binary_accuracy": [
+            "^binary_accuracy$",
+            "^val_binary_accuracy$",
+            "^test_binary_accuracy$",
+        ],
     }
 
 
@@ -327,8 +331,8 @@ def test_custom_scalars_dashboard_charts_each_runs_train_and_test_curves(tmp_pat
     plugin = custom_scalars_plugin.CustomScalarsPlugin(tb)
     (category,) = json.loads(plugin.layout_impl(context.RequestContext(), ""))["category"]
     loss_chart = category["chart"][0]
-    assert loss_chart["multiline"]["tag"] == ["^loss$", "^val_loss$"]
-    for tag, value in (("^loss$", 1.5), ("^val_loss$", 1.75)):
+    assert loss_chart["multiline"]["tag"] == ["^loss$", "^val_loss$", "^test_loss$"]
+    for tag, value in (("^loss$", 1.5), ("^test_loss$", 1.75)):
         found = plugin.scalars_impl(context.RequestContext(), "softmax/lr_0.5/epoch", tag, "")
         ((name, points),) = found["tag_to_events"].items()  # the one tag the pattern matches
         assert (name, [p[1:] for p in points]) == (tag.strip("^$"), [(1, value)])
