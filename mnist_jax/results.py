@@ -141,13 +141,15 @@ def write_json(path: str, result: Result) -> None:
 
 
 def write_csv(path: str, result: Result) -> None:
-    """One row per member: every swept key, the rate and seed, and the final metrics."""
+    """One row per member: every swept key, the rate and seed, and the final metrics (the
+    validation split's too, when there is one)."""
     columns = [k for k in result.swept if k not in ("lr", "seed")]
     header = [*columns, "learning_rate", "seed", "group", "diverged", "epochs"]
     header += [f"test_{m}" for m in METRICS] + ["train_loss", "train_accuracy", "train_seconds"]
+    validation = [f"val_{m}" for m in METRICS] if result.validation else []
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(header)
+    writer.writerow(header + validation)
     for r in result.runs:
         last = r.history[-1]
         writer.writerow(
@@ -158,6 +160,7 @@ def write_csv(path: str, result: Result) -> None:
             + [r.learning_rate, r.seed, r.group, r.diverged, len(r.history)]
             + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
             + [last.loss, last.accuracy, r.train_seconds]
+            + [getattr(last, k) for k in validation]
         )
     files.write_atomic(path, text.getvalue())
 
