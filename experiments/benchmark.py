@@ -632,7 +632,7 @@ def table(summary: dict[str, dict], goals: list[Target]) -> str:
         " logs and test set), the first dropped; wall s/ep: the project's epochs with everything"
         " around them; around: (wall - compiled) / compiled; process s: the whole process.",
         "The accuracy gap is of one seed after --epochs epochs, where seeds alone differ by"
-        " tenths of a point: judge it on full runs over several seeds (--seeds 0,1,2).",
+        " tenths of a point: judge it on full runs over several seeds (seed=0,1,2).",
     ]
     return "\n".join(lines)
 

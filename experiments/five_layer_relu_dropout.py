@@ -17,7 +17,7 @@ CONFIG = Config(
     model_name="mlp",
     model={"activation": "relu", "dropout_rate": 0.25, "dropout_after": [2, 3, 4]},
     optimizer_name="adam",
-    learning_rates=(0.001,),
+    lr=0.001,
     epochs=30,
 )
 

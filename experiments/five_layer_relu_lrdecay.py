@@ -19,7 +19,7 @@ CONFIG = Config(
     model={"activation": "relu"},
     optimizer_name="adam",
     schedule_name="lab_decay",
-    learning_rates=(0.003,),
+    lr=0.003,
     steps=10_000,
 )
 

@@ -18,7 +18,7 @@ CONFIG = Config(
     model={"activation": "relu", "dropout_rate": 0.25, "dropout_after": [1, 2, 3, 4]},
     optimizer_name="adam",
     schedule_name="lab_decay",
-    learning_rates=(0.003,),
+    lr=0.003,
     steps=10_000,
 )
 

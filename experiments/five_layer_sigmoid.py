@@ -16,7 +16,7 @@ CONFIG = Config(
     model_name="mlp",
     model={"activation": "sigmoid"},
     optimizer_name="adam",
-    learning_rates=(0.003,),
+    lr=0.003,
     epochs=20,
 )
 

@@ -24,7 +24,7 @@ CONFIG = Config(
     model={"dropout_rate": 0.25},
     optimizer_name="adam",
     schedule_name="lab_decay",
-    learning_rates=(0.003,),
+    lr=0.003,
     steps=10_000,
 )
 

@@ -39,7 +39,7 @@ CONFIG = Config(
         "dropout_after": [1, 2],
     },
     optimizer_name="keras_rmsprop",
-    learning_rates=(0.001,),
+    lr=0.001,
     batch_size=128,
     epochs=20,
 )

@@ -19,9 +19,9 @@ CONFIG = Config(
     name="softmax",
     model_name="softmax",
     optimizer_name="sgd",
-    learning_rates=(0.5,),
+    lr=0.5,
     epochs=20,
-    tutorial={"learning_rates": (0.005,)},
+    tutorial={"lr": 0.005},
 )
 
 if __name__ == "__main__":

@@ -1,25 +1,27 @@
 """The one command line every experiment shares:
-`python -m experiments.<name> [flags] [KEY=VALUE ...]`.
+`python -m experiments.<name> [KEY=VALUE ...] [flags]`, in any order.
 
-`KEY=VALUE` sets any setting (`model.hidden=[512,512]`, `optimizer=adamw`, `batch_size=128`);
-`KEY=A,B,C` or `KEY=start:stop:count` sweeps it, several swept keys make the grid. The flags
-(`--lr`, `--seeds`, `--epochs`, ...) are shorthands for some keys. Every bad flag, key, value,
-combination or path is refused before any work starts, in one line with exit status 2:
-`python -m experiments.<name>: error: MESSAGE`.
+`KEY=VALUE` is the language: it sets any setting (`model.hidden=[512,512]`, `optimizer=adamw`,
+`batch_size=128`); `KEY=A,B,C` or `KEY=start:stop:count` sweeps it, several swept keys make the
+grid. A few settings have short forms (`SHORT_FORMS`: `--lr 1e-3` is `lr=1e-3`), parsed by the
+same grammar into the same overrides. The other flags say where a run reads and writes and how
+it reports. Every bad flag, key, value, combination or path is refused before any work starts,
+in one line with exit status 2: `python -m experiments.<name>: error: MESSAGE`. The command
+line is parse, then `train_and_evaluate`.
 """
 
 import argparse
-import math
+import dataclasses
+import difflib
 import os
-import shlex
 import signal
 import sys
 from typing import NoReturn
 
 import jax
-import numpy as np
 
 from mnist_jax import (
+    commands,
     compile_cache,
     data,
     devices,
@@ -32,11 +34,9 @@ from mnist_jax import (
     sweep,
     watchdog,
 )
-from mnist_jax.config import DTYPES, MAX_SEED, Config, ConfigError
+from mnist_jax.config import DTYPES, Config, ConfigError
 from mnist_jax.results import Result, summary_table
 from mnist_jax.writer import LogWriteError
-
-LR_FORMS = "a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count like 1e-4:1e-2:5"
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,49 +46,49 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _lr_error(problem: str) -> argparse.ArgumentTypeError:
-    return argparse.ArgumentTypeError(f"{problem}; expected {LR_FORMS}")
+@dataclasses.dataclass(frozen=True)
+class ShortForm:
+    """A flag that stands for a key: `--lr 1e-3,3e-3` is `lr=1e-3,3e-3`, value and all."""
+
+    flag: str
+    key: str
+    help: str
+    switch: bool = False  # takes no value: `--raw-pixels` is `raw_pixels=true`
+    also: tuple[str, ...] = ()  # other spellings a user may guess, answered with `flag`
 
 
-def _rate(piece: str, text: str) -> float:
-    """One positive, finite rate of `text`."""
-    where = "" if piece == text else f"{text!r}: "
-    if not piece.strip():
-        raise _lr_error(f"{text!r}: an empty entry")
-    try:
-        rate = float(piece)
-    except ValueError:
-        rate = math.nan
-    if not (math.isfinite(rate) and rate > 0):
-        raise _lr_error(f"{where}{piece!r} is not a positive finite number")
-    return rate
+SHORT_FORMS = (
+    ShortForm(
+        "--lr",
+        "lr",
+        "learning rate; a sweep: 3e-4,1e-3,3e-3 or 1e-4:1e-2:5 (log-spaced start:stop:count)",
+        also=("--learning-rate",),
+    ),
+    ShortForm("--seed", "seed", "initialisation and dropout; repeats: 0,1,2 (a member each)"),
+    ShortForm("--epochs", "epochs", "passes over the training set"),
+    ShortForm("--steps", "steps", "total batches instead of epochs"),
+    ShortForm("--batch-size", "batch_size", "examples per batch"),
+    ShortForm("--loss", "loss", f"one of {', '.join(losses.LOSSES)}"),
+    ShortForm(
+        "--raw-pixels", "raw_pixels", "feed pixels 0..255 unscaled, as the tutorial did", True
+    ),
+    ShortForm("--dtype", "dtype", f"matmul precision: {', '.join(DTYPES)}"),
+    ShortForm(
+        "--activation",
+        "model.activation",
+        f"the hidden layers' activation: {', '.join(models.ACTIVATIONS)}",
+    ),
+)
+EXCLUSIVE = (("epochs", "steps"),)  # keys of which one at most is given
 
 
-def learning_rates(text: str) -> tuple[float, ...]:
-    """`0.001`, a list `3e-4,1e-3,3e-3`, or a log-spaced range `start:stop:count`."""
-    if ":" not in text:
-        return tuple(_rate(piece, text) for piece in text.split(","))
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise _lr_error(f"{text!r}: a range has 3 parts, start:stop:count, not {len(parts)}")
-    start, stop = _rate(parts[0], text), _rate(parts[1], text)
-    try:
-        count = int(parts[2])
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise _lr_error(f"{text!r}: the count {parts[2]!r} is not a whole number of at least 1")
-    return tuple(float(v) for v in np.geomspace(start, stop, count))
-
-
-def _whole_number(text: str, low: int, high: int | None = None) -> int:
+def _whole_number(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         value = None
-    if value is None or value < low or (high is not None and value > high):
-        bound = f"of at least {low}" if high is None else f"from {low} to {high}"
-        raise argparse.ArgumentTypeError(f"expected a whole number {bound}, got {text!r}")
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, got {text!r}")
     return value
 
 
@@ -98,19 +98,6 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
-
-
-def seed(text: str) -> int:
-    return _whole_number(text, 0, MAX_SEED)
-
-
-def seeds(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(seed(v) for v in text.split(","))
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected seeds like 0,1,2 (whole numbers from 0 to {MAX_SEED}), got {text!r}"
-        ) from None
 
 
 def mesh_layout(text: str) -> dict[str, int]:
@@ -128,46 +115,42 @@ def mesh_layout(text: str) -> dict[str, int]:
 
 def parser(config: Config) -> Parser:
     p = Parser(
-        prog=f"python -m experiments.{config.name}",
+        prog=f"python -m {experiment_module(config)}",
         description=sys.modules["__main__"].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--epoch` is a typo to name, not `--epochs` to guess
     )
-    length = f"{config.epochs} epochs" if config.steps is None else f"{config.steps} steps"
-    activation = config.model.get("activation", "none")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="set or sweep any setting, before, between or after the flags: "
+        "model.hidden=[512,512], model.dropout_rate=0,0.25, optimizer=adamw, "
+        "optimizer.weight_decay=1e-4:1e-2:3, lr=..., seed=0,1, batch_size=128",
+    )
     p.add_argument(
         "--tutorial",
         action="store_true",
         help="the tutorial's exact setting: raw pixels, binary cross-entropy, its "
-        f"optimizer and rate ({config.tutorial_setting().learning_rates})",
+        f"optimizer and rate ({config.tutorial_setting().lr:g})",
     )
-    p.add_argument("--epochs", type=positive_int, help=f"default: {length}")
-    p.add_argument("--steps", type=positive_int, help="total batches instead of epochs")
-    p.add_argument("--batch-size", type=positive_int, help=f"default {config.batch_size}")
-    p.add_argument(
-        "--lr",
-        type=learning_rates,
-        help=f"learning rate(s), default {config.learning_rates[0]:g}; a sweep: "
-        "3e-4,1e-3,3e-3 or 1e-4:1e-2:5 (log-spaced start:stop:count)",
+    short = p.add_argument_group(
+        "short forms", "each the same as its KEY=VALUE, and taking the same values and sweeps"
     )
-    p.add_argument("--seed", type=seed, help="default 0")
-    p.add_argument("--seeds", type=seeds, help="repeats, e.g. 0,1,2 (one member per seed)")
-    p.add_argument("--loss", choices=sorted(losses.LOSSES), help=f"default {config.loss}")
-    p.add_argument(
-        "--raw-pixels",
-        action="store_true",
-        default=None,
-        help="feed pixels 0..255 unscaled, as the tutorial did",
-    )
-    p.add_argument("--dtype", choices=DTYPES, help="matmul precision, default float32")
-    p.add_argument(
-        "--activation",
-        choices=list(models.ACTIVATIONS),
-        help=f"the hidden layers' activation, default {activation}",
-    )
+    for form in SHORT_FORMS:
+        metavar = form.key.rpartition(".")[2].upper()
+        kind = {"action": "store_const", "const": "true"} if form.switch else {"metavar": metavar}
+        same = f"{form.key}={'true' if form.switch else metavar}"
+        help = f"{form.help}; default {_default(config, form.key)} (the same as {same})"
+        short.add_argument(form.flag, dest=form.key, help=help, **kind)
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     p.add_argument("--logdir", default="logs", help="TensorBoard logs (default logs/)")
     p.add_argument(
-        "--no-logs", action="store_true", help="write no TensorBoard logs (for timing runs)"
+        "--no-logs",
+        dest="logdir",
+        action="store_const",
+        const=None,
+        help="write no TensorBoard logs (for timing runs)",
     )
     p.add_argument("--json", dest="json_path", help="write the results as JSON here")
     p.add_argument("--csv", dest="csv_path", help="write one row per run, swept keys first")
@@ -183,7 +166,9 @@ def parser(config: Config) -> Parser:
         action="store_true",
         help="continue from the latest checkpoint in --checkpoint-dir (--epochs stays the total)",
     )
-    p.add_argument("--quiet", action="store_true", help="print only the final table")
+    p.add_argument(
+        "--quiet", dest="verbose", action="store_false", help="print only the final table"
+    )
     p.add_argument("--devices", type=positive_int, help="local devices to use (default all)")
     p.add_argument(
         "--mesh",
@@ -211,14 +196,58 @@ def parser(config: Config) -> Parser:
     cluster.add_argument("--coordinator", help="HOST:PORT of process 0 (implies --distributed)")
     cluster.add_argument("--num-processes", type=positive_int)
     cluster.add_argument("--process-id", type=non_negative_int)
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="set or sweep any setting: model.hidden=[512,512], model.dropout_rate=0,0.25, "
-        "optimizer=adamw, optimizer.weight_decay=1e-4:1e-2:3, lr=..., seed=0,1, batch_size=128",
-    )
     return p
+
+
+def experiment_module(config: Config) -> str:
+    """The module this command runs: `__main__` when it defines an experiment (`python -m
+    experiments.X`, or a module of one's own), else the experiment named by `config`."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and hasattr(main, "CONFIG"):
+        return spec.name
+    return f"experiments.{config.name}"
+
+
+def _default(config: Config, key: str) -> str:
+    """`key`'s value in `config`, as the help shows it."""
+    if key == "epochs" and config.steps is not None:
+        return f"{config.steps} steps"
+    kind, _, setting = key.partition(".")
+    if setting:
+        value = getattr(config, kind).get(setting)
+        return "none" if value is None else str(value)
+    value = getattr(config, key)
+    return f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
+    """The flags and `KEY=VALUE`s in any order; a flag that does not exist is refused naming
+    the nearest one (or the key it meant), and no flag is taken from its abbreviation."""
+    args, unknown = p.parse_known_intermixed_args(argv)
+    for word in unknown:
+        if word.startswith("-"):
+            p.error(unknown_flag(p, word.partition("=")[0]))
+    if unknown:  # not a flag: what argparse could not place after a flag of no value
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def unknown_flag(p: Parser, flag: str) -> str:
+    """`--epohcs`: did you mean --epochs? `--optimizer`: optimizer= is a KEY=VALUE."""
+    flags = [o for a in p._actions for o in a.option_strings if o.startswith("--")]
+    if flag.replace("_", "-") in flags:
+        return f"unknown flag {flag}; did you mean {flag.replace('_', '-')}?"
+    key = flag.lstrip("-").replace("-", "_")
+    if key in sweep.FIELDS or key in sweep.SETTINGS or "." in key:
+        return f"unknown flag {flag}; settings are KEY=VALUE, without dashes: {key}=..."
+    spellings = {flag: flag for flag in flags} | {
+        other: form.flag for form in SHORT_FORMS for other in form.also
+    }
+    near = difflib.get_close_matches(flag.replace("_", "-"), list(spellings), n=1, cutoff=0.7)
+    if near:
+        return f"unknown flag {flag}; did you mean {spellings[near[0]]}?"
+    return f"unknown flag {flag}; see --help for the flags, and any setting is KEY=VALUE"
 
 
 def init_distributed(args: argparse.Namespace) -> None:
@@ -231,41 +260,42 @@ def init_distributed(args: argparse.Namespace) -> None:
     )
 
 
-# Flags that are shorthands for a key, and the key each sets.
-FLAG_KEYS = {
-    "lr": "lr",
-    "seeds": "seed",
-    "seed": "seed",
-    "epochs": "epochs",
-    "steps": "steps",
-    "batch_size": "batch_size",
-    "loss": "loss",
-    "raw_pixels": "raw_pixels",
-    "dtype": "dtype",
-    "activation": "model.activation",
-}
-
-
-def resolve(config: Config, args: argparse.Namespace) -> tuple[Config, list[overrides.Override]]:
-    """The base config (the tutorial's setting if asked) and every override, the flags' first."""
+def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str]]:
+    """The base config (the tutorial's setting if asked) and every override as `KEY=VALUE`, the
+    short forms' first (in `SHORT_FORMS`' order), then the rest as given; all checked here, so
+    a bad one is named as the user wrote it."""
     if args.tutorial:
         config = config.tutorial_setting()
+    texts, shown = [], []  # each override as KEY=VALUE, and as the user wrote it
+    for form in SHORT_FORMS:
+        value = getattr(args, form.key)
+        if value is not None:
+            texts.append(f"{form.key}={value}")
+            shown.append(form.flag if form.switch else f"{form.flag} {value}")
+    texts += args.overrides
+    shown += [repr(text) for text in args.overrides]
     try:
-        given = overrides.parse_all(args.overrides)
+        given = [overrides.parse(text, where) for text, where in zip(texts, shown, strict=True)]
     except overrides.OverrideError as error:
         raise ConfigError(str(error)) from None
-    keys = {o.key: o for o in given}
-    from_flags = []
-    for flag, key in FLAG_KEYS.items():
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        if key in keys:
-            raise ConfigError(f"give --{flag.replace('_', '-')} or {key}=, not both")
-        values = value if isinstance(value, tuple) else (value,)
-        if not any(o.key == key for o in from_flags):
-            from_flags.append(overrides.Override(key, values))
-    return config, [*from_flags, *given]
+    spelled: dict[str, list[str]] = {}  # key -> how each of its overrides was given
+    for o, text, where in zip(given, texts, shown, strict=True):
+        spelled.setdefault(o.key, []).append(
+            where.split()[0] if where.startswith("--") else f"{text.partition('=')[0]}="
+        )
+    for key, ways in spelled.items():
+        if len(ways) > 1:
+            raise ConfigError(
+                f"give {' or '.join(ways)}, not both"
+                if len(set(ways)) > 1
+                else f"{key!r} is set {len(ways)} times; give it once "
+                f"(a sweep is one override: {key}=A,B)"
+            )
+    for exclusive in EXCLUSIVE:
+        if all(k in spelled for k in exclusive):
+            raise ConfigError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
+    sweep.expand(config, given)  # refuses what cannot run, before any work
+    return config, texts
 
 
 def unwritable(path: str) -> str | None:
@@ -288,10 +318,6 @@ def flag_problem(args: argparse.Namespace) -> str | None:
 
     Checked before anything runs, so that a bad path fails at once and not after training.
     """
-    if args.epochs is not None and args.steps is not None:
-        return "give --epochs or --steps, not both"
-    if args.seed is not None and args.seeds is not None:
-        return "give --seed or --seeds, not both"
     if args.resume and args.checkpoint_dir is None:
         return "--resume needs --checkpoint-dir, the folder of the checkpoints to resume from"
     if args.resume and args.overwrite:
@@ -316,47 +342,34 @@ def flag_problem(args: argparse.Namespace) -> str | None:
 
 
 def main(config: Config, argv: list[str] | None = None) -> Result:
+    """Parses the command line, then `train_and_evaluate`; exits with a line on what failed."""
     p = parser(config)
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     if problem := flag_problem(args):
         p.error(problem)
     try:
-        config, given = resolve(config, args)
-        members = sweep.expand(config, given)
+        config, given = settings(config, args)
     except ConfigError as error:
         p.error(str(error))
     compile_cache.enable()
     if args.distributed or args.coordinator:
         init_distributed(args)
     watching = watchdog.start(p.prog, resume_hint(args.checkpoint_dir))
-    options = experiment.Options(
-        data_dir=args.data_dir,
-        logdir=None if args.no_logs else args.logdir,
-        json_path=args.json_path,
-        csv_path=args.csv_path,
-        verbose=not args.quiet,
-        overwrite=args.overwrite,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        devices=args.devices,
-        mesh=args.mesh,
-        max_members=args.max_members,
-    )
-    swept = [o.key for o in given if len(o.values) > 1]
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)}
     try:
-        result = experiment.run(config, members, swept, options)
+        result = experiment.train_and_evaluate(config, given, **options)
     except (data.MnistError, ConfigError) as error:
         p.error(str(error))
     except (LogWriteError, files.WriteError) as error:
-        p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(options.checkpoint_dir)}\n")
+        p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(args.checkpoint_dir)}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
-        p.exit(128 + signum, stop_message(p.prog, stopped, argv, options.checkpoint_dir))
+        p.exit(128 + signum, stop_message(p.prog, stopped, argv, args.checkpoint_dir))
     except Exception:
         if watching is not None:  # a collective failed: if a peer died, the watchdog says so
             watching.join(2 * watchdog.LOST_AFTER_S)  # and ends the process in one line
         raise
-    if args.quiet and jax.process_index() == 0:
+    if not args.verbose and jax.process_index() == 0:
         print(summary_table(result))
     if result.runs and all(r.diverged for r in result.runs):
         p.exit(1, divergence_message(p.prog, result))
@@ -374,15 +387,18 @@ def resume_hint(checkpoint_dir: str | None) -> str:
 
 
 def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:
-    """What stopped the run and, with a checkpoint, the command that resumes it."""
+    """What stopped the run and the command that runs it again: with a checkpoint, the one that
+    resumes it; without, the same command, and how to make the next one resumable."""
     what = str(stopped) if isinstance(stopped, interrupt.Interrupted) else "interrupted at once"
+    args = list(sys.argv[1:] if argv is None else argv)
+    module = prog.split()[-1]
     if not checkpoint_dir:
         return (
-            f"{prog}: stopped: {what}; logs so far are kept. Without --checkpoint-dir the run "
-            "cannot be resumed\n"
+            f"{prog}: stopped: {what}; the logs so far are kept, but nothing was saved to resume "
+            f"from. Run it again with:\n  {commands.python_module(module, *args)}\n"
+            "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)\n"
         )
-    args = list(sys.argv[1:] if argv is None else argv)
-    command = shlex.join([*prog.split(), *args, *([] if "--resume" in args else ["--resume"])])
+    command = commands.python_module(module, *args, *([] if "--resume" in args else ["--resume"]))
     return (
         f"{prog}: stopped: {what}; the latest checkpoint is in {checkpoint_dir}. Resume with:\n"
         f"  {command}\n"

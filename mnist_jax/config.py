@@ -8,6 +8,7 @@ from that record alone.
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 
@@ -22,9 +23,10 @@ MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32; a larger one would wra
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """An experiment's settings. Settings dicts give only what differs from the registered
-    defaults; `tutorial` holds the fields that `--tutorial` replaces to get the tutorial's exact
-    setting (raw pixels, binary cross-entropy, its optimizer and rate). Dicts are never mutated.
+    """An experiment's settings, one value each: a sweep is `KEY=A,B` overrides, never a config.
+    Settings dicts give only what differs from the registered defaults; `tutorial` holds the
+    fields that `--tutorial` replaces to get the tutorial's exact setting (raw pixels, binary
+    cross-entropy, its optimizer and rate). Dicts are never mutated.
     """
 
     name: str
@@ -34,8 +36,8 @@ class Config:
     optimizer: dict[str, Any] = dataclasses.field(default_factory=dict)
     schedule_name: str = "constant"
     schedule: dict[str, Any] = dataclasses.field(default_factory=dict)
-    learning_rates: tuple[float, ...] = (0.001,)
-    seeds: tuple[int, ...] = (0,)  # initialisation and dropout; one member per seed
+    lr: float = 0.001  # the peak learning rate, which the schedule scales
+    seed: int = 0  # initialisation and dropout
     data_seed: int = 0  # the order of the batches, the same for every member
     val_split: int = 0  # training examples held out for validation (`holdout`); 0: none
     epochs: int | None = None
@@ -50,15 +52,16 @@ class Config:
         return dataclasses.replace(self, loss="binary", raw_pixels=True, **self.tutorial)
 
     def to_json(self) -> dict[str, Any]:
-        """Every field as JSON values (tuples as lists)."""
+        """Every field as JSON values."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> "Config":
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in record.items() if k in fields}
-        for name in ("learning_rates", "seeds"):
-            values[name] = tuple(values[name])
+        for old, new in (("learning_rates", "lr"), ("seeds", "seed")):
+            if old in record:  # a record written before sweeps left the config: one value
+                (values[new],) = record[old]
         return cls(**values)
 
 
@@ -70,7 +73,9 @@ def check(config: Config) -> None:
         value = getattr(config, field)
         if value is not None and not (_is_int(value) and value >= 1):
             raise ConfigError(f"{field} takes a whole number of at least 1, got {value!r}")
-    for field, value in [("data_seed", config.data_seed), *(("seed", s) for s in config.seeds)]:
+    if not (_is_number(config.lr) and math.isfinite(config.lr) and config.lr > 0):
+        raise ConfigError(f"lr takes a positive number, got {config.lr!r}")
+    for field, value in [("data_seed", config.data_seed), ("seed", config.seed)]:
         if not (_is_int(value) and 0 <= value <= MAX_SEED):
             raise ConfigError(f"{field} takes a whole number from 0 to {MAX_SEED}, got {value!r}")
     if not (_is_int(config.val_split) and config.val_split >= 0):
@@ -81,6 +86,10 @@ def check(config: Config) -> None:
         raise ConfigError(f"dtype takes one of {', '.join(DTYPES)}, got {config.dtype!r}")
     if not isinstance(config.raw_pixels, bool):
         raise ConfigError(f"raw_pixels takes true or false, got {config.raw_pixels!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_int(value) -> bool:

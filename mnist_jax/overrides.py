@@ -41,28 +41,30 @@ class Override:
     values: tuple
 
 
-def parse(arg: str) -> Override:
-    """`arg` as a key and its values, untyped: `coerce` types them once the setting is known."""
+def parse(arg: str, shown: str | None = None) -> Override:
+    """`arg` as a key and its values, untyped: `coerce` types them once the setting is known.
+    A refusal quotes `arg`, or `shown` when given (a flag: `--lr 0:1`, not `'lr=0:1'`)."""
+    where = repr(arg) if shown is None else shown
     key, sep, text = arg.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise OverrideError(f"{arg!r} is not an override; write {FORM}")
+        raise OverrideError(f"{where} is not an override; write {FORM}")
     if not _KEY.fullmatch(key):
         raise OverrideError(
-            f"{arg!r}: {key!r} is not a setting name; write {FORM} (a dotted name, no dashes)"
+            f"{where}: {key!r} is not a setting name; write {FORM} (a dotted name, no dashes)"
         )
-    pieces = _pieces(arg, text)
+    pieces = _pieces(where, text)
     if any(_DISTRIBUTION.fullmatch(p) for p in pieces):
         if len(pieces) > 1:
-            raise OverrideError(f"{arg!r}: a distribution is the key's only value; {FORM}")
-        return Override(key, (_distribution(arg, pieces[0]),))
+            raise OverrideError(f"{where}: a distribution is the key's only value; {FORM}")
+        return Override(key, (_distribution(where, pieces[0]),))
     values = []
     for piece in pieces:
-        values.extend(_range(arg, piece) if _is_range(piece) else [_value(arg, piece)])
+        values.extend(_range(where, piece) if _is_range(piece) else [_value(where, piece)])
     seen = set()
     for value in values:
         if _identity(value) in seen:
-            raise OverrideError(f"{arg!r}: {_show(value)} appears twice; give each value once")
+            raise OverrideError(f"{where}: {_show(value)} appears twice; give each value once")
         seen.add(_identity(value))
     return Override(key, tuple(values))
 
@@ -147,7 +149,7 @@ def _list_sample(key: str, value, default) -> list:
         return list(default)
 
 
-def _pieces(arg: str, text: str) -> list[str]:
+def _pieces(where: str, text: str) -> list[str]:
     """`text` split at commas outside brackets; brackets must pair and not nest."""
     pieces, depth, start, parens = [], 0, 0, 0
     for i, char in enumerate(text):
@@ -156,68 +158,68 @@ def _pieces(arg: str, text: str) -> list[str]:
         elif char == "[":
             depth += 1
             if depth > 1:
-                raise OverrideError(f"{arg!r}: lists do not nest; write a flat list like [64,128]")
+                raise OverrideError(f"{where}: lists do not nest; write a flat list like [64,128]")
         elif char == "]":
             depth -= 1
             if depth < 0:
-                raise OverrideError(f"{arg!r}: a ']' without its '['; write a list as [64,128]")
+                raise OverrideError(f"{where}: a ']' without its '['; write a list as [64,128]")
         elif char == "," and depth == 0 and parens == 0:
             pieces.append(text[start:i])
             start = i + 1
     if depth:
-        raise OverrideError(f"{arg!r}: a '[' without its ']'; write a list as [64,128]")
+        raise OverrideError(f"{where}: a '[' without its ']'; write a list as [64,128]")
     pieces.append(text[start:])
     pieces = [p.strip() for p in pieces]
     if "" in pieces:
-        where = "no value after '='" if not text.strip() else "an empty value between commas"
-        raise OverrideError(f"{arg!r}: {where}; write {FORM}")
+        what = "no value after '='" if not text.strip() else "an empty value between commas"
+        raise OverrideError(f"{where}: {what}; write {FORM}")
     return pieces
 
 
-def _distribution(arg: str, piece: str) -> search.Distribution:
+def _distribution(where: str, piece: str) -> search.Distribution:
     """`kind(args)`: each argument a value as a key takes it (a choice among lists too)."""
     kind, inner = _DISTRIBUTION.fullmatch(piece).groups()
     if kind not in search.KINDS:
-        raise OverrideError(f"{arg!r}: {kind!r} is not a distribution; write {search.FORMS}")
+        raise OverrideError(f"{where}: {kind!r} is not a distribution; write {search.FORMS}")
     if "(" in inner or ")" in inner:
-        raise OverrideError(f"{arg!r}: distributions do not nest; write {search.FORMS}")
-    values = tuple(_value(arg, p) for p in _pieces(arg, inner)) if inner.strip() else ()
+        raise OverrideError(f"{where}: distributions do not nest; write {search.FORMS}")
+    values = tuple(_value(where, p) for p in _pieces(where, inner)) if inner.strip() else ()
     try:
         return search.Distribution(kind, values)
     except ValueError as error:
-        raise OverrideError(f"{arg!r}: {error}") from None
+        raise OverrideError(f"{where}: {error}") from None
 
 
-def _value(arg: str, piece: str):
+def _value(where: str, piece: str):
     """One piece: a bracketed list of scalars, or a scalar."""
     if not (piece.startswith("[") and piece.endswith("]")):
-        return _scalar(arg, piece)
+        return _scalar(where, piece)
     inner = piece[1:-1].strip()
     if not inner:
-        raise OverrideError(f"{arg!r}: an empty list [] is not supported; give its elements")
+        raise OverrideError(f"{where}: an empty list [] is not supported; give its elements")
     elements = [e.strip() for e in inner.split(",")]
     if "" in elements:
-        raise OverrideError(f"{arg!r}: an empty element in {piece}; write a list as [64,128]")
-    return [_scalar(arg, e) for e in elements]
+        raise OverrideError(f"{where}: an empty element in {piece}; write a list as [64,128]")
+    return [_scalar(where, e) for e in elements]
 
 
-def _scalar(arg: str, piece: str):
+def _scalar(where: str, piece: str):
     """true/false, null/none, an int, a finite float, or a name, in that order."""
     if piece.lower() in _WORDS:
         return _WORDS[piece.lower()]
     if _INT.fullmatch(piece):
         return int(piece)
     if _NON_FINITE.fullmatch(piece):
-        raise OverrideError(f"{arg!r}: {piece!r} is not a finite number; give a finite one")
+        raise OverrideError(f"{where}: {piece!r} is not a finite number; give a finite one")
     if _FLOAT.fullmatch(piece):
         number = float(piece)
         if not math.isfinite(number):
-            raise OverrideError(f"{arg!r}: {piece!r} overflows a float; give a finite number")
+            raise OverrideError(f"{where}: {piece!r} overflows a float; give a finite number")
         return number
     if _NAME.fullmatch(piece):
         return piece
     raise OverrideError(
-        f"{arg!r}: {piece!r} is not a value; give a number, true/false, null, a name "
+        f"{where}: {piece!r} is not a value; give a number, true/false, null, a name "
         "(letters, digits, _ - .), a list [a,b] or a range start:stop:count"
     )
 
@@ -227,23 +229,23 @@ def _is_range(piece: str) -> bool:
     return ":" in piece and "[" not in piece and "]" not in piece
 
 
-def _range(arg: str, piece: str) -> list[float]:
-    """`start:stop:count` as `count` log-spaced floats, exactly as the `--lr` flag spaces them."""
+def _range(where: str, piece: str) -> list[float]:
+    """`start:stop:count` as `count` log-spaced floats, the ends included."""
     parts = [p.strip() for p in piece.split(":")]
     form = "start:stop:count, e.g. 1e-4:1e-2:5"
     if len(parts) != 3:
-        raise OverrideError(f"{arg!r}: a range has 3 parts, {form}, not {len(parts)}")
+        raise OverrideError(f"{where}: a range has 3 parts, {form}, not {len(parts)}")
     ends = []
     for name, part in zip(("start", "stop"), parts[:2], strict=True):
         end = float(part) if _FLOAT.fullmatch(part) else math.nan
         if not (math.isfinite(end) and end > 0):
             raise OverrideError(
-                f"{arg!r}: the range's {name} {part!r} is not a positive finite number; {form}"
+                f"{where}: the range's {name} {part!r} is not a positive finite number; {form}"
             )
         ends.append(end)
     if not _INT.fullmatch(parts[2]) or int(parts[2]) < 1:
         raise OverrideError(
-            f"{arg!r}: the range's count {parts[2]!r} is not a whole number of at least 1; {form}"
+            f"{where}: the range's count {parts[2]!r} is not a whole number of at least 1; {form}"
         )
     return [float(v) for v in np.geomspace(ends[0], ends[1], int(parts[2]))]
 

@@ -19,25 +19,27 @@ from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
 
 SETTINGS = {"model": models.MODELS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES}
-ALIASES = {"lr": "learning_rates", "seed": "seeds"}
 # Top-level fields a key may set; `model`, `optimizer` and `schedule` name the registered entry.
-FIELDS = ("epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed", "val_split")
+FIELDS = (
+    "lr", "seed", "epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed",
+    "val_split",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Member:
-    """One trained network: `config` has one rate and one seed and every setting filled in."""
+    """One trained network: `config` with every setting filled in."""
 
     config: Config
     hparams: dict[str, Any]  # the swept keys as typed, with this member's values
 
     @property
     def learning_rate(self) -> float:
-        return self.config.learning_rates[0]
+        return self.config.lr
 
     @property
     def seed(self) -> int:
-        return self.config.seeds[0]
+        return self.config.seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Group:
 
 def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
     """Every key an override may set, for the registered names in play."""
-    keys = [*ALIASES, *FIELDS, *SETTINGS]
+    keys = [*FIELDS, *SETTINGS]
     for kind, registry in SETTINGS.items():
         for name in names[kind]:
             keys += [f"{kind}.{k}" for k in registry.defaults(name) if f"{kind}.{k}" not in keys]
@@ -59,8 +61,8 @@ def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
 
 
 def expand(config: Config, given: Sequence[Override]) -> list[Member]:
-    """The full grid of `given` over `config`, each point's rates x seeds; refuses what cannot
-    run, before any work, in one line."""
+    """The full grid of `given` over `config`, one member a point; refuses what cannot run,
+    before any work, in one line."""
     names = {kind: {getattr(config, f"{kind}_name")} for kind in SETTINGS}
     for o in given:
         if o.key in SETTINGS:
@@ -84,13 +86,8 @@ def expand(config: Config, given: Sequence[Override]) -> list[Member]:
     members = []
     for point in itertools.product(*(o.values for o in given)):
         assignment = dict(zip((o.key for o in given), point, strict=True))
-        point_config = complete(apply(config, assignment))
-        for lr in point_config.learning_rates:
-            for seed in point_config.seeds:
-                values = {k: _typed(point_config, k) for k in assignment}
-                values |= {"lr": lr, "seed": seed}
-                member = dataclasses.replace(point_config, learning_rates=(lr,), seeds=(seed,))
-                members.append(Member(member, {k: values[k] for k in swept}))
+        member = complete(apply(config, assignment))
+        members.append(Member(member, {k: _typed(member, k) for k in swept}))
     return members
 
 
@@ -123,9 +120,6 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
                     f"{', '.join(defaults)}"
                 )
             settings[kind][setting] = _coerce(key, value, defaults[setting])
-        elif key in ALIASES:
-            default = 1.0 if key == "lr" else 0
-            changes[ALIASES[key]] = (_coerce(key, value, default),)
         elif key in FIELDS:  # epochs and steps default to None: typed as whole numbers
             default = 1 if key in ("epochs", "steps") else getattr(Config, key)
             changes[key] = _coerce(key, value, default)
@@ -143,7 +137,7 @@ def _typed(config: Config, key: str):
         return getattr(config, kind)[setting]
     if kind in SETTINGS:
         return getattr(config, f"{kind}_name")
-    return getattr(config, ALIASES.get(key, key))
+    return getattr(config, key)
 
 
 def _coerce(key: str, value, default):
@@ -166,9 +160,6 @@ def complete(config: Config) -> Config:
     if isinstance(activation, str) and activation not in models.ACTIVATIONS:
         choices = ", ".join(models.ACTIVATIONS)
         raise ConfigError(f"model.activation takes one of {choices}, got {activation!r}")
-    for lr in config.learning_rates:
-        if not (isinstance(lr, float) and lr > 0):
-            raise ConfigError(f"lr takes positive numbers, got {lr!r}")
     return dataclasses.replace(config, **filled)
 
 
@@ -189,7 +180,7 @@ def _filled(kind: str, name: str, registry: Registry, given: dict[str, Any]) -> 
 
 def float_hparams(config: Config) -> dict[str, float]:
     """The member's hyperparameters that are data in the compiled program, by key."""
-    floats = {"lr": config.learning_rates[0]}
+    floats = {"lr": float(config.lr)}
     for kind in SETTINGS:
         for k, v in getattr(config, kind).items():
             if isinstance(v, float):
@@ -200,7 +191,7 @@ def float_hparams(config: Config) -> dict[str, float]:
 def structure(config: Config) -> str:
     """What must be equal for members to share a compiled program (floats are data)."""
     record = config.to_json()
-    for field in ("name", "learning_rates", "seeds", "tutorial"):
+    for field in ("name", "lr", "seed", "tutorial"):
         record.pop(field)
     for kind in SETTINGS:
         record[kind] = {

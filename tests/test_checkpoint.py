@@ -75,7 +75,7 @@ def logged(workdir, name):
     "name, flags",
     [
         ("five_layer_relu_dropout", ()),
-        ("five_layer_relu", ("--lr", "1e-3,1e-2", "--seeds", "0,1", "--max-members", "2")),
+        ("five_layer_relu", ("--lr", "1e-3,1e-2", "--seed", "0,1", "--max-members", "2")),
     ],
     ids=["single", "sweep-in-two-chunks"],
 )
@@ -219,7 +219,7 @@ def test_a_checkpoint_of_another_run_is_refused_saying_what_differs_mock_data(tm
     assert "name is five_layer_relu in the checkpoint but five_layer_sigmoid now" in line
     assert "model.activation is relu in the checkpoint but sigmoid now" in line
     line = refusal(capsys, "five_layer_relu", tmp_path, "--epochs", "2", "--resume", "--lr", "0.01")
-    assert "learning_rates is [0.001] in the checkpoint but [0.01] now" in line
+    assert "lr is 0.001 in the checkpoint but 0.01 now" in line
     line = refusal(
         capsys, "five_layer_relu", tmp_path, "--epochs", "2", "--resume", "optimizer.b1=0.8"
     )

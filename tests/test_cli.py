@@ -62,86 +62,89 @@ def paths(tmp_path, monkeypatch):
     return fill
 
 
-POSITIVE_INT_CASES = [
+WHOLE_NUMBER_FLAGS = [
     pytest.param(
         RELU,
         [flag, value],
         [f"argument {flag}", "expected a whole number of at least 1", f"got {value!r}"],
         id=f"{flag[2:]}-{value}",
     )
-    for flag in ("--epochs", "--steps", "--batch-size", "--devices", "--max-members")
+    for flag in ("--devices", "--max-members")
     for value in ("0", "-2", "two", "1.5")
 ]
+# A short form's value is the key's: refused in the key's words.
+WHOLE_NUMBER_KEYS = [
+    pytest.param(RELU, [flag, value], [words], id=f"{flag[2:]}-{value}")
+    for flag, key in (("--epochs", "epochs"), ("--steps", "steps"), ("--batch-size", "batch_size"))
+    for value, words in (
+        ("0", f"{key} takes a whole number of at least 1, got 0"),
+        ("-2", f"{key} takes a whole number of at least 1, got -2"),
+        ("two", f"{key} takes a whole number, got 'two'"),
+        ("1.5", f"{key} takes a whole number, got 1.5"),
+    )
+]
 
-LR_EXPECTED = "expected a rate like 1e-3, a list like 3e-4,1e-3 or a range start:stop:count"
+RANGE = "start:stop:count, e.g. 1e-4:1e-2:5"
 CASES = [
-    # Learning rates.
-    pytest.param(RELU, ["--lr", "0"], ["argument --lr: '0' is not a positive finite"], id="lr-0"),
-    pytest.param(RELU, ["--lr=-1e-3"], ["'-1e-3' is not a positive finite"], id="lr-negative"),
-    pytest.param(RELU, ["--lr", "-0.5"], ["'-0.5' is not a positive finite"], id="lr-negative-2"),
-    pytest.param(RELU, ["--lr", "nan"], ["'nan' is not a positive finite"], id="lr-nan"),
-    pytest.param(RELU, ["--lr", "inf"], ["'inf' is not a positive finite"], id="lr-inf"),
-    pytest.param(
-        RELU, ["--lr", "abc"], ["'abc' is not a positive finite", LR_EXPECTED], id="lr-abc"
-    ),
-    pytest.param(
-        RELU, ["--lr", "1e-3,-1"], ["'1e-3,-1': '-1' is not a positive"], id="lr-list-negative"
-    ),
-    pytest.param(RELU, ["--lr", "1e-3,x"], ["'1e-3,x': 'x' is not a positive"], id="lr-list-word"),
+    # Learning rates: --lr V is lr=V, the same grammar and the same refusals.
+    pytest.param(RELU, ["--lr", "0"], ["lr takes a positive number, got 0.0"], id="lr-0"),
+    pytest.param(RELU, ["--lr=-1e-3"], ["lr takes a positive number, got -0.001"], id="lr-neg"),
+    pytest.param(RELU, ["--lr", "-0.5"], ["positive number, got -0.5"], id="lr-negative-2"),
+    pytest.param(RELU, ["--lr", "nan"], ["--lr nan: 'nan' is not a finite number"], id="lr-nan"),
+    pytest.param(RELU, ["--lr", "inf"], ["--lr inf: 'inf' is not a finite number"], id="lr-inf"),
+    pytest.param(RELU, ["--lr", "abc"], ["lr takes a number, got 'abc'"], id="lr-abc"),
+    pytest.param(RELU, ["--lr", "1e-3,-1"], ["positive number, got -1.0"], id="lr-list-negative"),
+    pytest.param(RELU, ["--lr", "1e-3,x"], ["lr takes a number, got 'x'"], id="lr-list-word"),
     pytest.param(
         RELU,
         ["--lr", "1e-3,,2e-3"],
-        ["'1e-3,,2e-3': an empty entry", LR_EXPECTED],
+        ["--lr 1e-3,,2e-3: an empty value between commas; write KEY=VALUE"],
         id="lr-list-gap",
     ),
-    pytest.param(RELU, ["--lr", "1e-3,"], ["'1e-3,': an empty entry"], id="lr-list-trailing"),
+    pytest.param(RELU, ["--lr", "1e-3,"], ["--lr 1e-3,: an empty value"], id="lr-list-trailing"),
     pytest.param(
         RELU,
         ["--lr", "1e-4:1e-2"],
-        ["'1e-4:1e-2': a range has 3 parts, start:stop:count, not 2", LR_EXPECTED],
+        [f"--lr 1e-4:1e-2: a range has 3 parts, {RANGE}, not 2"],
         id="lr-range-2-parts",
     ),
-    pytest.param(
-        RELU, ["--lr", "1e-4:1e-2:5:1"], ["3 parts, start:stop:count, not 4"], id="lr-range-4-parts"
-    ),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:5:1"], ["3 parts", "not 4"], id="lr-range-4-parts"),
     pytest.param(
         RELU,
         ["--lr", "1e-4:1e-2:x"],
-        ["the count 'x' is not a whole number of at least 1", LR_EXPECTED],
+        [f"the range's count 'x' is not a whole number of at least 1; {RANGE}"],
         id="lr-range-count-word",
     ),
-    pytest.param(RELU, ["--lr", "1e-4:1e-2:0"], ["the count '0'"], id="lr-range-count-0"),
-    pytest.param(RELU, ["--lr", "1e-4:1e-2:2.5"], ["the count '2.5'"], id="lr-range-count-2.5"),
-    pytest.param(RELU, ["--lr", "1e-4:1e-2:"], ["the count ''"], id="lr-range-no-count"),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:0"], ["count '0'"], id="lr-range-count-0"),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:2.5"], ["count '2.5'"], id="lr-range-count-2.5"),
+    pytest.param(RELU, ["--lr", "1e-4:1e-2:"], ["count ''"], id="lr-range-no-count"),
     pytest.param(
-        RELU, ["--lr", "0:1e-2:5"], ["'0:1e-2:5': '0' is not a positive"], id="lr-range-start-0"
+        RELU,
+        ["--lr", "0:1e-2:5"],
+        ["--lr 0:1e-2:5: the range's start '0' is not a positive finite number"],
+        id="lr-range-start-0",
     ),
-    pytest.param(
-        RELU, ["--lr=-1e-4:1e-2:5"], ["'-1e-4' is not a positive"], id="lr-range-start-negative"
-    ),
-    pytest.param(RELU, ["--lr", "1e-4:inf:5"], ["'inf' is not a positive"], id="lr-range-stop-inf"),
-    pytest.param(RELU, ["--lr", "1e-4:nan:5"], ["'nan' is not a positive"], id="lr-range-stop-nan"),
-    pytest.param(RELU, ["--lr", ":1e-2:5"], ["':1e-2:5': an empty entry"], id="lr-range-no-start"),
+    pytest.param(RELU, ["--lr=-1e-4:1e-2:5"], ["start '-1e-4'"], id="lr-range-start-negative"),
+    pytest.param(RELU, ["--lr", "1e-4:inf:5"], ["stop 'inf'"], id="lr-range-stop-inf"),
+    pytest.param(RELU, ["--lr", "1e-4:nan:5"], ["stop 'nan'"], id="lr-range-stop-nan"),
+    pytest.param(RELU, ["--lr", ":1e-2:5"], ["start ''"], id="lr-range-no-start"),
     pytest.param(RELU, ["--lr"], ["argument --lr: expected one argument"], id="lr-no-value"),
     # Whole numbers.
-    *POSITIVE_INT_CASES,
+    *WHOLE_NUMBER_FLAGS,
+    *WHOLE_NUMBER_KEYS,
     pytest.param(
         RELU,
         ["--seed", "-1"],
-        ["argument --seed: expected a whole number from 0 to 2147483647, got '-1'"],
+        ["seed takes a whole number from 0 to 2147483647, got -1"],
         id="seed-negative",
     ),
-    pytest.param(RELU, ["--seed", "x"], ["argument --seed", "got 'x'"], id="seed-word"),
+    pytest.param(RELU, ["--seed", "x"], ["seed takes a whole number, got 'x'"], id="seed-word"),
     pytest.param(RELU, ["--seed", "2147483648"], ["from 0 to 2147483647"], id="seed-beyond-int32"),
-    pytest.param(
-        RELU,
-        ["--seeds", "0,-1"],
-        ["argument --seeds: expected seeds like 0,1,2", "got '0,-1'"],
-        id="seeds-negative",
-    ),
-    pytest.param(RELU, ["--seeds", "0,,1"], ["seeds like 0,1,2", "'0,,1'"], id="seeds-gap"),
-    pytest.param(RELU, ["--seeds", "a,b"], ["seeds like 0,1,2", "'a,b'"], id="seeds-words"),
-    pytest.param(RELU, ["--seeds", "0,1,"], ["seeds like 0,1,2", "'0,1,'"], id="seeds-trailing"),
+    pytest.param(RELU, ["seed=2147483648"], ["from 0 to 2147483647"], id="seed-key-beyond-int32"),
+    pytest.param(RELU, ["--seed", "0,-1"], ["from 0 to 2147483647, got -1"], id="seeds-negative"),
+    pytest.param(RELU, ["--seed", "0,,1"], ["--seed 0,,1: an empty value"], id="seeds-gap"),
+    pytest.param(RELU, ["--seed", "0,1,"], ["--seed 0,1,: an empty value"], id="seeds-trailing"),
+    pytest.param(RELU, ["--seed", "0,0"], ["--seed 0,0: 0 appears twice"], id="seeds-twice"),
     pytest.param(
         RELU, ["--process-id", "-1"], ["argument --process-id", "at least 0"], id="process-id"
     ),
@@ -149,7 +152,7 @@ CASES = [
     pytest.param(
         RELU,
         ["--activation", "swish"],
-        ["argument --activation: invalid choice: 'swish'", "'relu'", "'gelu'", "'silu'"],
+        ["model.activation takes one of relu, sigmoid, tanh, gelu, elu, silu, got 'swish'"],
         id="activation-unknown",
     ),
     pytest.param(
@@ -158,10 +161,29 @@ CASES = [
         ["model.activation: model softmax has no such setting; mlp has it"],
         id="activation-without-hidden-layers",
     ),
-    pytest.param(RELU, ["--loss", "mse"], ["invalid choice: 'mse'"], id="loss-unknown"),
     pytest.param(
-        RELU, ["--learning-rate", "1"], ["unrecognized arguments: --learning-rate"], id="unknown"
+        RELU, ["--loss", "mse"], ["loss takes one of categorical, binary, got 'mse'"], id="loss"
     ),
+    # A flag that does not exist: the nearest one, or the key it meant; no abbreviations.
+    *[
+        pytest.param(
+            RELU,
+            [*flag, "3"],
+            [f"unknown flag {flag[0].partition('=')[0]}; {words}"],
+            id=flag[0][2:],
+        )
+        for flag, words in [
+            (["--epohcs"], "did you mean --epochs?"),
+            (["--epoch"], "did you mean --epochs?"),  # not taken as an abbreviation
+            (["--learning-rate"], "did you mean --lr?"),
+            (["--seeds"], "did you mean --seed?"),
+            (["--batch_size"], "did you mean --batch-size?"),
+            (["--quie"], "did you mean --quiet?"),
+            (["--optimizer"], "settings are KEY=VALUE, without dashes: optimizer=..."),
+            (["--model.hidden=[3]"], "settings are KEY=VALUE, without dashes: model.hidden=..."),
+            (["--frobnicate"], "see --help for the flags, and any setting is KEY=VALUE"),
+        ]
+    ],
     # KEY=VALUE overrides.
     pytest.param(
         RELU,
@@ -190,9 +212,10 @@ CASES = [
     pytest.param(RELU, ["lr=1e-3", "lr=1e-2"], ["'lr' is set 2 times"], id="key-twice"),
     pytest.param(RELU, ["hidden"], ["'hidden' is not an override"], id="not-key-value"),
     pytest.param(RELU, ["model.hidden=[]"], ["an empty list"], id="empty-list"),
-    pytest.param(RELU, ["epochs=1", "--steps", "3"], ["give epochs or steps"], id="epochs+steps"),
+    pytest.param(
+        RELU, ["epochs=1", "--steps", "3"], ["give epochs= or --steps, not both"], id="e+steps"
+    ),
     pytest.param(RELU, ["model.hidden=[0]"], ["hidden takes widths of at least 1"], id="width-0"),
-    pytest.param(RELU, ["seed=2147483648"], ["seed takes a whole number from 0"], id="seed-key"),
     pytest.param(
         SOFTMAX,
         ["optimizer=sgd", "optimizer.momentum=abc"],
@@ -201,7 +224,7 @@ CASES = [
     ),
     # A flag and the key it stands for.
     pytest.param(RELU, ["--lr", "1e-3", "lr=1e-3"], ["give --lr or lr=, not both"], id="lr+key"),
-    pytest.param(RELU, ["--seeds", "0,1", "seed=2"], ["give --seeds or seed="], id="seeds+key"),
+    pytest.param(RELU, ["seed=2", "--seed", "0,1"], ["give --seed or seed="], id="seed+key"),
     pytest.param(
         RELU,
         ["--activation", "gelu", "model.activation=relu"],
@@ -217,9 +240,6 @@ CASES = [
     # Flags that conflict.
     pytest.param(
         RELU, ["--epochs", "1", "--steps", "2"], ["give --epochs or --steps, not both"], id="e+s"
-    ),
-    pytest.param(
-        RELU, ["--seed", "1", "--seeds", "0,1"], ["give --seed or --seeds, not both"], id="s+s"
     ),
     pytest.param(
         RELU, ["--resume"], ["--resume needs --checkpoint-dir"], id="resume-without-checkpoints"
@@ -353,7 +373,7 @@ def test_a_read_only_data_dir_holding_prepared_mnist_is_fine(read_only, tmp_path
 
 def test_good_flags_reach_the_run_and_create_nothing(tmp_path, no_run):
     flags = [
-        "--activation", "gelu", "--lr", "1e-4:1e-2:3", "--seeds", "0,1", "--epochs", "2",
+        "--activation", "gelu", "--lr", "1e-4:1e-2:3", "--seed", "0,1", "--epochs", "2",
         "--logdir", f"{tmp_path}/new/logs", "--json", f"{tmp_path}/new/out/results.json",
         "--checkpoint-dir", f"{tmp_path}/new/checkpoints", "--resume",
         "--data-dir", f"{tmp_path}/new/tfds",
@@ -370,10 +390,41 @@ def test_good_flags_reach_the_run_and_create_nothing(tmp_path, no_run):
 
 
 def test_overrides_and_flags_make_the_same_members(no_run):
-    cli.main(RELU, ["--lr", "1e-3,1e-2", "--seeds", "0,1", "--epochs", "3", "--batch-size", "50"])
+    cli.main(RELU, ["--lr", "1e-3,1e-2", "--seed", "0,1", "--epochs", "3", "--batch-size", "50"])
     cli.main(RELU, ["lr=1e-3,1e-2", "seed=0,1", "epochs=3", "batch_size=50"])
     (_, flags, swept_flags, _), (_, keys, swept_keys, _) = no_run
     assert flags == keys and swept_flags == swept_keys == ["lr", "seed"]
+
+
+def test_overrides_before_between_and_after_flags_are_all_taken(no_run):
+    cli.main(RELU, ["lr=1e-3,1e-2", "--epochs", "3", "seed=0,1", "--overwrite", "batch_size=50"])
+    cli.main(RELU, ["--epochs", "3", "--overwrite", "lr=1e-3,1e-2", "seed=0,1", "batch_size=50"])
+    (_, between, swept, options), (_, after, _, _) = no_run
+    assert between == after and len(between) == 4 and swept == ["lr", "seed"]
+    assert {m.config.batch_size for m in between} == {50} and options.overwrite
+
+
+SHORT_FORM_VALUES = {
+    "lr": "1e-4,1e-2",
+    "seed": "3,4",
+    "epochs": "2",
+    "steps": "5",
+    "batch_size": "50",
+    "loss": "binary",
+    "raw_pixels": "true",
+    "dtype": "bfloat16",
+    "model.activation": "gelu,tanh",
+}
+
+
+@pytest.mark.parametrize("form", cli.SHORT_FORMS, ids=lambda form: form.flag)
+def test_a_short_form_makes_the_same_members_as_its_key(form, no_run):
+    value = SHORT_FORM_VALUES[form.key]
+    cli.main(RELU, [form.flag] if form.switch else [form.flag, value])
+    cli.main(RELU, [f"{form.key}={value}"])
+    cli.main(RELU, [])
+    (_, by_flag, _, _), (_, by_key, _, _), (_, default, _, _) = no_run
+    assert by_flag == by_key != default
 
 
 def test_keys_reach_the_members_typed(no_run):
@@ -461,5 +512,7 @@ def test_experiments_name_runs_that_experiment():
 def test_experiments_name_passes_on_the_flags_after_it():
     result = run_experiments("softmax", "--lr", "0")
     assert result.returncode == 2
-    assert result.stderr.startswith("python -m experiments.softmax: error: argument --lr: '0'")
+    assert result.stderr.startswith(
+        "python -m experiments.softmax: error: lr takes a positive number"
+    )
     assert result.stderr.count("\n") == 1

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MOCK_RUN = str(Path(__file__).with_name("mock_run.py"))
-SWEEP = ["--lr", "1e-3,3e-3", "--seeds", "0,1"]  # 4 members
+SWEEP = ["--lr", "1e-3,3e-3", "--seed", "0,1"]  # 4 members
 
 
 def run(tmp_path, name, *flags, devices=4, check=True):

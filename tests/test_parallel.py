@@ -54,7 +54,7 @@ def numbers(report):
 
 @pytest.mark.slow  # two fresh processes on four forced CPU devices
 @pytest.mark.parametrize(
-    "flags", [(), ("--lr", "1e-3,3e-3", "--seeds", "0,1")], ids=["single", "sweep"]
+    "flags", [(), ("--lr", "1e-3,3e-3", "--seed", "0,1")], ids=["single", "sweep"]
 )
 def test_four_devices_equal_one_mock_data(tmp_path, flags):
     one = mock_run(tmp_path, "one", 1, *flags)

@@ -123,7 +123,7 @@ def run(acc, binary=0.99, losses=((0.1, 0.2),), diverged=False, seed=0):
 
 def sweep(accs, binaries=(0.99, 0.99, 0.99), lr=0.001, **kwargs):
     config = {
-        "learning_rates": [lr],
+        "lr": lr,
         "schedule_name": "constant",
         "optimizer_name": "adam",
         "epochs": 30,

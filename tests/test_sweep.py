@@ -145,7 +145,7 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
         (("optimizer=adam", "optimizer.weight_decay=1e-3"), ["adam has no such", "adamw has it"]),
         (("optimizer=adma",), ["unknown optimizer 'adma'", "did you mean 'adam'"]),
         (("model.activation=swish",), ["model.activation takes one of", "'swish'"]),
-        (("lr=0",), ["lr takes positive numbers"]),
+        (("lr=0",), ["lr takes a positive number, got 0.0"]),
         (("batch_size=0",), ["batch_size takes a whole number of at least 1"]),
         (("loss=mse",), ["loss takes one of", "'mse'"]),
         (("epochs=2.5",), ["epochs"]),

@@ -42,7 +42,7 @@ def members(spec, lrs, seeds=None, base=None):
     seeds = [0] * len(lrs) if seeds is None else seeds
     base = base or CONFIGS[spec]
     group = [
-        sweep.Member(dataclasses.replace(base, learning_rates=(lr,), seeds=(s,)), {})
+        sweep.Member(dataclasses.replace(base, lr=lr, seed=s), {})
         for lr, s in zip(lrs, seeds, strict=True)
     ]
     return loop.initial_state(spec, MESH, group, IMAGE)
@@ -176,7 +176,7 @@ def test_a_float_sweep_is_one_program_and_each_member_equals_its_lone_run_synthe
                 ADAM_DROPOUT,
                 model={**ADAM_DROPOUT.model, "dropout_rate": rate},
                 optimizer={**ADAM_DROPOUT.optimizer, "b1": b1},
-                learning_rates=(lr,),
+                lr=lr,
             ),
             {},
         )
