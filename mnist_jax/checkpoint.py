@@ -8,15 +8,27 @@ A checkpoint dir holds one run (one experiment, all its members):
                                     `KEEP` epochs kept: state (params, optimizer state, step,
                                     keys), per-batch losses, and the history the logs need
 
+    DIR/.lock                       held (flock) by the process writing the run, so a second
+                                    process is refused at once; the kernel drops it with its
+                                    holder, so a killed run leaves nothing stuck
+
 Orbax writes each epoch into a temporary folder and renames it once complete, so a crash while
-saving leaves the previous checkpoint as the latest. States are saved from host copies, so the
-next epoch may reuse (donate) the device buffers while a save is still being written.
+saving leaves the previous checkpoint as the latest. Each save is complete before the next
+epoch starts: a failed one (a full disk, the folder deleted) stops the run at the epoch it was
+of, with the epoch before it intact on disk.
 """
 
+import contextlib
 import dataclasses
+import fcntl
+import glob
 import json
+import logging
 import os
+import re
 import shutil
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -29,12 +41,58 @@ from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 # Not compared on resume: the run's length may change (`--epochs` stays the total).
 NOT_COMPARED = ("epochs", "steps")
 
 
 class CheckpointError(ConfigError):
     """A checkpoint dir that cannot be used as asked; the message says what to do."""
+
+
+class SaveError(files.WriteError):
+    """An epoch's checkpoint could not be written; the message says which, what is intact and
+    what to do. `runs` gets the chunk's runs up to that epoch on the way out, so that the
+    results trained so far are still written."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.runs: list = []
+
+
+@contextlib.contextmanager
+def locked(directory: str) -> Iterator[None]:
+    """Holds `directory` for this process: another process asking for it is refused at once.
+
+    A folder created here only for its lock is removed again if the run leaves nothing in it.
+    """
+    created = not os.path.exists(directory)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            raise CheckpointError(
+                f"{directory} is in use by a run in process {holder}: wait for it to end, or "
+                "give another --checkpoint-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+        if created and _listing(directory) == [LOCK_FILE]:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+                os.rmdir(directory)
+
+
+def has_run(directory: str) -> bool:
+    """Whether `directory` holds a run's record, so that `--resume` can continue it."""
+    return os.path.exists(os.path.join(directory, RUN_FILE))
 
 
 @dataclasses.dataclass
@@ -69,7 +127,12 @@ def check_dir(directory: str, record: dict[str, Any], resume: bool, overwrite: b
                 "another --checkpoint-dir"
             )
     elif _ours(directory) and not overwrite:
-        held = os.path.exists(os.path.join(directory, RUN_FILE)) and read_run(directory)
+        if not has_run(directory):
+            raise CheckpointError(
+                f"{directory} holds checkpoints without their {RUN_FILE}, which cannot be "
+                "resumed: pass --overwrite to replace them, or choose another --checkpoint-dir"
+            )
+        held = read_run(directory)
         raise CheckpointError(
             f"{directory} already holds checkpoints of {(held or {}).get('name', 'a run')!r}; "
             "pass --resume to continue that run, --overwrite to replace it, or choose "
@@ -155,10 +218,12 @@ class MemberCheckpoints:
     """The checkpoints of members `first`..`first + count - 1` (0-based) of a run."""
 
     def __init__(self, directory: str, first: int, count: int):
+        self.directory = directory
         self.path = group_path(directory, first, count)
-        self.manager = ocp.CheckpointManager(
-            self.path, options=ocp.CheckpointManagerOptions(max_to_keep=KEEP)
-        )
+        # Saved synchronously: a failure is raised by `save` itself, not by a background thread
+        # one epoch later (or from `close` after the run, with its results unwritten).
+        options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False)
+        self.manager = ocp.CheckpointManager(self.path, options=options)
 
     def save(
         self,
@@ -169,10 +234,18 @@ class MemberCheckpoints:
         history: list[list[dict]],
         run_dirs: list[str],
     ) -> None:
-        """Starts saving; returns once the state is copied to the host."""
-        host_state = jax.tree.map(
-            _host_copy, devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
-        )
+        """Saves epoch `epoch` whole, or raises `SaveError` with the epoch before it intact.
+
+        Refuses to write into a checkpoint dir deleted during the run: orbax would recreate
+        a `members-*` folder without the record that makes it resumable.
+        """
+        if not has_run(self.directory):
+            raise SaveError(
+                f"{self.directory} was deleted during the run (its {RUN_FILE} is gone), so the "
+                f"checkpoint of epoch {epoch} was not written; start the run again without "
+                "--resume"
+            )
+        host_state = devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
         items = {
             "state": ocp.args.StandardSave(host_state),
             "history": ocp.args.JsonSave(
@@ -181,7 +254,16 @@ class MemberCheckpoints:
         }
         if batch_losses_MxS.size:  # orbax refuses empty arrays: none before the first epoch
             items["batch_losses"] = ocp.args.StandardSave(np.asarray(batch_losses_MxS, np.float32))
-        self.manager.save(epoch, args=ocp.args.Composite(**items))
+        try:
+            with _quiet_orbax():
+                self.manager.save(epoch, args=ocp.args.Composite(**items))
+        except Exception as error:  # orbax and tensorstore raise many kinds for a failed write
+            for partial in glob.glob(os.path.join(self.path, f"{epoch}.orbax-checkpoint-tmp*")):
+                shutil.rmtree(partial, ignore_errors=True)  # the space it took is freed
+            raise SaveError(
+                f"the checkpoint of epoch {epoch} could not be written in {self.path} "
+                f"({_reason(error)}); {_intact(self.manager.all_steps(), epoch)}"
+            ) from None
 
     def latest(self, like_M: TrainState) -> Saved | None:
         """The newest checkpoint, its state shaped like `like_M`; None if there is none."""
@@ -193,35 +275,80 @@ class MemberCheckpoints:
             like_M.replace(key=jax.random.key_data(like_M.key)),
         )
         try:
-            history = self.manager.restore(
-                epoch, args=ocp.args.Composite(history=ocp.args.JsonRestore())
-            ).history
-            items = {"state": ocp.args.StandardRestore(target)}
-            if history["steps"]:
-                items["batch_losses"] = ocp.args.StandardRestore()
-            restored = self.manager.restore(epoch, args=ocp.args.Composite(**items))
-            batch_losses = restored.get("batch_losses", np.zeros((len(history["members"]), 0)))
-            return Saved(
-                epoch=history["epoch"],
-                steps=history["steps"],
-                state=restored.state,
-                batch_losses=np.asarray(batch_losses, np.float32),
-                history=history["members"],
-                run_dirs=history["run_dirs"],
-            )
+            with _quiet_orbax():
+                return self._restore(epoch, target)
         except Exception as error:  # orbax and tensorstore raise many kinds for a damaged file
             raise damaged(self.path, epoch, self.manager.all_steps(), error) from None
 
+    def _restore(self, epoch: int, target) -> Saved:
+        """The history of epoch `epoch`, then its state and batch losses shaped as it says."""
+        history = self.manager.restore(
+            epoch, args=ocp.args.Composite(history=ocp.args.JsonRestore())
+        ).history
+        items = {"state": ocp.args.StandardRestore(target)}
+        if history["steps"]:
+            items["batch_losses"] = ocp.args.StandardRestore()
+        restored = self.manager.restore(epoch, args=ocp.args.Composite(**items))
+        batch_losses = restored.get("batch_losses", np.zeros((len(history["members"]), 0)))
+        return Saved(
+            epoch=history["epoch"],
+            steps=history["steps"],
+            state=restored.state,
+            batch_losses=np.asarray(batch_losses, np.float32),
+            history=history["members"],
+            run_dirs=history["run_dirs"],
+        )
+
     def close(self) -> None:
-        """Waits for the last save to be complete on disk."""
-        self.manager.wait_until_finished()
+        """Releases orbax's threads and event loops: never left for the interpreter's exit,
+        where they print `Event loop is closed` tracebacks."""
         self.manager.close()
 
 
-def _host_copy(leaf: np.ndarray) -> np.ndarray:
-    """A copy: on a CPU the host array may share the device buffer, which the next epoch
-    donates."""
-    return np.array(leaf, copy=True)
+@contextlib.contextmanager
+def _quiet_orbax() -> Iterator[None]:
+    """Orbax's own reports of a failed write or read kept off stderr: its threads log the error
+    at length (absl), and tensorstore's callbacks raise "Event loop is closed" into loops orbax
+    already closed. The caller reports the failure in one line. After a failure they stay
+    quiet for the rest of the process, since orbax's threads may report it later still."""
+    absl, hook = logging.getLogger("absl"), sys.unraisablehook
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+
+    def drop_closed_loops(unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, RuntimeError) and _closed(unraisable.exc_value)):
+            hook(unraisable)
+
+    sys.unraisablehook = drop_closed_loops
+    yield  # an exception leaves both in place
+    absl.setLevel(level)
+    sys.unraisablehook = hook
+
+
+def _closed(error: RuntimeError) -> bool:
+    return str(error) == "Event loop is closed"
+
+
+def _reason(error: Exception) -> str:
+    """The cause in a few words: tensorstore's messages run to kilobytes of its settings."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    code = re.search(r"os_error_code='(\d+)'", str(error))
+    if code:
+        return os.strerror(int(code.group(1)))
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _intact(saved_epochs, epoch: int) -> str:
+    """What is left after epoch `epoch` failed to save, and how to go on from it."""
+    earlier = [e for e in saved_epochs if e < epoch]
+    left = (
+        f"the checkpoint of epoch {max(earlier)} is intact"
+        if earlier
+        else "no earlier epoch of these members is saved"
+    )
+    return f"{left}: once the disk has room, run the same command again with --resume"
 
 
 def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:

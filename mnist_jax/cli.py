@@ -354,13 +354,15 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
     compile_cache.enable()
     if args.distributed or args.coordinator:
         init_distributed(args)
-    watching = watchdog.start(p.prog, resume_hint(args.checkpoint_dir))
+    watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir))
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)}
     try:
         result = experiment.train_and_evaluate(config, given, **options)
     except (data.MnistError, ConfigError) as error:
         p.error(str(error))
-    except (LogWriteError, files.WriteError) as error:
+    except files.WriteError as error:  # a result file or a checkpoint: it says what is kept
+        p.exit(1, f"{p.prog}: stopped: {error}\n")
+    except LogWriteError as error:
         p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(args.checkpoint_dir)}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
@@ -377,6 +379,8 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
 
 
 def resume_hint(checkpoint_dir: str | None) -> str:
+    if checkpoint_dir and not experiment.checkpoint_module().has_run(checkpoint_dir):
+        return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir:
         every = " (on every process)" if jax.process_count() > 1 else ""
         return (
@@ -397,6 +401,11 @@ def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoi
             f"{prog}: stopped: {what}; the logs so far are kept, but nothing was saved to resume "
             f"from. Run it again with:\n  {commands.python_module(module, *args)}\n"
             "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)\n"
+        )
+    if not experiment.checkpoint_module().has_run(checkpoint_dir):  # stopped before a save
+        return (
+            f"{prog}: stopped: {what}; nothing was saved in {checkpoint_dir} yet. Run it again "
+            f"with:\n  {commands.python_module(module, *args)}\n"
         )
     command = commands.python_module(module, *args, *([] if "--resume" in args else ["--resume"]))
     return (

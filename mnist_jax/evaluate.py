@@ -46,8 +46,10 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
             continue  # this chunk had not started when the run stopped
         like_M = loop.initial_state(spec, mesh, members, test_xy[0].shape[1:])
         store = checkpoint.MemberCheckpoints(directory, start, len(members))
-        saved = store.latest(like_M)
-        store.close()
+        try:
+            saved = store.latest(like_M)
+        finally:  # a damaged checkpoint too: orbax's threads end now, not at exit
+            store.close()
         if saved is None or saved.epoch == 0:
             continue
         state_M = devices.place_state(mesh, saved.state)

@@ -9,6 +9,7 @@ of at most `max_members`, one compiled program each; every member gets its own T
 directory. The command line (`mnist_jax.cli`) is a thin layer over this module.
 """
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -55,16 +56,23 @@ def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options)
 
 
 def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Options) -> Result:
-    """Trains `members`, group after group; see `train_and_evaluate`."""
+    """Trains `members`, group after group; see `train_and_evaluate`. The checkpoint dir is
+    this process's until it returns: another run asking for it is refused at once."""
+    check_destinations(opts)
+    with contextlib.ExitStack() as holding:
+        if opts.checkpoint_dir and jax.process_index() == 0:
+            holding.enter_context(checkpoint_module().locked(opts.checkpoint_dir))
+        return train_all(config, members, swept, opts)
+
+
+def train_all(config: Config, members, swept: list[str], opts: Options) -> Result:
+    """Checks the checkpoint dir, the layouts and the data, then trains group after group."""
     writing = jax.process_index() == 0
     say = print if writing and opts.verbose else (lambda *a, **k: None)
-    check_destinations(opts)
     groups = sweep.groups(members)
     record = run_record(config, groups, opts.max_members)
     if opts.checkpoint_dir:
-        from mnist_jax import checkpoint
-
-        checkpoint.check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)
+        checkpoint_module().check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)
     for group in groups:  # every layout is checked before any data is loaded
         for members in chunks(group, opts.max_members):
             chunk_mesh(opts, len(members), group.members[0].config.batch_size)
@@ -83,29 +91,37 @@ def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Opt
     if writing and opts.logdir is not None:
         writer.write_layout(os.path.join(opts.logdir, config.name))
     say(where(config.name, opts))
+    validation = validation_record(datasets[data_key(groups[0].members[0].config)])
     runs, startup_seconds = [], None
     with interrupt.StopOnSignal() as stop:
-        for group in groups:
-            last = group is groups[-1]
-            group_runs, started = train_group(config.name, group, datasets, opts, say, stop, last)
-            runs += group_runs
-            startup_seconds = startup_seconds or started
-    result = Result(
-        config=config,
-        runs=runs,
-        startup_seconds=startup_seconds,
-        swept=swept,
-        validation=validation_record(datasets[data_key(groups[0].members[0].config)]),
-    )
-    if writing:
-        for r in runs:
-            write_hparams(r, swept)
+        try:
+            for group in groups:
+                last = group is groups[-1]
+                started = train_group(config.name, group, datasets, opts, say, stop, last, runs)
+                startup_seconds = startup_seconds or started
+        except files.WriteError as error:
+            if not isinstance(error, checkpoint_module().SaveError):
+                raise
+            runs += error.runs  # the epochs trained up to the failed save are results too
+            shown = print if writing else say  # the table even with --quiet: the run ends here
+            report(Result(config, runs, startup_seconds, swept, validation), opts, shown)
+            raise
+    return report(Result(config, runs, startup_seconds, swept, validation), opts, say)
+
+
+def report(result: Result, opts: Options, say) -> Result:
+    """Writes the results (HParams, JSON, CSV) and prints the table."""
+    if jax.process_index() == 0:
+        for r in result.runs:
+            write_hparams(r, result.swept)
+    if result.runs:
+        say(summary_table(result))  # shown even if a file below cannot be written
+    if jax.process_index() == 0 and result.runs:
         if opts.json_path:
             write_json(opts.json_path, result)
         if opts.csv_path:
             write_csv(opts.csv_path, result)
-    say(summary_table(result))
-    say(where(config.name, opts))
+    say(where(result.config.name, opts))
     return result
 
 
@@ -154,17 +170,22 @@ def load(data_dir: str | None, raw_pixels: bool, val_split: int = 0):
     return (*holdout.split(splits[0], val_split), splits[1])
 
 
+def checkpoint_module():
+    """`mnist_jax.checkpoint`, imported only by runs that save: orbax is slow to import."""
+    from mnist_jax import checkpoint
+
+    return checkpoint
+
+
 def start_checkpoints(opts: Options, record: dict) -> None:
     """Writes the checkpoint dir's record, only now: a run that failed on its data leaves no
     checkpoint dir to refuse next time."""
     if not opts.checkpoint_dir or opts.resume:
         return
-    from mnist_jax import checkpoint
-
     if jax.process_count() > 1:  # every process has checked the dir before it is written
         multihost_utils.sync_global_devices("checkpoint dir checked")
     if jax.process_index() == 0:
-        checkpoint.start_run(opts.checkpoint_dir, record)
+        checkpoint_module().start_run(opts.checkpoint_dir, record)
 
 
 def train_spec(config: Config) -> train.TrainSpec:
@@ -191,12 +212,13 @@ def epoch_plan(config: Config, num_batches: int) -> tuple[int, ...]:
     return (num_batches,) * full + ((rest,) if rest else ())
 
 
-def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, last: bool):
-    """Trains one group's chunks; returns their runs and the start-up time to the first step.
-    A stop signal raises `Interrupted` unless this was the last chunk of the `last` group."""
+def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, last, runs):
+    """Trains one group's chunks, appending each chunk's runs to `runs` as it ends (so a fault
+    later keeps them); returns the start-up time to the first step. A stop signal raises
+    `Interrupted` unless this was the last chunk of the `last` group."""
     config = group.members[0].config
     spec = train_spec(config)
-    runs, startup_seconds, placed = [], None, {}
+    startup_seconds, placed = None, {}
     for index, members in enumerate(chunks(group, opts.max_members)):
         mesh = chunk_mesh(opts, len(members), config.batch_size)
         key = (tuple(mesh.shape.items()), data_key(config))
@@ -225,7 +247,7 @@ def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, la
         more = first + len(members) < len(group.members) or not last
         if stop.signum is not None and (epochs_done < len(plan) or more):
             raise interrupt.Interrupted(stop.signum, epochs_done, len(plan))
-    return runs, startup_seconds
+    return startup_seconds
 
 
 def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:

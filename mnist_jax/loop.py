@@ -91,33 +91,53 @@ def run_config(member: Member, chunk: Chunk, ctx: Context, run_dir: str) -> dict
 
 def start(chunk: Chunk, ctx: Context) -> Progress:
     """Fresh members, or the latest checkpoint of these members when resuming."""
-    writing = jax.process_index() == 0
     state = initial_state(chunk.spec, ctx.mesh, chunk.members, ctx.train_xy[0].shape[1:])
-    store = None
-    if ctx.checkpoint_dir:
-        from mnist_jax import checkpoint  # orbax is slow to import: only runs that save pay
+    if not ctx.checkpoint_dir:
+        return fresh(chunk, ctx, state, None)
+    from mnist_jax import checkpoint  # orbax is slow to import: only runs that save pay
 
-        store = checkpoint.MemberCheckpoints(ctx.checkpoint_dir, chunk.first, len(chunk.members))
-    saved = store.latest(state) if store and ctx.resume else None
-    if saved is None:
-        logging = writing and ctx.logdir is not None
-        run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
-        writers = [
-            RunWriter(d, run_config(m, chunk, ctx, d))
-            for d, m in zip(run_dirs, chunk.members, strict=True)
-            if d is not None
-        ]
-        empty = [[] for _ in chunk.members]
-        progress = Progress(state, 0, empty, [[] for _ in chunk.members], run_dirs, writers, store)
-        if store:
-            save(progress)
-        return progress
+    store = checkpoint.MemberCheckpoints(ctx.checkpoint_dir, chunk.first, len(chunk.members))
+    try:
+        saved = store.latest(state) if ctx.resume else None
+        return (
+            fresh(chunk, ctx, state, store) if saved is None else resume(chunk, ctx, saved, store)
+        )
+    except BaseException:  # a damaged checkpoint, a failed first save: orbax's threads end now
+        store.close()
+        raise
+
+
+def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progress:
+    """Members from their initial state, each logging into a new run directory."""
+    logging = jax.process_index() == 0 and ctx.logdir is not None
+    run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
+    writers = [
+        RunWriter(d, run_config(m, chunk, ctx, d))
+        for d, m in zip(run_dirs, chunk.members, strict=True)
+        if d is not None
+    ]
+    empty = [[] for _ in chunk.members]
+    progress = Progress(state, 0, empty, [[] for _ in chunk.members], run_dirs, writers, store)
+    if store:
+        save(progress)
+    return progress
+
+
+def resume(chunk: Chunk, ctx: Context, saved, store) -> Progress:
+    """Members from their latest checkpoint, logging where this command says: into the run
+    directories they had when those are under its `logdir`, else into new ones there (none
+    with `--no-logs`), never into another log dir the checkpoint happens to name."""
     check_resumable(saved, chunk.plan, store.path)
     resume_at = (saved.epoch + 1, saved.steps + 1)
+    run_dirs = saved.run_dirs
+    if jax.process_index() == 0:
+        run_dirs = [
+            resumed_run_dir(ctx, m, d) for m, d in zip(chunk.members, run_dirs, strict=True)
+        ]
     writers = [
         RunWriter(d, run_config(m, chunk, ctx, d), resume_at)
-        for d, m in zip(saved.run_dirs, chunk.members, strict=True)
-        if writing and d is not None
+        for d, m in zip(run_dirs, chunk.members, strict=True)
+        if jax.process_index() == 0 and d is not None
     ]
     ctx.say(f"resuming after epoch {saved.epoch} ({saved.steps} steps) from {store.path}")
     return Progress(
@@ -125,10 +145,21 @@ def start(chunk: Chunk, ctx: Context) -> Progress:
         done=saved.epoch,
         history=[[Epoch(**e) for e in h] for h in saved.history],
         batch_losses=[[row] for row in saved.batch_losses],
-        run_dirs=saved.run_dirs,
+        run_dirs=run_dirs,
         writers=writers,
         store=store,
     )
+
+
+def resumed_run_dir(ctx: Context, member: Member, saved: str | None) -> str | None:
+    """The saved run directory if it lies where this command logs, else a new one there."""
+    if ctx.logdir is None:
+        return None
+    if saved is not None:
+        here = os.path.join(ctx.logdir, ctx.experiment, os.path.basename(saved))
+        if os.path.abspath(here) == saved:
+            return saved
+    return claim(ctx, member)
 
 
 def claim(ctx: Context, member: Member) -> str:
@@ -221,13 +252,17 @@ def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: d
 
 def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], float, int]:
     """Trains one chunk to the end of its plan, or until every member diverged or a stop
-    signal; returns its runs, the start-up time to its first step, and the epochs done."""
+    signal; returns its runs, the start-up time to its first step, and the epochs done.
+
+    A checkpoint that cannot be written stops it after that epoch: `checkpoint.SaveError` is
+    raised with the chunk's runs up to there."""
     progress = start(chunk, ctx)
     data_key = jax.random.key(data_seed)
     first_step = sum(chunk.plan[: progress.done]) + 1
     startup_seconds = time.perf_counter() - mnist_jax.IMPORT_TIME
     diverged = devices.to_host(progress.state.diverged)
     pending: list[Future] = []
+    failed = None
     with ThreadPoolExecutor(max_workers=1) as log_thread:
         try:
             for epoch in range(progress.done + 1, len(chunk.plan) + 1):
@@ -243,10 +278,10 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
                 if progress.store:
                     if pending:
                         pending[-1].result()  # logs first: a checkpoint never runs ahead
-                    save(progress)
+                    failed = save_or_fail(progress)
                 diverged = report_divergence(progress.state, chunk.members, diverged, ctx.say)
                 record_wall(progress, time.perf_counter() - epoch_start)
-                if diverged.all() or interrupt.agreed_stop(ctx.stop) is not None:
+                if failed or diverged.all() or interrupt.agreed_stop(ctx.stop) is not None:
                     break
         finally:
             pending += [log_thread.submit(w.close) for w in progress.writers]
@@ -254,7 +289,22 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
                 progress.store.close()
     for future in pending:
         future.result()  # a failed write surfaces here
-    return collect(chunk, progress, diverged, ctx.mesh.shape), startup_seconds, progress.done
+    runs = collect(chunk, progress, diverged, ctx.mesh.shape)
+    if failed:
+        failed.runs = runs
+        raise failed
+    return runs, startup_seconds, progress.done
+
+
+def save_or_fail(progress: Progress):
+    """Saves the epoch just trained; returns the `checkpoint.SaveError` if it failed."""
+    from mnist_jax.checkpoint import SaveError  # imported already: this run saves
+
+    try:
+        save(progress)
+    except SaveError as error:
+        return error
+    return None
 
 
 def record_wall(progress: Progress, wall_seconds: float) -> None:

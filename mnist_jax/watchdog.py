@@ -12,14 +12,16 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 BEAT_S = 2.0
 LOST_AFTER_S = 20.0
 PREFIX = "mnist_jax/heartbeat/"
 
 
-def start(prog: str, resume_hint: str) -> threading.Thread | None:
-    """Starts watching the other processes of this run; None for a single process."""
+def start(prog: str, resume_hint: Callable[[], str]) -> threading.Thread | None:
+    """Starts watching the other processes of this run; None for a single process.
+    `resume_hint()` says, when a peer is lost, how to go on from what is saved by then."""
     import jax
     from jax._src import distributed
 
@@ -34,7 +36,7 @@ def start(prog: str, resume_hint: str) -> threading.Thread | None:
     return thread
 
 
-def _watch(client, me: int, prog: str, resume_hint: str) -> None:
+def _watch(client, me: int, prog: str, resume_hint: Callable[[], str]) -> None:
     last_seen: dict[str, tuple[str, float]] = {}
     beat = 0
     while True:
@@ -56,9 +58,9 @@ def _watch(client, me: int, prog: str, resume_hint: str) -> None:
         time.sleep(BEAT_S)
 
 
-def _lost(prog: str, peer: str, why: str, resume_hint: str) -> None:
+def _lost(prog: str, peer: str, why: str, resume_hint: Callable[[], str]) -> None:
     print(
-        f"{prog}: stopped: process {peer} of this run was lost ({why}); {resume_hint}",
+        f"{prog}: stopped: process {peer} of this run was lost ({why}); {resume_hint()}",
         file=sys.stderr,
         flush=True,
     )
