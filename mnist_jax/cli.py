@@ -24,6 +24,7 @@ from mnist_jax import (
     commands,
     compile_cache,
     data,
+    datasets,
     devices,
     experiment,
     files,
@@ -294,7 +295,9 @@ def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str
     for exclusive in EXCLUSIVE:
         if all(k in spelled for k in exclusive):
             raise ConfigError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
-    sweep.expand(config, given)  # refuses what cannot run, before any work
+    members = sweep.expand(config, given)  # refuses what cannot run, before any work
+    if problem := data_dir_problem(args.data_dir, {m.config.dataset for m in members}):
+        raise ConfigError(problem)
     return config, texts
 
 
@@ -334,10 +337,17 @@ def flag_problem(args: argparse.Namespace) -> str | None:
     ]:
         if path is not None and (why := unwritable(folder)):
             return f"{flag} {path}: {why}"
-    if args.data_dir is not None:
-        why = unwritable(os.path.expanduser(args.data_dir))
-        if why and not data.is_prepared(args.data_dir):
-            return f"--data-dir {args.data_dir}: holds no prepared MNIST to read and {why}"
+    return None
+
+
+def data_dir_problem(data_dir: str | None, names: set[str]) -> str | None:
+    """Why `--data-dir` can neither provide nor receive the tfds datasets `names`, or None."""
+    if data_dir is None:
+        return None
+    why = unwritable(os.path.expanduser(data_dir))
+    for name in sorted(n for n in names if datasets.tfds_spec(n)):
+        if why and not data.is_prepared(data_dir, name):
+            return f"--data-dir {data_dir}: holds no prepared {name} to read and {why}"
     return None
 
 
@@ -358,7 +368,7 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)}
     try:
         result = experiment.train_and_evaluate(config, given, **options)
-    except (data.MnistError, ConfigError) as error:
+    except (datasets.DataError, ConfigError) as error:
         p.error(str(error))
     except files.WriteError as error:  # a result file or a checkpoint: it says what is kept
         p.exit(1, f"{p.prog}: stopped: {error}\n")

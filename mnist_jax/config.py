@@ -1,9 +1,9 @@
 """The one config type every experiment fills in: plain JSON data.
 
-The model, optimizer and schedule are named (looked up in `models.MODELS`, `optim.OPTIMIZERS`,
-`optim.SCHEDULES`) and given keyword settings, as big_vision's configs do, so a whole config is
-JSON: recorded beside each run, in the JSON report and in a checkpoint, which rebuilds the run
-from that record alone.
+The dataset, model, optimizer and schedule are named (looked up in `datasets.DATASETS`,
+`models.MODELS`, `optim.OPTIMIZERS`, `optim.SCHEDULES`) and the last three given keyword
+settings, as big_vision's configs do, so a whole config is JSON: recorded beside each run, in
+the JSON report and in a checkpoint, which rebuilds the run from that record alone.
 """
 
 import dataclasses
@@ -47,6 +47,7 @@ class Config:
     batch_size: int = 100
     dtype: str = "float32"
     tutorial: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dataset: str = "mnist"  # a name registered in `datasets.DATASETS`
 
     def tutorial_setting(self) -> "Config":
         return dataclasses.replace(self, loss="binary", raw_pixels=True, **self.tutorial)
@@ -84,6 +85,8 @@ def check(config: Config) -> None:
         raise ConfigError(f"loss takes one of {', '.join(LOSSES)}, got {config.loss!r}")
     if config.dtype not in DTYPES:
         raise ConfigError(f"dtype takes one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    if not isinstance(config.dataset, str):
+        raise ConfigError(f"dataset takes a registered name, got {config.dataset!r}")
     if not isinstance(config.raw_pixels, bool):
         raise ConfigError(f"raw_pixels takes true or false, got {config.raw_pixels!r}")
 

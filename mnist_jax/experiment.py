@@ -18,7 +18,19 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from mnist_jax import data, devices, files, holdout, interrupt, loop, models, sweep, train, writer
+from mnist_jax import (
+    data,
+    datasets,
+    devices,
+    files,
+    holdout,
+    interrupt,
+    loop,
+    models,
+    sweep,
+    train,
+    writer,
+)
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.overrides import OverrideError, parse_all
 from mnist_jax.results import METRICS, Result, Run, summary_table, write_csv, write_json
@@ -52,7 +64,7 @@ def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options)
     except OverrideError as error:
         raise ConfigError(str(error)) from None
     members = sweep.expand(config, parsed)
-    return run(config, members, [o.key for o in parsed if len(o.values) > 1], opts)
+    return run(config, members, sweep.shown_keys(parsed, members), opts)
 
 
 def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Options) -> Result:
@@ -76,28 +88,29 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
     for group in groups:  # every layout is checked before any data is loaded
         for members in chunks(group, opts.max_members):
             chunk_mesh(opts, len(members), group.members[0].config.batch_size)
-    datasets = {}  # (train, validation or None, test) by (raw_pixels, val_split)
+    inputs = {}  # (train, validation or None, test) by (dataset, raw_pixels, val_split)
     for group in groups:
         config_0 = group.members[0].config
-        key, batch_size = data_key(config_0), config_0.batch_size
-        if key not in datasets:
-            datasets[key] = load(opts.data_dir, *key)
-        num_examples = len(datasets[key][0][0])
-        if batch_size > num_examples:  # refused before any log or checkpoint is written
+        if data_key(config_0) not in inputs:
+            inputs[data_key(config_0)] = load(opts.data_dir, *data_key(config_0))
+        (train_x, _), _, _ = inputs[data_key(config_0)]
+        check_model(config_0, train_x.shape[1:])
+        if config_0.batch_size > len(train_x):  # refused before any log or checkpoint is written
             raise ConfigError(
-                f"batch size {batch_size} is larger than the {num_examples} training examples"
+                f"batch size {config_0.batch_size} is larger than the {len(train_x)} training"
+                f" examples of {config_0.dataset}"
             )
     start_checkpoints(opts, record)
     if writing and opts.logdir is not None:
         writer.write_layout(os.path.join(opts.logdir, config.name))
     say(where(config.name, opts))
-    validation = validation_record(datasets[data_key(groups[0].members[0].config)])
+    validation = validation_record(inputs[data_key(groups[0].members[0].config)])
     runs, startup_seconds = [], None
     with interrupt.StopOnSignal() as stop:
         try:
             for group in groups:
                 last = group is groups[-1]
-                started = train_group(config.name, group, datasets, opts, say, stop, last, runs)
+                started = train_group(config.name, group, inputs, opts, say, stop, last, runs)
                 startup_seconds = startup_seconds or started
         except files.WriteError as error:
             if not isinstance(error, checkpoint_module().SaveError):
@@ -142,32 +155,54 @@ def where(name: str, opts: Options) -> str:
     return f"{', '.join(places)}; view with: tensorboard --logdir {opts.logdir}"
 
 
-def validation_record(datasets) -> dict | None:
+def validation_record(inputs) -> dict | None:
     """The validation split as the JSON report records it; None without one."""
-    train_xy, val_xy, _ = datasets
+    train_xy, val_xy, _ = inputs
     if val_xy is None:
         return None
     return holdout.record(len(train_xy[0]) + len(val_xy[0]), len(val_xy[0]))
 
 
-def data_key(config: Config) -> tuple[bool, int]:
+def data_key(config: Config) -> tuple[str, bool, int]:
     """What decides the arrays a member trains and is evaluated on."""
-    return config.raw_pixels, config.val_split
+    return config.dataset, config.raw_pixels, config.val_split
 
 
-def load(data_dir: str | None, raw_pixels: bool, val_split: int = 0):
-    """`(train, validation or None, test)` as model inputs: images (N, 28, 28, 1) float32,
-    labels one-hot; the validation split held out of the training set (`holdout`)."""
+def load(data_dir: str | None, name: str, raw_pixels: bool, val_split: int = 0):
+    """`(train, validation or None, test)` of dataset `name` as model inputs: images
+    (N, H, W, C) float32, labels one-hot (N, num_classes); the validation split held out of
+    the training set (`holdout`)."""
+    num_classes = datasets.get(name).num_classes
     splits = []
     for split in ("train", "test"):
-        images, labels = data.load_mnist(split, data_dir=data_dir)
-        splits.append((data.to_inputs(images, raw_pixels=raw_pixels), data.one_hot(labels)))
+        images, labels = datasets.load(name, split, data_dir=data_dir)
+        if raw_pixels and images.dtype != np.uint8:
+            raise ConfigError(
+                f"raw_pixels=true: dataset {name}'s images are {images.dtype} values, not pixels"
+                " to leave unscaled; leave raw_pixels out"
+            )
+        splits.append((data.to_inputs(images, raw_pixels), data.one_hot(labels, num_classes)))
     if val_split >= len(splits[0][0]):
         raise ConfigError(
             f"val_split={val_split} holds out every one of the {len(splits[0][0])} training "
-            "examples; hold out fewer"
+            f"examples of {name}; hold out fewer"
         )
     return (*holdout.split(splits[0], val_split), splits[1])
+
+
+def check_model(config: Config, input_shape: tuple[int, ...]) -> None:
+    """Refuses a model whose outputs do not match the dataset's classes (a registered model
+    without a `num_classes` field), before anything is written."""
+    spec = train_spec(config)
+    x = jax.ShapeDtypeStruct((1, *input_shape), np.float32)
+    logits = jax.eval_shape(lambda x: spec.model().init_with_output(jax.random.key(0), x)[0], x)
+    num_classes = datasets.get(config.dataset).num_classes
+    if logits.shape != (1, num_classes):
+        raise ConfigError(
+            f"model {config.model_name} gives outputs of shape {logits.shape[1:]} for dataset"
+            f" {config.dataset}'s {num_classes} classes; give the model a num_classes field"
+            " (set from the dataset)"
+        )
 
 
 def checkpoint_module():
@@ -190,6 +225,7 @@ def start_checkpoints(opts: Options, record: dict) -> None:
 
 def train_spec(config: Config) -> train.TrainSpec:
     """The static part of a member's config; its float hyperparameters are data."""
+    takes_classes = models.MODELS.takes(config.model_name, "num_classes")
     return train.TrainSpec(
         model_name=config.model_name,
         model_settings=train.hashable(config.model),
@@ -201,6 +237,7 @@ def train_spec(config: Config) -> train.TrainSpec:
         loss=config.loss,
         batch_size=config.batch_size,
         dtype=config.dtype,
+        num_classes=datasets.get(config.dataset).num_classes if takes_classes else None,
     )
 
 
@@ -212,7 +249,7 @@ def epoch_plan(config: Config, num_batches: int) -> tuple[int, ...]:
     return (num_batches,) * full + ((rest,) if rest else ())
 
 
-def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, last, runs):
+def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last, runs):
     """Trains one group's chunks, appending each chunk's runs to `runs` as it ends (so a fault
     later keeps them); returns the start-up time to the first step. A stop signal raises
     `Interrupted` unless this was the last chunk of the `last` group."""
@@ -225,7 +262,7 @@ def train_group(name, group: sweep.Group, datasets, opts: Options, say, stop, la
         if key not in placed:  # the data whole on every device of this layout
             placed[key] = [
                 None if xy is None else devices.to_devices(mesh, *xy)
-                for xy in datasets[data_key(config)]
+                for xy in inputs[data_key(config)]
             ]
         train_xy, val_xy, test_xy = placed[key]
         num_examples, *input_shape = train_xy[0].shape
@@ -271,28 +308,34 @@ def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
     optimizer = ", ".join(f"{k}={v}" for k, v in config.optimizer.items() if v is not None)
     layout = " x ".join(f"{axis}={size}" for axis, size in mesh.shape.items())
     lines.append(
-        f"{len(group.members)} run(s), {len(plan)} epoch(s), {sum(plan)} steps of "
-        f"{config.batch_size}, {config.optimizer_name}({optimizer}) ({config.schedule_name}), "
-        f"{config.loss} loss, {'raw' if config.raw_pixels else 'scaled'} pixels, "
-        f"{config.dtype}, {mesh.devices.size} device(s) as {layout}"
+        f"{len(group.members)} run(s) on {config.dataset}, {len(plan)} epoch(s), {sum(plan)} "
+        f"steps of {config.batch_size}, {config.optimizer_name}({optimizer}) "
+        f"({config.schedule_name}), {config.loss} loss, "
+        f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
+        f"{mesh.devices.size} device(s) as {layout}"
     )
     return "\n".join(lines)
 
 
 def run_record(config: Config, groups: list[sweep.Group], max_members: int) -> dict:
     """What a checkpoint dir records: every member's whole config, the groups, the chunk size,
-    and the modules that registered what the run uses (so `evaluate` can import them)."""
+    the modules that registered what the run uses (so `evaluate` can import them), and each
+    dataset with the module that registered it."""
     members = [m for g in groups for m in g.members]
+    names = sorted({m.config.dataset for m in members})
+    by_dataset = {name: datasets.DATASETS.module_of(name) for name in names}
     modules = sorted(
         {
             registry.module_of(getattr(m.config, f"{kind}_name"))
             for m in members
             for kind, registry in sweep.SETTINGS.items()
-        }
-        - {"mnist_jax.models", "mnist_jax.optim"}
+        }.union(by_dataset.values()).difference(
+            {"mnist_jax.models", "mnist_jax.optim", "mnist_jax.datasets"}
+        )
     )
     return {
         "name": config.name,
+        "datasets": by_dataset,
         "members": [{"config": m.config.to_json(), "hparams": m.hparams} for m in members],
         "groups": [[g.first, len(g.members)] for g in groups],
         "max_members": max_members,

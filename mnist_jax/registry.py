@@ -17,8 +17,9 @@ from typing import Any
 
 from mnist_jax.config import ConfigError
 
-# Fields of a Flax module that are not settings a config gives.
-NOT_SETTINGS = ("parent", "name", "dtype")
+# Fields of a Flax module that are not settings a config gives (`num_classes` comes from the
+# dataset).
+NOT_SETTINGS = ("parent", "name", "dtype", "num_classes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,13 @@ class Registry:
         problem = check(settings) if check else None
         if problem:
             raise ConfigError(f"{self.kind} {name}: {problem}")
+
+    def takes(self, name: str, parameter: str) -> bool:
+        """Whether `name`'s factory has the field or keyword `parameter`."""
+        factory = self.get(name)
+        if dataclasses.is_dataclass(factory):
+            return any(f.name == parameter for f in dataclasses.fields(factory))
+        return parameter in inspect.signature(factory).parameters
 
     def module_of(self, name: str) -> str:
         return self.entries[name].module

@@ -168,7 +168,8 @@ def write_csv(path: str, result: Result) -> None:
 def summary_table(result: Result) -> str:
     """The tutorial's `evaluate` line per setting, best test accuracy first; settings repeated
     over seeds show mean ± std over them."""
-    keys = [k for k in result.swept if k != "seed"] or ["lr"]
+    keys = [k for k in result.swept if k != "seed"]
+    keys += [] if set(keys) - {"dataset"} else ["lr"]  # the rate, when nothing else differs
     rows: dict[tuple, list[Run]] = {}
     for r in result.runs:
         values = {**r.hparams, "lr": r.learning_rate}

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mnist_jax import losses, models, optim, overrides
+from mnist_jax import datasets, losses, models, optim, overrides
 from mnist_jax.config import Config, ConfigError, check
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
@@ -21,8 +21,8 @@ from mnist_jax.registry import Registry
 SETTINGS = {"model": models.MODELS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES}
 # Top-level fields a key may set; `model`, `optimizer` and `schedule` name the registered entry.
 FIELDS = (
-    "lr", "seed", "epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype", "data_seed",
-    "val_split",
+    "dataset", "lr", "seed", "epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype",
+    "data_seed", "val_split",
 )  # fmt: skip
 
 
@@ -88,7 +88,25 @@ def expand(config: Config, given: Sequence[Override]) -> list[Member]:
         assignment = dict(zip((o.key for o in given), point, strict=True))
         member = complete(apply(config, assignment))
         members.append(Member(member, {k: _typed(member, k) for k in swept}))
-    return members
+    return _with_dataset_shown(members)
+
+
+def _with_dataset_shown(members: list[Member]) -> list[Member]:
+    """Members whose dataset is not MNIST carry it in their hparams even when it is not swept,
+    so that run names, tables, CSV and HParams say what the numbers are of."""
+    if all(m.config.dataset == datasets.DEFAULT for m in members) or any(
+        "dataset" in m.hparams for m in members
+    ):
+        return members
+    return [Member(m.config, {"dataset": m.config.dataset, **m.hparams}) for m in members]
+
+
+def shown_keys(given: Sequence[Override], members: Sequence[Member]) -> list[str]:
+    """The keys that tell members apart in results: the swept ones, and the dataset when it is
+    not MNIST."""
+    swept = [o.key for o in given if len(o.values) > 1]
+    shown = members and "dataset" in members[0].hparams and "dataset" not in swept
+    return ["dataset", *swept] if shown else swept
 
 
 def _owners(key: str) -> list[str]:
@@ -150,6 +168,7 @@ def _coerce(key: str, value, default):
 def complete(config: Config) -> Config:
     """`config` with every registered setting filled in from the defaults, each checked."""
     check(config)
+    datasets.get(config.dataset)  # an unknown name is refused here, naming the nearest
     if config.loss not in losses.LOSSES:
         raise ConfigError(f"loss takes one of {', '.join(losses.LOSSES)}, got {config.loss!r}")
     filled = {}
@@ -229,4 +248,4 @@ def _show(value) -> str:
         return "x".join(_show(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return str(value).replace("/", "_")  # emnist/digits: one folder

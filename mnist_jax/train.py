@@ -43,12 +43,14 @@ class TrainSpec:
     loss: str = "categorical"
     batch_size: int = 100
     dtype: str = "float32"
+    num_classes: int | None = None  # the dataset's, for a model that takes `num_classes`
 
     def model(self, hparams: dict[str, jax.Array] | None = None) -> nn.Module:
         """The model, its float settings from `hparams` (traced in a sweep), or zero."""
         floats = {k.partition(".")[2]: v for k, v in self._floats("model", hparams).items()}
+        classes = {} if self.num_classes is None else {"num_classes": self.num_classes}
         return models.MODELS.get(self.model_name)(
-            **dict(self.model_settings), **floats, dtype=self.dtype
+            **{**dict(self.model_settings), **floats, **classes}, dtype=self.dtype
         )
 
     def tx(self, hparams: dict[str, jax.Array] | None = None) -> optax.GradientTransformation:

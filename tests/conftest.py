@@ -1,5 +1,6 @@
-"""Shared fixtures: the real MNIST, prepared once per test session; JAX set up for short runs (a
-compilation cache of the session's own, XLA's optimizer mostly off)."""
+"""Shared fixtures: the real MNIST, found where a user keeps it (the report header says where);
+JAX set up for short runs (a compilation cache of the session's own, XLA's optimizer mostly
+off)."""
 
 import os
 from pathlib import Path
@@ -24,18 +25,41 @@ jax.config.update(
 )
 
 
+def find_real_mnist() -> tuple[str | None, str]:
+    """(where the real MNIST is, which place that was): a data dir named by
+    $MNIST_JAX_TEST_DATA_DIR (taken as it is: CI prepares into it), else the first of
+    $TFDS_DATA_DIR and ~/tensorflow_datasets that holds it prepared, else the IDX files in
+    ../shared/mnist (prepared into a session folder); (None, the places looked at) when none."""
+    if named := os.environ.get("MNIST_JAX_TEST_DATA_DIR"):
+        return named, "$MNIST_JAX_TEST_DATA_DIR"
+    places = [
+        ("$TFDS_DATA_DIR", os.environ.get("TFDS_DATA_DIR")),
+        ("~/tensorflow_datasets", os.path.expanduser("~/tensorflow_datasets")),
+    ]
+    for label, place in places:
+        if place and data.is_prepared(place):
+            return place, label
+    if SHARED_MNIST.is_dir():
+        return str(SHARED_MNIST), "../shared/mnist, prepared into a session folder"
+    return None, f"$MNIST_JAX_TEST_DATA_DIR, {', '.join(p[0] for p in places)}, {SHARED_MNIST}"
+
+
+def pytest_report_header(config) -> str:
+    where, which = find_real_mnist()
+    if where is None:
+        return f"real MNIST: none found (looked at {which}); the real-data tests skip"
+    return f"real MNIST: {where} (from {which})"
+
+
 @pytest.fixture(scope="session")
 def mnist_data_dir(tmp_path_factory) -> str:
-    """A tfds data dir holding the prepared real MNIST; skips the test when there is none.
-
-    $MNIST_JAX_TEST_DATA_DIR when set (CI prepares into it), else a session temporary folder
-    prepared from ../shared/mnist.
-    """
-    data_dir = os.environ.get("MNIST_JAX_TEST_DATA_DIR")
-    if data_dir:
-        return data_dir
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"no real MNIST: set MNIST_JAX_TEST_DATA_DIR or provide {SHARED_MNIST}")
+    """A tfds data dir holding the prepared real MNIST (see `find_real_mnist`); skips the test
+    when there is none."""
+    where, which = find_real_mnist()
+    if where is None:
+        pytest.skip(f"no real MNIST: looked at {which}")
+    if where != str(SHARED_MNIST):
+        return where
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     data.prepare(SHARED_MNIST, data_dir)
     return data_dir

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from experiments import MNIST_EXPERIMENTS, find_experiments, five_layer_relu, softmax
 from mnist_jax import cli, data, experiment
+from mnist_jax.datasets import loading
 from mnist_jax.results import Result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,13 +288,13 @@ CASES = [
     pytest.param(
         SOFTMAX,
         ["--data-dir", "{file}/tfds"],
-        ["--data-dir {file}/tfds: holds no prepared MNIST to read and {file} is not a directory"],
+        ["--data-dir {file}/tfds: holds no prepared mnist to read and {file} is not a directory"],
         id="data-dir-under-file",
     ),
     pytest.param(
         SOFTMAX,
         ["--data-dir", "{file}"],
-        ["--data-dir {file}: holds no prepared MNIST", "{file} is not a directory"],
+        ["--data-dir {file}: holds no prepared mnist", "{file} is not a directory"],
         id="data-dir",
     ),
 ]
@@ -444,13 +445,15 @@ def test_keys_reach_the_members_typed(no_run):
 
 
 def test_an_empty_data_dir_without_network_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    monkeypatch.setattr(loading, "network_error", lambda url: "offline (test)")
     argv = ["--data-dir", str(tmp_path / "tfds"), "--logdir", str(tmp_path / "logs"), "--quiet"]
     with pytest.raises(SystemExit) as exit_info:
         cli.main(SOFTMAX, argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err  # The data module's message names three ways out, one a line.
-    assert err.startswith(f"python -m experiments.softmax: error: MNIST is not in {tmp_path}/tfds")
+    assert err.startswith(
+        f"python -m experiments.softmax: error: dataset mnist is not in {tmp_path}/tfds"
+    )
     assert "offline (test)" in err and "Traceback" not in err
     assert not (tmp_path / "logs").exists()
 

@@ -1,5 +1,6 @@
 """Tests of mnist_jax.data: mock data, small hand-written IDX files, and the real MNIST."""
 
+import dataclasses
 import functools
 import gzip
 import hashlib
@@ -22,12 +23,15 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.proto import tf_example_pb2
 
-from mnist_jax import data, mnist_tfds
+from mnist_jax import commands, data
+from mnist_jax.datasets import cache, catalog, loading, messages, tfds_builder
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"  # As in conftest.py.
 
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 SMALL_SIZES = {"train": 12, "test": 5}
+# split -> (images, labels) file names, uncompressed.
+SPLIT_FILES = {s: tuple(n.removesuffix(".gz") for n in p) for s, p in catalog.IDX_FILES.items()}
 
 
 def _listing(folder: Path) -> list[str]:
@@ -55,7 +59,7 @@ def small_mnist(tmp_path):
     rng = np.random.default_rng(0)
     source, arrays, checksums = tmp_path / "source", {}, {}
     source.mkdir()
-    for split, (images_name, labels_name) in data.SPLIT_FILES.items():
+    for split, (images_name, labels_name) in SPLIT_FILES.items():
         arrays[split] = (
             rng.integers(0, 256, (SMALL_SIZES[split], 28, 28), np.uint8),
             rng.integers(0, 10, SMALL_SIZES[split], np.uint8),
@@ -78,9 +82,9 @@ def small_mnist_as_canonical(small_mnist, monkeypatch):
     return small_mnist
 
 
-def _assert_is_small_mnist(data_dir, arrays):
+def _assert_is_small_mnist(data_dir, arrays, spec=data.MNIST):
     for split, (images, labels) in arrays.items():
-        got_images, got_labels = data.load_mnist(split, data_dir=str(data_dir))
+        got_images, got_labels = loading.load(spec, split, data_dir=str(data_dir))
         assert got_images.shape == (SMALL_SIZES[split], 28, 28, 1)
         assert got_images.dtype == np.uint8 and got_labels.dtype == np.int32
         np.testing.assert_array_equal(
@@ -111,7 +115,7 @@ def test_mock_preprocessing():
     assert raw.dtype == np.float32
     np.testing.assert_array_equal(raw, images)
     np.testing.assert_allclose(inputs * 255.0, raw, rtol=1e-6)
-    targets = data.one_hot(labels)
+    targets = data.one_hot(labels, 10)
     assert targets.shape == (9, 10) and targets.dtype == np.float32
     np.testing.assert_array_equal(targets.argmax(1), labels)
     np.testing.assert_array_equal(targets.sum(1), np.ones(9))
@@ -144,7 +148,7 @@ def test_pngs_of_other_modes_decode_to_grayscale():
         example.features.feature["image"].bytes_list.value.append(png.getvalue())
         example.features.feature["label"].int64_list.value.append(i)
         records.append(example.SerializeToString())
-    decoded, labels = mnist_tfds._decode_records(records)
+    decoded, labels = tfds_builder.decode_records(records, (28, 28, 1))
     np.testing.assert_array_equal(decoded, images[..., None])
     np.testing.assert_array_equal(labels, [0, 1, 2])
 
@@ -238,13 +242,13 @@ def test_prepare_failing_midway_leaves_data_dir_as_it_was(small_mnist, tmp_path,
     (data_dir / "keep.txt").parent.mkdir()
     (data_dir / "keep.txt").write_text("keep")
 
-    examples = mnist_tfds._examples
+    examples = tfds_builder._examples
 
     def failing_examples(images, labels):
         yield from list(examples(images, labels))[:3]
         raise KeyboardInterrupt  # As if interrupted while writing.
 
-    monkeypatch.setattr(mnist_tfds, "_examples", failing_examples)
+    monkeypatch.setattr(tfds_builder, "_examples", failing_examples)
     with pytest.raises(KeyboardInterrupt):
         data.prepare(source, str(data_dir), checksums=checksums)
     assert _listing(data_dir) == ["keep.txt"]
@@ -293,7 +297,7 @@ def _flip_middle_byte(path: Path) -> None:
 
 
 def _cache_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob(f"{data.CACHE_PREFIX}*.npz"))
+    return sorted(folder.glob(f"{cache.CACHE_PREFIX}*.npz"))
 
 
 @pytest.fixture
@@ -305,10 +309,10 @@ def prepared_small(small_mnist, tmp_path):
 
 
 def _forbid_decoding(monkeypatch):
-    def fail(records):
+    def fail(records, image_shape):
         raise AssertionError("decoded, not read from the cache")
 
-    monkeypatch.setattr(mnist_tfds, "_decode_records", fail)
+    monkeypatch.setattr(tfds_builder, "decode_records", fail)
 
 
 def test_a_load_caches_the_split_beside_the_dataset(prepared_small, monkeypatch):
@@ -343,7 +347,7 @@ def test_a_cache_is_not_served_for_changed_files(small_mnist, prepared_small, tm
     other_source = tmp_path / "other_source"
     other_source.mkdir()
     checksums = {}
-    for split, (images_name, labels_name) in data.SPLIT_FILES.items():
+    for split, (images_name, labels_name) in SPLIT_FILES.items():
         for name, array in zip((images_name, labels_name), other_arrays[split], strict=True):
             (other_source / name).write_bytes(raw := _idx_bytes(array))
             checksums[name] = hashlib.sha256(raw).hexdigest()
@@ -366,7 +370,9 @@ def test_a_damaged_dataset_file_is_a_file_error_not_a_stale_cache(prepared_small
 
 def _assert_damaged_message(message: str, path: Path, data_dir: Path) -> None:
     assert message.startswith(f"{path}: damaged, truncated or unreadable (")
-    command = f"python -m mnist_jax.data prepare SOURCE_DIR --data-dir {data_dir} --force"
+    command = (
+        f"{commands.python()} -m mnist_jax.data prepare SOURCE_DIR --data-dir {data_dir} --force"
+    )
     assert message.endswith(command) and "\n" not in message
 
 
@@ -374,7 +380,7 @@ def test_an_unwritable_cache_place_only_gives_one_note(prepared_small, monkeypat
     data_dir, target, arrays = prepared_small
     (data_dir / "a_file").write_text("")
     nowhere = [data_dir / "a_file" / "cache"]  # Cannot be created, even by root.
-    monkeypatch.setattr(data, "_cache_folders", lambda dataset_folder: nowhere)
+    monkeypatch.setattr(cache, "folders", lambda dataset_folder: nowhere)
     _assert_is_small_mnist(data_dir, arrays)
     _assert_is_small_mnist(data_dir, arrays)
     err = capfd.readouterr().err
@@ -397,15 +403,15 @@ def test_a_read_only_dataset_is_cached_in_the_user_cache_dir_chmod(prepared_smal
 
 
 def test_the_user_cache_dir_follows_xdg(monkeypatch, tmp_path):
-    folder = data._dataset_folder(tmp_path)
+    folder = data.MNIST.folder(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data._cache_folders(folder) == [
+    assert cache.folders(folder) == [
         tmp_path / "mnist" / "3.0.1",
         tmp_path / "xdg" / "mnist_jax",
     ]
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data._cache_folders(folder)[1] == tmp_path / "home" / ".cache" / "mnist_jax"
+    assert cache.folders(folder)[1] == tmp_path / "home" / ".cache" / "mnist_jax"
 
 
 def test_mock_data_is_served_even_where_a_cache_is(prepared_small):
@@ -424,7 +430,7 @@ def test_a_cached_split_is_served_without_tfds(prepared_small, monkeypatch):
     def no_tfds():
         raise AssertionError("went through tfds")
 
-    monkeypatch.setattr(data, "_tfds", no_tfds)
+    monkeypatch.setattr(loading, "_tfds", no_tfds)
     _assert_is_small_mnist(data_dir, arrays)
 
 
@@ -434,26 +440,37 @@ def test_a_leftover_shard_only_sends_the_load_through_tfds(prepared_small, monke
     data_dir, target, arrays = prepared_small
     _assert_is_small_mnist(data_dir, arrays)
     shutil.copy(target / TRAIN_RECORDS, target / "mnist-train.array_record-00000-of-00002")
-    assert data._read_cache_by_file_names("train", str(data_dir)) is None
+    assert loading._read_cache_by_file_names(data.MNIST, "train", str(data_dir)) is None
     _forbid_decoding(monkeypatch)
     _assert_is_small_mnist(data_dir, arrays)
 
 
 def test_tfds_mock_data_is_detected():
-    assert not data._tfds_is_mocked()
+    assert not loading._tfds_is_mocked()
     with tfds.testing.mock_data(num_examples=2):
-        assert data._tfds_is_mocked()
+        assert loading._tfds_is_mocked()
     with tfds.testing.mock_data(num_examples=2, as_data_source_fn=lambda *a, **k: []):
-        assert data._tfds_is_mocked()
-    assert not data._tfds_is_mocked()
+        assert loading._tfds_is_mocked()
+    assert not loading._tfds_is_mocked()
 
 
-def test_names_kept_without_tfds_are_tfds_own(tmp_path):
-    """data.py spells out what tfds would tell it, so that a cache hit needs no tfds."""
-    assert data.MNIST_URL == mnist_tfds.MNIST.URL
-    builder = mnist_tfds._MnistBuilder(data_dir=str(tmp_path))
-    assert data._dataset_folder(str(tmp_path)) == Path(builder.data_dir)
-    assert (builder.name, str(builder.version)) == data.DATASET_PATH
+@pytest.mark.parametrize("name", sorted(catalog.SPECS))
+def test_names_kept_without_tfds_are_tfds_own(name, tmp_path):
+    """The catalog spells out what tfds would tell it, so that a cache hit needs no tfds: the
+    registered builder's name, version, folder, shape, classes and download address."""
+    spec = catalog.SPECS[name]
+    ours = tfds_builder.builder(spec, tmp_path)
+    theirs = tfds.builder(name, data_dir=str(tmp_path))
+    assert type(theirs) is not type(ours)  # tfds' own class stays registered
+    assert spec.folder(tmp_path) == Path(theirs.data_dir) == Path(ours.data_dir)
+    assert (spec.tfds_name, spec.version) == (theirs.name, str(theirs.version))
+    features = theirs.info.features
+    assert spec.image_shape == features["image"].shape
+    assert spec.class_names == tuple(features["label"].names)
+    assert set(spec.published.urls().values()) == set(type(theirs).url_infos)
+    assert {f.rpartition("/")[2] for f in spec.published.urls()} == {
+        info.filename for info in type(theirs).url_infos.values()
+    }
 
 
 # --- Finding MNIST: manual folder, download, none ------------------------------------------------
@@ -485,27 +502,33 @@ def test_load_downloads_with_tfds(small_mnist_as_canonical, tmp_path, monkeypatc
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+    mirror = _mnist_at(f"http://127.0.0.1:{server.server_address[1]}/")
     # tfds knows the real mirror's checksums.
-    monkeypatch.setattr(mnist_tfds._MnistBuilder, "url_infos", None)
+    monkeypatch.setattr(tfds_builder._Mnist, "url_infos", None)
     (tmp_path / "tfds").mkdir()  # A data dir that was named must exist.
     try:
-        _assert_is_small_mnist(tmp_path / "tfds", arrays)
+        _assert_is_small_mnist(tmp_path / "tfds", arrays, mirror)
     finally:
         server.shutdown()
 
 
-def _assert_not_found_message(message: str, data_dir: Path) -> None:
+def _mnist_at(url: str) -> catalog.TfdsSpec:
+    """MNIST, downloaded from `url`."""
+    published = dataclasses.replace(data.MNIST.published, url=url)
+    return dataclasses.replace(data.MNIST, published=published)
+
+
+def _assert_not_found_message(message: str, data_dir: Path, url=data.MNIST.published.url):
     for name in data.MNIST_SHA256:
         assert f"{name}.gz" in message
     assert "TFDS_DATA_DIR" in message  # 1. a prepared data dir
     assert str(data_dir / "downloads" / "manual") in message  # 2. the files...
     assert "python -m mnist_jax.data prepare" in message  # ...or importing them
-    assert data.MNIST_URL in message  # 3. the network
+    assert url in message  # 3. the network
 
 
 def test_no_network_error_is_fast_and_names_three_ways(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    monkeypatch.setattr(loading, "network_error", lambda url: "offline (test)")
     start = time.perf_counter()
     with pytest.raises(data.MnistNotFoundError) as info:
         data.load_mnist("train", data_dir=str(tmp_path))
@@ -515,19 +538,19 @@ def test_no_network_error_is_fast_and_names_three_ways(tmp_path, monkeypatch):
 
 
 def _offline(monkeypatch):
-    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    monkeypatch.setattr(loading, "network_error", lambda url: "offline (test)")
 
 
 @pytest.mark.parametrize("online", [False, True])
 @pytest.mark.parametrize("how", ["argument", "TFDS_DATA_DIR"])
 def test_a_missing_data_dir_is_named_and_not_created(tmp_path, monkeypatch, capfd, online, how):
-    monkeypatch.setattr(data, "_network_error", lambda url: None if online else "offline (test)")
+    monkeypatch.setattr(loading, "network_error", lambda url: None if online else "offline (test)")
     missing = tmp_path / "tfsd"  # Mistyped.
     monkeypatch.setenv("TFDS_DATA_DIR", str(missing))
     with pytest.raises(data.MnistNotFoundError) as info:
         data.load_mnist("train", data_dir=str(missing) if how == "argument" else None)
     message = str(info.value)
-    assert message.startswith(f"MNIST is not in {missing}: the folder does not exist")
+    assert message.startswith(f"dataset mnist is not in {missing}: the folder does not exist")
     _assert_not_found_message(message, missing)
     assert f"Create {missing} and connect to the network" in message
     assert ("answers now" in message) == online
@@ -558,23 +581,23 @@ def test_offline_without_default_data_dir_creates_none(tmp_path, monkeypatch, ca
 def test_silent_mirror_gives_the_error_within_the_timeout(tmp_path, monkeypatch):
     """A host that accepts connections but never answers: the probe's deadline holds."""
     silent = socket.create_server(("127.0.0.1", 0))
-    monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{silent.getsockname()[1]}/")
-    monkeypatch.setattr(data, "NETWORK_TIMEOUT_S", 0.5)
+    mirror = _mnist_at(f"http://127.0.0.1:{silent.getsockname()[1]}/")
+    monkeypatch.setattr(messages, "NETWORK_TIMEOUT_S", 0.5)
     start = time.perf_counter()
     try:
         with pytest.raises(data.MnistNotFoundError) as info:
-            data.load_mnist("test", data_dir=str(tmp_path))
+            loading.load(mirror, "test", data_dir=str(tmp_path))
     finally:
         silent.close()
     assert time.perf_counter() - start < 3.0
-    _assert_not_found_message(str(info.value), tmp_path)
+    _assert_not_found_message(str(info.value), tmp_path, mirror.published.url)
 
 
 def test_network_probe_reports_refused_connection_at_once(monkeypatch):
     with socket.create_server(("127.0.0.1", 0)) as closed:
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
     start = time.perf_counter()
-    assert data._network_error(url) is not None
+    assert loading.network_error(url) is not None
     assert time.perf_counter() - start < 1.0
 
 
@@ -582,7 +605,7 @@ def test_network_probe_reports_refused_connection_at_once(monkeypatch):
 
 
 def _read_raw_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    images_name, labels_name = data.SPLIT_FILES[split]
+    images_name, labels_name = SPLIT_FILES[split]
     images = gzip.decompress((SHARED_MNIST / f"{images_name}.gz").read_bytes())[16:]
     labels = gzip.decompress((SHARED_MNIST / f"{labels_name}.gz").read_bytes())[8:]
     return np.frombuffer(images, np.uint8).reshape(-1, 28, 28, 1), np.frombuffer(labels, np.uint8)
@@ -609,7 +632,7 @@ def test_real_mnist_train_class_counts(mnist_data_dir):
 
 @pytest.mark.parametrize("damage", [_flip_middle_byte, _truncate])
 def test_real_mnist_damaged_is_a_file_error(mnist_data_dir, tmp_path, damage):
-    ignore = shutil.ignore_patterns(f"{data.CACHE_PREFIX}*", ".*")
+    ignore = shutil.ignore_patterns(f"{cache.CACHE_PREFIX}*", ".*")
     shutil.copytree(Path(mnist_data_dir) / "mnist", tmp_path / "mnist", ignore=ignore)
     path = tmp_path / "mnist" / "3.0.1" / TRAIN_RECORDS
     damage(path)
@@ -633,7 +656,7 @@ for split in ("train", "test"):
 def test_real_mnist_warm_load_imports_no_tfds(mnist_data_dir, tmp_path):
     """A fresh process served from the cache imports no tensorflow_datasets (a second of start-up)
     and gets the arrays decoded by the first; tfds' mock data still wins over the cache there."""
-    ignore = shutil.ignore_patterns(f"{data.CACHE_PREFIX}*", ".*")
+    ignore = shutil.ignore_patterns(f"{cache.CACHE_PREFIX}*", ".*")
     shutil.copytree(Path(mnist_data_dir) / "mnist", tmp_path / "mnist", ignore=ignore)
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     env.pop("TFDS_DATA_DIR", None)

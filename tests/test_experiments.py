@@ -71,14 +71,17 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
     (run,) = saved["runs"]
     assert set(run) >= RUN_KEYS
     assert [set(e) >= EPOCH_KEYS for e in run["epochs"]] == [True, True]
+    dataset = config_of(name).dataset  # named in the run when it is not MNIST
+    shown = {} if dataset == "mnist" else {"dataset": dataset}
+    run_name = "".join(f"dataset_{v}-" for v in shown.values()) + "lr_{:g}-seed_0"
     assert (run["hparams"], run["group"], run["run"]) == (
-        {},
+        shown,
         0,
-        f"lr_{run['learning_rate']:g}-seed_0",
+        run_name.format(run["learning_rate"]),
     )
     assert run["config"]["name"] == name and run["config"]["steps"] == steps
     assert len(report.runs[0].batch_losses) == steps
-    run_dir = tmp_path / "logs" / name / f"lr_{config_of(name).lr:g}-seed_0"
+    run_dir = tmp_path / "logs" / name / run_name.format(config_of(name).lr)
     assert json.loads((run_dir / "config.json").read_text())["experiment"] == name
     batch = scalars(run_dir / "batch")
     assert [step for step, _ in batch["batch_loss"]] == list(range(1, steps + 1))

@@ -92,9 +92,9 @@ def test_a_damaged_prepared_dataset_is_one_line_naming_the_file_and_the_fix(
 
 
 def test_a_missing_data_dir_is_refused_and_not_created(tmp_path, capsys, monkeypatch):
-    from mnist_jax import data
+    from mnist_jax.datasets import loading
 
-    monkeypatch.setattr(data, "_network_error", lambda url: "offline (test)")
+    monkeypatch.setattr(loading, "network_error", lambda url: "offline (test)")
     missing = tmp_path / "no_such_dir"
     with pytest.raises(SystemExit) as exit_info:
         cli.main(five_layer_relu.CONFIG, ["--data-dir", str(missing), "--logdir", str(tmp_path)])

@@ -27,7 +27,6 @@ def test_a_plain_run_is_one_member_with_every_setting_filled_in():
         "activation": "relu",
         "dropout_rate": 0.0,
         "dropout_after": [],
-        "num_classes": 10,
     }
     assert member.config.optimizer["b1"] == 0.9 and member.config.schedule == {}
     assert sweep.run_name(member) == "lr_0.001-seed_0"
