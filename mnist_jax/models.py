@@ -55,7 +55,7 @@ def check_settings(settings: dict[str, Any]) -> str | None:
     """What is wrong with the built-in models' settings: widths below 1 (a layer of no units
     divides by zero in its initialiser), a dropout rate outside [0, 1) (1 drops everything and
     divides by zero), dropout after a layer the model lacks."""
-    for key in ("hidden", "channels", "dense", "num_classes"):
+    for key in ("hidden", "channels", "dense"):
         widths = settings.get(key)
         for width in widths if isinstance(widths, list | tuple) else [widths]:
             if width is not None and width < 1:

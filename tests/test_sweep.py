@@ -151,7 +151,7 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
         # Settings that passed every check and crashed once run.json and the logs existed (#19).
         (("model.hidden=[0]",), ["model mlp: hidden takes widths of at least 1", "[0]"]),
         (("model.hidden=[64,-1]",), ["hidden takes widths of at least 1"]),
-        (("model.num_classes=0",), ["num_classes takes widths of at least 1"]),
+        (("model.num_classes=0",), ["unknown key 'model.num_classes'"]),  # the dataset's
         (("seed=2147483648",), ["seed takes a whole number from 0 to 2147483647"]),
         (("seed=-1",), ["seed takes a whole number from 0 to 2147483647"]),
         (("data_seed=1180591620717411303424",), ["data_seed takes a whole number from 0 to"]),
