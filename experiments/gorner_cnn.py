@@ -11,8 +11,9 @@ epoch 0.9918); 50-70 s an epoch here, 21 min of training
 (`python -m experiments.gorner_cnn --data-dir D --json OUT.json`). Between the lab's 0.989
 without dropout and its 0.993 with it; training accuracy reaches 0.9996, so the network overfits
 less than the MLPs (test loss 0.035 against their 0.09-0.13).
-On a CPU its convolutions are patch matrix products (`models.Conv`): XLA:CPU's own convolution
-made a step 4.6 x slower (525 against 115 ms at batch 100, same machine and load).
+How its convolutions are computed is chosen per layer by measurement on the first run on a
+host (`model.conv=auto`, see `mnist_jax.conv`; printed before training, in the JSON under
+`conv`); `model.conv=xla|xla_canonical|patches` forces one.
 """
 
 from mnist_jax import cli

@@ -33,7 +33,15 @@ from mnist_jax import (
 )
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.overrides import OverrideError, parse_all
-from mnist_jax.results import METRICS, Result, Run, summary_table, write_csv, write_json
+from mnist_jax.results import (
+    METRICS,
+    ConvChoice,
+    Result,
+    Run,
+    summary_table,
+    write_csv,
+    write_json,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,21 +113,24 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
         writer.write_layout(os.path.join(opts.logdir, config.name))
     say(where(config.name, opts))
     validation = validation_record(inputs[data_key(groups[0].members[0].config)])
-    runs, startup_seconds = [], None
+    runs, startup_seconds, convs = [], None, []
     with interrupt.StopOnSignal() as stop:
         try:
             for group in groups:
                 last = group is groups[-1]
-                started = train_group(config.name, group, inputs, opts, say, stop, last, runs)
+                convs += conv_choices(group, inputs)
+                started = train_group(
+                    config.name, group, inputs, opts, say, stop, last, runs, convs
+                )
                 startup_seconds = startup_seconds or started
         except files.WriteError as error:
             if not isinstance(error, checkpoint_module().SaveError):
                 raise
             runs += error.runs  # the epochs trained up to the failed save are results too
             shown = print if writing else say  # the table even with --quiet: the run ends here
-            report(Result(config, runs, startup_seconds, swept, validation), opts, shown)
+            report(Result(config, runs, startup_seconds, swept, validation, convs), opts, shown)
             raise
-    return report(Result(config, runs, startup_seconds, swept, validation), opts, say)
+    return report(Result(config, runs, startup_seconds, swept, validation, convs), opts, say)
 
 
 def report(result: Result, opts: Options, say) -> Result:
@@ -249,10 +260,11 @@ def epoch_plan(config: Config, num_batches: int) -> tuple[int, ...]:
     return (num_batches,) * full + ((rest,) if rest else ())
 
 
-def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last, runs):
+def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last, runs, convs):
     """Trains one group's chunks, appending each chunk's runs to `runs` as it ends (so a fault
     later keeps them); returns the start-up time to the first step. A stop signal raises
-    `Interrupted` unless this was the last chunk of the `last` group."""
+    `Interrupted` unless this was the last chunk of the `last` group. `convs`: how the run's
+    convolutions are computed, printed with the group's summary."""
     config = group.members[0].config
     spec = train_spec(config)
     startup_seconds, placed = None, {}
@@ -268,7 +280,8 @@ def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last
         num_examples, *input_shape = train_xy[0].shape
         plan = epoch_plan(config, num_examples // config.batch_size)
         if index == 0:
-            say(describe_group(group, spec, plan, tuple(input_shape), mesh))
+            chosen = [c for c in convs if c.group == group.index]
+            say(describe_group(group, spec, plan, tuple(input_shape), mesh, chosen))
         chunk_index = index if len(members) < len(group.members) else None
         first = index * opts.max_members
         if chunk_index is not None:
@@ -287,6 +300,23 @@ def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last
     return startup_seconds
 
 
+def conv_choices(group: sweep.Group, inputs) -> list[ConvChoice]:
+    """How the group's convolutions are computed in training (a batch) and in evaluation (the
+    whole test set, or validation split, at once): `auto` ones chosen now, before anything
+    compiles."""
+    config = group.members[0].config
+    (train_x, _), validation, (test_x, _) = inputs[data_key(config)]
+    model = train_spec(config).model()
+    shapes = {"train": (config.batch_size, *train_x.shape[1:]), "evaluate": test_x.shape}
+    if validation is not None:
+        shapes["validate"] = validation[0].shape
+    return [
+        ConvChoice(group.index, name, mode, c.impl, c.source, c.ms)
+        for mode, shape in shapes.items()
+        for name, c in models.conv_choices(model, shape, mode == "train").items()
+    ]
+
+
 def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:
     """The group's members in compiled programs of at most `size`."""
     return [group.members[i : i + size] for i in range(0, len(group.members), size)]
@@ -299,7 +329,7 @@ def chunk_mesh(opts: Options, num_members: int, batch_size: int):
     return devices.make_mesh(local, layout, batch_size)
 
 
-def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
+def describe_group(group: sweep.Group, spec, plan, input_shape, mesh, convs=()) -> str:
     """The group's model, its summary, and what it trains how: printed before it trains."""
     config = group.members[0].config
     settings = ", ".join(f"{k}={v}" for k, v in config.model.items())
@@ -314,6 +344,7 @@ def describe_group(group: sweep.Group, spec, plan, input_shape, mesh) -> str:
         f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
         f"{mesh.devices.size} device(s) as {layout}"
     )
+    lines += [f"{c.layer} ({c.mode}): {c.describe()}" for c in convs]
     return "\n".join(lines)
 
 

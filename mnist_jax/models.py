@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mnist_jax import conv
 from mnist_jax.registry import Registry
 
 MODELS = Registry("model")
@@ -69,6 +70,8 @@ def check_settings(settings: dict[str, Any]) -> str | None:
             f"dropout_after takes hidden layer numbers from 1 to {layers}, "
             f"got {settings['dropout_after']!r}"
         )
+    if settings.get("conv", conv.AUTO) not in conv.CHOICES:
+        return f"conv takes one of {', '.join(conv.CHOICES)}, got {settings['conv']!r}"
     if len(settings.get("channels", (0,) * 3)) != 3:
         return f"channels takes 3 widths, one per convolution, got {settings['channels']!r}"
     return None
@@ -118,62 +121,45 @@ class MLP(nn.Module):
 class Conv(nn.Module):
     """A 'same'-padded 2-D convolution, `x_BxHxWxC` -> `y_BxH'xW'xF`, Keras' initialisation.
 
-    On CPU it multiplies patches built by slicing (im2col): XLA:CPU's own convolution with few
-    channels is slow (the lab's first layer, forward and weight gradient at batch 100: 181 ms
-    against 49 ms, `lax.conv_general_dilated_patches` 126 ms). Elsewhere it is XLA's convolution.
-    Both read the same `kernel` (HWIO) and `bias`, so parameters move between them.
+    `impl` names how it is computed (`conv.IMPLEMENTATIONS`), or `auto`: chosen by measurement
+    on a CPU, XLA's convolution elsewhere (see `mnist_jax.conv`). All read the same `kernel`
+    (HWIO) and `bias`, so parameters move between them.
     """
 
     features: int
     size: int
     stride: int
     dtype: str = "float32"
+    impl: str = conv.AUTO
 
     @nn.compact
-    def __call__(self, x_BxHxWxC: jax.Array) -> jax.Array:
+    def __call__(
+        self, x_BxHxWxC: jax.Array, train: bool = False, input_grad: bool = True
+    ) -> jax.Array:
+        """`input_grad=False` tells the choice that no gradient flows into `x` (the data)."""
         shape = (self.size, self.size, x_BxHxWxC.shape[-1], self.features)
         kernel = self.param("kernel", KERAS_KERNEL_INIT, shape)
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         compute = jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32
         x, kernel = x_BxHxWxC.astype(compute), kernel.astype(compute)
-        if jax.default_backend() == "cpu":
-            y = _patches(x, self.size, self.stride) @ kernel.reshape(-1, self.features)
-        else:
-            y = jax.lax.conv_general_dilated(
-                x, kernel, (self.stride,) * 2, "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
+        layer = conv.Layer(x.shape, shape, self.stride, self.dtype, train, input_grad)
+        y = conv.IMPLEMENTATIONS[conv.choose(layer, self.impl)](x, kernel, self.stride)
         return y.astype(jnp.float32) + bias
-
-
-def _patches(x_BxHxWxC: jax.Array, size: int, stride: int) -> jax.Array:
-    """`[B, H', W', size * size * C]`: each output position's receptive field, 'same' padding
-    as XLA pads it, ordered (row, column, channel) like an HWIO kernel."""
-    _, height, width, _ = x_BxHxWxC.shape
-    out_h, out_w = -(-height // stride), -(-width // stride)
-    pad_h = max((out_h - 1) * stride + size - height, 0)
-    pad_w = max((out_w - 1) * stride + size - width, 0)
-    padding = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
-    padded = jnp.pad(x_BxHxWxC, padding)
-    return jnp.concatenate(
-        [
-            padded[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :]
-            for i in range(size)
-            for j in range(size)
-        ],
-        axis=-1,
-    )
 
 
 @MODELS.register("gorner_cnn", check=check_settings)
 class GornerCNN(nn.Module):
     """The lab's convolutional network (its file 3.1): 6@6x6 stride 1, 12@5x5 stride 2,
-    24@4x4 stride 2, all ReLU and 'same' padding, dense 200 ReLU, dropout, dense 10."""
+    24@4x4 stride 2, all ReLU and 'same' padding, dense 200 ReLU, dropout, dense 10.
+    `conv` names the convolutions' implementation (`model.conv=xla|xla_canonical|patches|auto`).
+    """
 
     channels: Sequence[int] = (6, 12, 24)
     dense: int = 200
     dropout_rate: float = 0.0
     num_classes: int = NUM_CLASSES
     dtype: str = "float32"
+    conv: str = "auto"
 
     @nn.compact
     def __call__(self, x_BxHxWxC: jax.Array, *, train: bool = False) -> jax.Array:
@@ -181,11 +167,34 @@ class GornerCNN(nn.Module):
         for layer, (features, size, stride) in enumerate(
             zip(self.channels, (6, 5, 4), (1, 2, 2), strict=True), start=1
         ):
-            h = nn.relu(Conv(features, size, stride, self.dtype, name=f"conv_{layer}")(h))
+            h = Conv(features, size, stride, self.dtype, self.conv, name=f"conv_{layer}")(
+                h, train, input_grad=layer > 1
+            )
+            h = nn.relu(h)
         h = h.reshape(h.shape[0], -1)
         h = nn.relu(_dense(self.dense, "dense_1", self.dtype)(h))
         h = Dropout(self.dropout_rate, name="dropout_1")(h, train)
         return _dense(self.num_classes, "dense_2", self.dtype)(h)
+
+
+def conv_choices(model: nn.Module, batch_shape: tuple[int, ...], train: bool) -> dict:
+    """`{layer name: conv.Choice}` of each convolution in `model` at `batch_shape` (B, H, W, C),
+    trained or only run forward: an `auto` layer's choice is read or measured now."""
+    layers = {}
+
+    def capture(next_fun, args, kwargs, context):
+        module = context.module
+        if isinstance(module, Conv) and context.method_name == "__call__":
+            x, input_grad = args[0], kwargs.get("input_grad", True)
+            kernel = (module.size, module.size, x.shape[-1], module.features)
+            layer = conv.Layer(x.shape, kernel, module.stride, module.dtype, train, input_grad)
+            layers[module.name] = (layer, module.impl)
+        return next_fun(*args, **kwargs)
+
+    x = jax.ShapeDtypeStruct(batch_shape, jnp.float32)
+    with conv.shapes_only(), nn.intercept_methods(capture):
+        jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+    return {name: conv.choice_for(layer, impl) for name, (layer, impl) in layers.items()}
 
 
 def build(name: str, settings: dict[str, Any], dtype: str = "float32") -> nn.Module:
@@ -218,7 +227,8 @@ def layer_table(
             jax.random.key(0), x, capture_intermediates=capture, mutable=["params", "intermediates"]
         )
 
-    _, variables = jax.eval_shape(outputs, x)
+    with conv.shapes_only():
+        _, variables = jax.eval_shape(outputs, x)
     params, captured = variables["params"], variables["intermediates"]
     return [  # `kinds` holds call order; pytree dicts come back sorted by name
         (name, kind, (None, *out.shape[1:]), count_params(params.get(name, {})))

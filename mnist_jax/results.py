@@ -102,6 +102,23 @@ class Run:
         return _finite(record)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConvChoice:
+    """How one convolution layer of one group was computed (`mnist_jax.conv`): `mode` train or
+    evaluate; `source` forced, backend, recorded or measured; `ms` each candidate's timing."""
+
+    group: int
+    layer: str
+    mode: str
+    impl: str
+    source: str
+    ms: dict[str, float]
+
+    def describe(self) -> str:
+        timed = ", ".join(f"{name} {ms:.2f}" for name, ms in self.ms.items())
+        return f"{self.impl} ({self.source}{f'; ms per step: {timed}' if timed else ''})"
+
+
 @dataclasses.dataclass
 class Result:
     """Everything one command trained: the base config, each member's run, in member order."""
@@ -111,6 +128,7 @@ class Result:
     startup_seconds: float | None  # process start to the first step
     swept: list[str]  # the swept keys, in the order given
     validation: dict[str, Any] | None = None  # the validation split's record (`holdout.record`)
+    convs: list[ConvChoice] = dataclasses.field(default_factory=list)  # models with convolutions
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +138,7 @@ class Result:
             "validation": self.validation,
             "mesh": self.runs[0].mesh if self.runs else None,
             "startup_seconds": self.startup_seconds,
+            **({"conv": [dataclasses.asdict(c) for c in self.convs]} if self.convs else {}),
             "runs": [r.to_json() for r in self.runs],
         }
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import losses, models, optim
+from mnist_jax import conv, losses, models, optim
 from mnist_jax.devices import DATA_AXIS, MEMBERS_AXIS, by_member
 
 
@@ -94,7 +94,8 @@ def init_state(
 ) -> TrainState:
     init_key, run_key = jax.random.split(key)
     hparams = {k: jnp.asarray(v, jnp.float32) for k, v in hparams.items()}
-    params = spec.model(hparams).init(init_key, jnp.zeros((1, *input_shape)))["params"]
+    with conv.shapes_only():  # the output is dropped: no convolution needs choosing
+        params = spec.model(hparams).init(init_key, jnp.zeros((1, *input_shape)))["params"]
     return TrainState(
         params=params,
         opt_state=spec.tx(hparams).init(params),

@@ -279,7 +279,15 @@ def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
     "name, flags",
     [
         ("five_layer_relu", ("--lr", "1e-3,1e-2")),
-        ("gorner_cnn", ("model.channels=[2,4,4]", "model.dense=8", "model.dropout_rate=0,0.5")),
+        (
+            "gorner_cnn",
+            (
+                "model.channels=[2,4,4]",
+                "model.dense=8",
+                "model.dropout_rate=0,0.5",
+                "model.conv=xla_canonical",
+            ),
+        ),
         ("five_layer_relu", ("model.hidden=[16],[8,8]",)),
     ],
     ids=["sweep", "cnn", "groups"],

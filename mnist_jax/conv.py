@@ -1,0 +1,329 @@
+"""A 'same'-padded 2-D convolution, its implementation chosen by measurement on the host.
+
+Which way of computing a small convolution is fastest depends on the CPU and on where it runs:
+inside the compiled epoch's loop, XLA:CPU (jax 0.10) runs the gradient convolutions that
+autodiff writes (kernel layouts other than HWIO) through a slow generic loop, 10-30 x slower
+than the same convolutions outside a loop, while those written as NHWC x HWIO convolutions take
+its fast kernel. The implementations, all reading the same HWIO `kernel`, so parameters move
+between them:
+
+- `xla`: `lax.conv_general_dilated`, gradients by autodiff (always used on GPU and TPU);
+- `xla_canonical`: the same forward convolution, its input and kernel gradients written as
+  NHWC x HWIO convolutions (a custom VJP);
+- `patches`: each output position's receptive field sliced out (im2col), times the kernel as a
+  matrix.
+
+`model.conv=auto` (the default) picks, on a CPU, the fastest for each layer's shapes, dtype and
+host (CPU model, cores, backend, jax version, XLA_FLAGS): the first time such a layer is
+compiled, each candidate is timed on a few training steps in a compiled loop (forward, input and
+kernel gradients; the forward alone for evaluation), and the choice is written to
+`conv_choices.json` in JAX's compilation cache folder (`compile_cache.cache_dir()`), so later
+runs pay nothing. Delete that file to measure again. With the cache off, each process measures.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from mnist_jax import compile_cache
+
+NHWC_HWIO = ("NHWC", "HWIO", "NHWC")
+AUTO = "auto"
+CHOICES_FILE = "conv_choices.json"
+TIMED_STEPS = 5  # training steps in one timed call
+ROUNDS = 3  # timed calls of each candidate, interleaved; the median is kept
+FORWARD_EXAMPLES = 1000  # the most examples a forward pass alone is timed on
+
+
+def same_padding(size_in: int, size: int, stride: int) -> tuple[int, tuple[int, int]]:
+    """Output length and (low, high) padding of a 'same' window, as XLA pads it."""
+    size_out = -(-size_in // stride)
+    total = max((size_out - 1) * stride + size - size_in, 0)
+    return size_out, (total // 2, total - total // 2)
+
+
+def xla(x_BxHxWxC: jax.Array, kernel_HWIO: jax.Array, stride: int) -> jax.Array:
+    return jax.lax.conv_general_dilated(
+        x_BxHxWxC, kernel_HWIO, (stride, stride), "SAME", dimension_numbers=NHWC_HWIO
+    )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def xla_canonical(x_BxHxWxC: jax.Array, kernel_HWIO: jax.Array, stride: int) -> jax.Array:
+    return xla(x_BxHxWxC, kernel_HWIO, stride)
+
+
+def _canonical_fwd(x_BxHxWxC, kernel_HWIO, stride):
+    return xla(x_BxHxWxC, kernel_HWIO, stride), (x_BxHxWxC, kernel_HWIO)
+
+
+def _canonical_bwd(stride, residuals, g_BxPxQxF):
+    """Both gradients as NHWC x HWIO convolutions: the input's is `g` dilated by the stride
+    against the flipped kernel with its in and out swapped; the kernel's correlates the input,
+    batch as features, with `g` dilated by the stride."""
+    x_BxHxWxC, kernel_HWIO = residuals
+    size = kernel_HWIO.shape[0]
+    _, height, width, _ = x_BxHxWxC.shape
+    (out_h, (lo_h, _)), (out_w, (lo_w, _)) = (
+        same_padding(height, size, stride),
+        same_padding(width, size, stride),
+    )
+    flipped_HWOI = kernel_HWIO[::-1, ::-1].transpose(0, 1, 3, 2)
+    g_x = jax.lax.conv_general_dilated(
+        g_BxPxQxF,
+        flipped_HWOI,
+        (1, 1),
+        (
+            (size - 1 - lo_h, height - 1 - (out_h - 1) * stride + lo_h),
+            (size - 1 - lo_w, width - 1 - (out_w - 1) * stride + lo_w),
+        ),
+        lhs_dilation=(stride, stride),
+        dimension_numbers=NHWC_HWIO,
+    )
+    g_kernel_CxHxWxF = jax.lax.conv_general_dilated(
+        x_BxHxWxC.transpose(3, 1, 2, 0),
+        g_BxPxQxF.transpose(1, 2, 0, 3),
+        (1, 1),
+        (
+            (lo_h, (out_h - 1) * stride + size - height - lo_h),
+            (lo_w, (out_w - 1) * stride + size - width - lo_w),
+        ),
+        rhs_dilation=(stride, stride),
+        dimension_numbers=NHWC_HWIO,
+    )
+    return g_x, g_kernel_CxHxWxF.transpose(1, 2, 0, 3)
+
+
+xla_canonical.defvjp(_canonical_fwd, _canonical_bwd)
+
+
+def patches(x_BxHxWxC: jax.Array, kernel_HWIO: jax.Array, stride: int) -> jax.Array:
+    """im2col: `[B, H', W', size * size * C]` receptive fields, ordered (row, column, channel)
+    like an HWIO kernel, times the kernel as a `[size * size * C, F]` matrix."""
+    size, _, _, features = kernel_HWIO.shape
+    _, height, width, _ = x_BxHxWxC.shape
+    out_h, pad_h = same_padding(height, size, stride)
+    out_w, pad_w = same_padding(width, size, stride)
+    padded = jnp.pad(x_BxHxWxC, ((0, 0), pad_h, pad_w, (0, 0)))
+    fields = jnp.concatenate(
+        [
+            padded[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :]
+            for i in range(size)
+            for j in range(size)
+        ],
+        axis=-1,
+    )
+    return fields @ kernel_HWIO.reshape(-1, features)
+
+
+IMPLEMENTATIONS = {"xla": xla, "xla_canonical": xla_canonical, "patches": patches}
+CHOICES = (AUTO, *IMPLEMENTATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """What a choice depends on besides the host: the shapes, the dtype, whether the layer is
+    differentiated (training) or only run forward (evaluation), and whether its input's
+    gradient is wanted (not for a first layer, whose input is the data)."""
+
+    input_shape: tuple[int, ...]  # B, H, W, C
+    kernel_shape: tuple[int, ...]  # size, size, C, F
+    stride: int
+    dtype: str
+    train: bool
+    input_grad: bool = True
+
+    def key(self) -> str:
+        shape = "x".join(map(str, self.input_shape))
+        kernel = "x".join(map(str, self.kernel_shape))
+        mode = "forward" if not self.train else "train" if self.input_grad else "train-kernel"
+        return f"{shape} * {kernel} stride {self.stride} {self.dtype} {mode}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The implementation a layer uses, and why: `forced` (model.conv), `backend` (not a CPU),
+    `recorded` (an earlier measurement on this host) or `measured` (now); `ms` the measured
+    milliseconds per step of each candidate."""
+
+    layer: str
+    impl: str
+    source: str
+    ms: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_chosen: dict[str, Choice] = {}  # this process's choices, by host and layer key
+_shapes_only = threading.local()
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """While tracing only for shapes (initialisation, summaries), `auto` measures nothing: every
+    implementation gives the same shapes and parameters."""
+    _shapes_only.active = True
+    try:
+        yield
+    finally:
+        _shapes_only.active = False
+
+
+def host() -> str:
+    """What makes a measurement valid elsewhere: CPU model, usable cores, backend, jax version
+    and XLA flags."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flags = os.environ.get("XLA_FLAGS", "")
+    return (
+        f"{cpu_model()} | {cores} cores | {jax.default_backend()} | jax {jax.__version__}"
+        f" | XLA_FLAGS={flags}"
+    )
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def choose(layer: Layer, requested: str) -> str:
+    """The implementation for `layer`: `requested` unless it is `auto` (see `choice_for`)."""
+    if requested == AUTO and getattr(_shapes_only, "active", False):
+        return "xla"
+    return choice_for(layer, requested).impl
+
+
+def choice_for(layer: Layer, requested: str) -> Choice:
+    """`requested` unless it is `auto`; then XLA's convolution off a CPU, else the fastest on
+    this host, measured at most once per host (see the module docstring)."""
+    if requested != AUTO:
+        return Choice(layer.key(), requested, "forced")
+    if jax.default_backend() != "cpu":
+        return Choice(layer.key(), "xla", "backend")
+    key = f"{host()} | {layer.key()}"
+    with _lock:
+        if key not in _chosen:
+            recorded = _read_choices().get(key)
+            if recorded is not None and recorded.get("impl") in IMPLEMENTATIONS:
+                found = Choice(layer.key(), recorded["impl"], "recorded", recorded.get("ms", {}))
+            else:
+                # A fresh thread: this one may be tracing a program, the timing runs its own.
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    found = pool.submit(_measure, layer).result()
+                _record(key, found)
+            _chosen[key] = _agreed(found)
+        return _chosen[key]
+
+
+def chosen() -> list[Choice]:
+    """Every `auto` choice this process has made or read, in the order first asked."""
+    with _lock:
+        return list(_chosen.values())
+
+
+def _agreed(found: Choice) -> Choice:
+    """With several processes, process 0's choice everywhere: they must compile one program."""
+    if jax.process_count() == 1:
+        return found
+    from jax.experimental import multihost_utils
+
+    names = list(IMPLEMENTATIONS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        index = pool.submit(
+            multihost_utils.broadcast_one_to_all, jnp.int32(names.index(found.impl))
+        ).result()
+    impl = names[int(index)]
+    return found if impl == found.impl else Choice(found.layer, impl, "process 0", found.ms)
+
+
+def _measure(layer: Layer) -> Choice:
+    """Times each implementation on `TIMED_STEPS` steps in a compiled loop, `ROUNDS` times
+    interleaved; the fastest median wins. The forward pass alone (evaluation, where the whole
+    test set is one batch) is timed on at most `FORWARD_EXAMPLES` examples, and without
+    `xla_canonical`, whose forward pass is `xla`'s."""
+    dtype = jnp.bfloat16 if layer.dtype == "bfloat16" else jnp.float32
+    keys = jax.random.split(jax.random.key(0), 2)
+    batch, *example = layer.input_shape
+    batch = batch if layer.train else min(batch, FORWARD_EXAMPLES)
+    x = jax.random.uniform(keys[0], (batch, *example), dtype)
+    kernel = jax.random.normal(keys[1], layer.kernel_shape, dtype) * 0.1
+    candidates = [name for name in IMPLEMENTATIONS if layer.train or name != "xla_canonical"]
+    programs = {name: _timed_program(IMPLEMENTATIONS[name], layer) for name in candidates}
+    for program in programs.values():
+        jax.block_until_ready(program(x, kernel))  # compile and warm
+    seconds: dict[str, list[float]] = {name: [] for name in programs}
+    for _ in range(ROUNDS):
+        for name, program in programs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(program(x, kernel))
+            seconds[name].append(time.perf_counter() - start)
+    ms = {n: 1000 * statistics.median(s) / TIMED_STEPS for n, s in seconds.items()}
+    rounded = {name: round(value, 3) for name, value in ms.items()}
+    return Choice(layer.key(), min(ms, key=ms.get), "measured", rounded)
+
+
+def _timed_program(impl, layer: Layer):
+    """`TIMED_STEPS` steps of the layer in a `lax.scan`, as the compiled epoch runs it: with
+    `layer.train`, the forward pass and the gradients, each step moving the input and kernel
+    (so no step can be skipped); else the forward pass alone."""
+    stride = layer.stride
+    argnums = (0, 1) if layer.input_grad else (1,)
+
+    def step(carry, _):
+        x, kernel = carry
+        if not layer.train:
+            y = impl(x, kernel, stride)
+            return (x + jnp.mean(y).astype(x.dtype), kernel), None
+        grads = jax.grad(
+            lambda x, k: jnp.sum(jnp.square(impl(x, k, stride).astype(jnp.float32))),
+            argnums=argnums,
+        )(x, kernel)
+        g_x = grads[0] if layer.input_grad else jnp.zeros_like(x)
+        return (x - 1e-6 * g_x, kernel - 1e-6 * grads[-1]), None
+
+    return jax.jit(lambda x, kernel: jax.lax.scan(step, (x, kernel), None, length=TIMED_STEPS)[0])
+
+
+def _choices_path() -> Path | None:
+    folder = compile_cache.cache_dir()
+    return None if folder is None else folder / CHOICES_FILE
+
+
+def _read_choices() -> dict:
+    path = _choices_path()
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # none recorded yet, or a damaged file: measured again and rewritten
+
+
+def _record(key: str, found: Choice) -> None:
+    """Adds the measurement to the file atomically (read, merge, replace); a folder that cannot
+    be written costs one note, never the run."""
+    path = _choices_path()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        choices = _read_choices() | {key: {"impl": found.impl, "ms": found.ms}}
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            json.dump(choices, f, indent=1, sort_keys=True)
+        os.replace(f.name, path)
+    except OSError as exc:
+        print(f"note: convolution choice not recorded in {path}: {exc}", file=sys.stderr)

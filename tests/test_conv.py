@@ -1,0 +1,138 @@
+"""The convolution's implementations agree, and `auto` takes the choice recorded for the host.
+
+No speed is asserted: which implementation is fastest is what `auto` measures on each host.
+"""
+
+import functools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import gorner_cnn
+from mnist_jax import cli, conv, models
+
+# (H, W, C, F, size, stride): the lab's three layers, and odd sizes and strides.
+SHAPES = [
+    (28, 28, 1, 6, 6, 1),
+    (28, 28, 6, 12, 5, 2),
+    (14, 14, 12, 24, 4, 2),
+    (7, 9, 3, 5, 3, 2),
+    (8, 8, 2, 3, 4, 3),
+]
+SMALL_LAYER = conv.Layer((2, 6, 6, 1), (3, 3, 1, 2), 2, "float32", train=True)
+
+
+@pytest.fixture
+def choices_file(tmp_path, monkeypatch):
+    """An empty compilation-cache folder (where choices are recorded) and no choice in memory."""
+    monkeypatch.setenv("MNIST_JAX_COMPILE_CACHE", str(tmp_path))
+    monkeypatch.setattr(conv, "_chosen", {})
+    return tmp_path / conv.CHOICES_FILE
+
+
+def test_implementations_agree_on_outputs_and_both_gradients():
+    for height, width, channels, features, size, stride in SHAPES:
+        keys = jax.random.split(jax.random.key(0), 3)
+        x = jax.random.normal(keys[0], (2, height, width, channels))
+        kernel = jax.random.normal(keys[1], (size, size, channels, features))
+        g = jax.random.normal(keys[2], conv.xla(x, kernel, stride).shape)
+
+        @functools.partial(jax.jit, static_argnames="impl")
+        def outputs(x, kernel, g, impl=None, stride=stride):
+            y, vjp = jax.vjp(lambda x, k: impl(x, k, stride), x, kernel)
+            return (y, *vjp(g))
+
+        expected = outputs(x, kernel, g, impl=conv.xla)
+        for name in ("xla_canonical", "patches"):
+            got = outputs(x, kernel, g, impl=conv.IMPLEMENTATIONS[name])
+            for a, b in zip(got, expected, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{name} {stride}")
+
+
+def test_forced_implementations_give_the_same_network_from_the_same_params():
+    x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
+    small = {"channels": [2, 3, 4], "dense": 8}
+    params = models.build("gorner_cnn", small).init(jax.random.key(0), x)["params"]
+
+    def logits_and_grads(impl):
+        model = models.build("gorner_cnn", {**small, "conv": impl})
+
+        @jax.jit
+        def run(params):
+            loss = lambda p: jnp.sum(model.apply({"params": p}, x) ** 2)  # noqa: E731
+            return model.apply({"params": params}, x), jax.grad(loss)(params)
+
+        return run(params)
+
+    expected = logits_and_grads("xla")
+    for impl in ("xla_canonical", "patches"):
+        for got, want in zip(
+            jax.tree.leaves(logits_and_grads(impl)), jax.tree.leaves(expected), strict=True
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=impl)
+
+
+def test_auto_takes_the_recorded_choice_and_compiles_it(choices_file):
+    model = models.build("gorner_cnn", {"channels": [2, 3, 4], "dense": 8})
+    layers = {
+        name: conv.Layer(shape, kernel, stride, "float32", train=True, input_grad=name != "conv_1")
+        for name, shape, kernel, stride in (
+            ("conv_1", (5, 28, 28, 1), (6, 6, 1, 2), 1),
+            ("conv_2", (5, 28, 28, 2), (5, 5, 2, 3), 2),
+            ("conv_3", (5, 14, 14, 3), (4, 4, 3, 4), 2),
+        )
+    }
+    recorded = {"conv_1": "patches", "conv_2": "xla_canonical", "conv_3": "patches"}
+    choices_file.write_text(
+        json.dumps(
+            {
+                f"{conv.host()} | {layers[name].key()}": {"impl": impl, "ms": {impl: 1.0}}
+                for name, impl in recorded.items()
+            }
+        )
+    )
+    chosen = models.conv_choices(model, (5, 28, 28, 1), train=True)
+    assert {name: (c.impl, c.source) for name, c in chosen.items()} == {
+        name: (impl, "recorded") for name, impl in recorded.items()
+    }
+    x = jnp.zeros((5, 28, 28, 1))
+    params = model.init(jax.random.key(0), x)["params"]
+    rngs = {"dropout": jax.random.key(1)}
+    apply = lambda p: model.apply({"params": p}, x, train=True, rngs=rngs)  # noqa: E731
+    jaxpr = str(jax.make_jaxpr(apply)(params))
+    assert jaxpr.count("conv_general_dilated") == 1  # conv_2 only; the others are products
+
+
+def test_auto_measures_once_records_and_reads_it_back(choices_file):
+    first = conv.choice_for(SMALL_LAYER, conv.AUTO)
+    assert first.source == "measured"
+    assert set(first.ms) == set(conv.IMPLEMENTATIONS) and first.impl == min(
+        first.ms, key=first.ms.get
+    )
+    assert conv.choice_for(SMALL_LAYER, conv.AUTO) is first  # remembered in this process
+    record = json.loads(choices_file.read_text())
+    assert record == {f"{conv.host()} | {SMALL_LAYER.key()}": {"impl": first.impl, "ms": first.ms}}
+    conv._chosen.clear()  # as a later process finds it
+    again = conv.choice_for(SMALL_LAYER, conv.AUTO)
+    assert (again.impl, again.source, again.ms) == (first.impl, "recorded", first.ms)
+
+
+def test_auto_is_xla_off_a_cpu_and_forced_is_as_asked(choices_file, monkeypatch):
+    assert conv.choice_for(SMALL_LAYER, "patches") == conv.Choice(
+        SMALL_LAYER.key(), "patches", "forced"
+    )
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert conv.choice_for(SMALL_LAYER, conv.AUTO).impl == "xla"
+    assert not choices_file.exists()
+
+
+def test_an_unknown_implementation_is_one_line_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(gorner_cnn.CONFIG, ["model.conv=fast", "--steps", "1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "model gorner_cnn: conv takes one of auto, xla, xla_canonical, patches, got 'fast'" in err
