@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from experiments import gorner_cnn
 from mnist_jax import cli, conv, models
@@ -135,4 +136,20 @@ def test_an_unknown_implementation_is_one_line_with_status_2(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "model gorner_cnn: conv takes one of auto, xla, xla_canonical, patches, got 'fast'" in err
+    assert "conv takes one of auto, xla, xla_canonical, patches, got 'fast'" in err
+
+
+def test_the_choices_are_printed_before_training_and_in_the_json_mock_data(tmp_path, capsys):
+    flags = ["model.channels=[2,3,4]", "model.dense=8", "model.conv=patches", "--steps", "2"]
+    json_path = tmp_path / "out.json"
+    with tfds.testing.mock_data(num_examples=200):
+        cli.main(gorner_cnn.CONFIG, [*flags, "--no-logs", "--json", str(json_path)])
+    out = capsys.readouterr().out
+    assert "conv_1 (train): patches (forced)" in out
+    assert "conv_3 (evaluate): patches (forced)" in out
+    records = json.loads(json_path.read_text())["conv"]
+    assert len(records) == 6  # three layers, trained and evaluated
+    assert records[1] == {
+        "group": 0, "layer": "conv_2", "mode": "train", "impl": "patches", "source": "forced",
+        "ms": {},
+    }  # fmt: skip
