@@ -120,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         parser.error(str(err))
     except OSError as err:
-        status = 1 if err.errno in (errno.ENOSPC, errno.EDQUOT) else 2
-        where = err.filename or data_dir
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)  # a fault; the rest, bad input
+        fix = "free some space or choose" if full else "choose"
         parser.exit(
-            status,
-            f"{parser.prog}: error: cannot write {where}: {err.strerror or err};"
-            " nothing was prepared. Free some space or choose another --data-dir\n",
+            1 if full else 2,
+            f"{parser.prog}: error: cannot write {err.filename or data_dir}:"
+            f" {err.strerror or err}; nothing was prepared: {fix} another --data-dir\n",
         )
     sizes = loading.split_sizes(spec, data_dir)
     counts = ", ".join(f"{name} {size}" for name, size in sizes.items())

@@ -232,20 +232,25 @@ def test_prepare_into_a_file_is_refused(tmp_path):
         assert f"{tmp_path / 'file'} is a file" in out
 
 
-def test_prepare_into_a_full_disk_is_a_fault_in_one_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("code", "status", "fix"),
+    [(errno.ENOSPC, 1, "free some space or choose"), (errno.EROFS, 2, "choose")],
+)
+def test_prepare_that_cannot_write_is_one_line(tmp_path, monkeypatch, capsys, code, status, fix):
+    """A full disk is a fault (exit 1); a read-only file system bad input (exit 2)."""
     checksums = write_published(catalog.SPECS["mnist"], tmp_path / "idx", _small_arrays())
     for name, digest in checksums.items():  # the small files stand in for the canonical ones
         monkeypatch.setitem(catalog.MNIST_SHA256, name, digest)
 
-    def full(*args):
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "tfds"))
+    def failing(*args):
+        raise OSError(code, os.strerror(code), str(tmp_path / "tfds"))
 
-    monkeypatch.setattr(tfds_builder, "build", full)
+    monkeypatch.setattr(tfds_builder, "build", failing)
     with pytest.raises(SystemExit) as info:
         data.main(["prepare", str(tmp_path / "idx"), "--data-dir", str(tmp_path / "tfds")])
     err = capsys.readouterr().err
-    assert info.value.code == 1 and err.count("\n") == 1
-    assert "No space left on device" in err and "nothing was prepared" in err
+    assert info.value.code == status and err.count("\n") == 1
+    assert os.strerror(code) in err and f"nothing was prepared: {fix} another --data-dir" in err
 
 
 # --- The dataset key: overrides, sweeps, runs --------------------------------------------------
