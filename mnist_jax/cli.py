@@ -295,6 +295,7 @@ def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str
     for exclusive in EXCLUSIVE:
         if all(k in spelled for k in exclusive):
             raise ConfigError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
+    experiment.check_size(config, given, args.max_members)  # before the grid is built
     members = sweep.expand(config, given)  # refuses what cannot run, before any work
     if problem := data_dir_problem(args.data_dir, {m.config.dataset for m in members}):
         raise ConfigError(problem)

@@ -11,6 +11,7 @@ directory. The command line (`mnist_jax.cli`) is a thin layer over this module.
 
 import contextlib
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from mnist_jax import (
+    budget,
     data,
     datasets,
     devices,
@@ -32,7 +34,7 @@ from mnist_jax import (
     writer,
 )
 from mnist_jax.config import Config, ConfigError
-from mnist_jax.overrides import OverrideError, parse_all
+from mnist_jax.overrides import Override, OverrideError, parse_all
 from mnist_jax.results import (
     METRICS,
     ConvChoice,
@@ -58,7 +60,7 @@ class Options:
     resume: bool = False  # continue from the latest checkpoint in `checkpoint_dir`
     devices: int | None = None  # local devices to use; all by default
     mesh: dict[str, int] | None = None  # {"data": d, "members": m}; None: members first
-    max_members: int = 256  # members in one compiled program; more train in successive chunks
+    max_members: int = budget.CHUNK  # members in one compiled program; more train in chunks
 
 
 def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options) -> Result:
@@ -71,8 +73,36 @@ def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options)
         parsed = parse_all(overrides)
     except OverrideError as error:
         raise ConfigError(str(error)) from None
+    sizes = check_size(config, parsed, opts.max_members)  # before the grid is built
+    if sizes[0].members > opts.max_members and opts.verbose and jax.process_index() == 0:
+        print(budget.chunks_line(sizes, opts.max_members))
     members = sweep.expand(config, parsed)
     return run(config, members, sweep.shown_keys(parsed, members), opts)
+
+
+def check_size(config: Config, given: Sequence[Override], max_members: int) -> list[budget.Group]:
+    """Refuses a grid too large for this machine's memory before it is built, judged by its
+    first point's model (a structural sweep is judged again by each group's, once built);
+    returns what the estimate was made of. A single run is not estimated."""
+    size = math.prod(len(o.values) for o in given)
+    if size == 1:
+        return [budget.Group(1, 0, 0, 0)]
+    first = sweep.expand(config, [Override(o.key, o.values[:1]) for o in given])[0].config
+    sizes = [budget_group(first, size)]
+    if why := budget.problem(sizes, max_members):
+        raise ConfigError(why)
+    return sizes
+
+
+def budget_group(config: Config, members: int) -> budget.Group:
+    """`members` members shaped as `config`'s model, for the memory estimate."""
+    rows = models.layer_table(train_spec(config).model(), datasets.get(config.dataset).image_shape)
+    return budget.Group(
+        members=members,
+        params=sum(row[3] for row in rows),
+        activations=sum(math.prod(row[2][1:]) for row in rows),
+        steps=budget.steps_of(config.epochs, config.steps, config.batch_size),
+    )
 
 
 def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Options) -> Result:
@@ -90,6 +120,10 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
     writing = jax.process_index() == 0
     say = print if writing and opts.verbose else (lambda *a, **k: None)
     groups = sweep.groups(members)
+    if len(groups) > 1:  # a structural sweep: each group's own model, now that they are known
+        sizes = [budget_group(g.members[0].config, len(g.members)) for g in groups]
+        if why := budget.problem(sizes, opts.max_members):
+            raise ConfigError(why)
     record = run_record(config, groups, opts.max_members)
     if opts.checkpoint_dir:
         checkpoint_module().check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from mnist_jax import search
+from mnist_jax import budget, search
 
 FORM = "KEY=VALUE, e.g. model.hidden=[512,512] or lr=1e-3,3e-3"
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -247,6 +247,8 @@ def _range(where: str, piece: str) -> list[float]:
         raise OverrideError(
             f"{where}: the range's count {parts[2]!r} is not a whole number of at least 1; {form}"
         )
+    if too_many := budget.values_problem(int(parts[2])):  # before numpy builds them
+        raise OverrideError(f"{where}: {too_many}")
     return [float(v) for v in np.geomspace(ends[0], ends[1], int(parts[2]))]
 
 
