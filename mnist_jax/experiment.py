@@ -145,7 +145,6 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
     start_checkpoints(opts, record)
     if writing and opts.logdir is not None:
         writer.write_layout(os.path.join(opts.logdir, config.name))
-    say(where(config.name, opts))
     validation = validation_record(inputs[data_key(groups[0].members[0].config)])
     runs, startup_seconds, convs = [], None, []
     with interrupt.StopOnSignal() as stop:
@@ -179,7 +178,7 @@ def report(result: Result, opts: Options, say) -> Result:
             write_json(opts.json_path, result)
         if opts.csv_path:
             write_csv(opts.csv_path, result)
-    say(where(result.config.name, opts))
+    say(loop.where(opts.logdir, [r.run_dir for r in result.runs], opts.checkpoint_dir))
     return result
 
 
@@ -188,16 +187,6 @@ def check_destinations(opts: Options) -> None:
     for what, path in [("the JSON results", opts.json_path), ("the CSV", opts.csv_path)]:
         if path is not None and (why := files.destination_problem(path)):
             raise ConfigError(f"cannot write {what} to {path}: {why}")
-
-
-def where(name: str, opts: Options) -> str:
-    """Where the logs (and checkpoints) are, and the command that shows them."""
-    places = [] if opts.logdir is None else [f"logs in {os.path.join(opts.logdir, name)}"]
-    if opts.checkpoint_dir:
-        places.append(f"checkpoints in {opts.checkpoint_dir}")
-    if opts.logdir is None:
-        return ", ".join(places or ["no logs written"])
-    return f"{', '.join(places)}; view with: tensorboard --logdir {opts.logdir}"
 
 
 def validation_record(inputs) -> dict | None:
@@ -364,22 +353,39 @@ def chunk_mesh(opts: Options, num_members: int, batch_size: int):
 
 
 def describe_group(group: sweep.Group, spec, plan, input_shape, mesh, convs=()) -> str:
-    """The group's model, its summary, and what it trains how: printed before it trains."""
-    config = group.members[0].config
-    settings = ", ".join(f"{k}={v}" for k, v in config.model.items())
+    """The group's model, its summary, and what it trains how: printed before it trains. A
+    setting its members differ in shows every value they take (`dropout_rate={0, 0.25}`)."""
+    config, members = group.members[0].config, group.members
     head = f"group {group.index}" if group.index else config.name
-    lines = [f"{head}: {config.model_name}({settings})", models.summary(spec.model(), input_shape)]
-    optimizer = ", ".join(f"{k}={v}" for k, v in config.optimizer.items() if v is not None)
+    model = ", ".join(settings_text(members, "model"))
+    lines = [f"{head}: {config.model_name}({model})", models.summary(spec.model(), input_shape)]
+    lr, seed = (shared_value(members, lambda c, k=k: getattr(c, k)) for k in ("lr", "seed"))
+    optimizer = [f"lr={lr}", *settings_text(members, "optimizer")]
+    schedule = ", ".join(settings_text(members, "schedule"))
     layout = " x ".join(f"{axis}={size}" for axis, size in mesh.shape.items())
     lines.append(
-        f"{len(group.members)} run(s) on {config.dataset}, {len(plan)} epoch(s), {sum(plan)} "
-        f"steps of {config.batch_size}, {config.optimizer_name}({optimizer}) "
-        f"({config.schedule_name}), {config.loss} loss, "
-        f"{'raw' if config.raw_pixels else 'scaled'} pixels, {config.dtype}, "
-        f"{mesh.devices.size} device(s) as {layout}"
+        f"{len(members)} run(s) on {config.dataset}, seed={seed}, "
+        f"{len(plan)} epoch(s), {sum(plan)} steps of {config.batch_size}, "
+        f"{config.optimizer_name}({', '.join(optimizer)}) "
+        f"({config.schedule_name}{f'({schedule})' if schedule else ''}), "
+        f"{config.loss} loss, {'raw' if config.raw_pixels else 'scaled'} pixels, "
+        f"{config.dtype}, {mesh.devices.size} device(s) as {layout}"
     )
     lines += [f"{c.layer} ({c.mode}): {c.describe()}" for c in convs]
     return "\n".join(lines)
+
+
+def settings_text(members, kind: str) -> list[str]:
+    """`kind`'s settings as `key=value`, each the members' one value or the set of them;
+    settings that are None (not used) left out."""
+    keys = [k for k, v in getattr(members[0].config, kind).items() if v is not None]
+    return [f"{k}={shared_value(members, lambda c, k=k: getattr(c, kind)[k])}" for k in keys]
+
+
+def shared_value(members, value_of) -> str:
+    """The one value the members share, or the set they take: `0.001` or `{0.001, 0.003}`."""
+    shown = list(dict.fromkeys(sweep.show_value(value_of(m.config)) for m in members))
+    return shown[0] if len(shown) == 1 else "{" + ", ".join(shown) + "}"
 
 
 def run_record(config: Config, groups: list[sweep.Group], max_members: int) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 import mnist_jax
-from mnist_jax import devices, interrupt, sweep, train
+from mnist_jax import commands, devices, interrupt, sweep, train
 from mnist_jax.results import METRICS, Epoch, Run
 from mnist_jax.sweep import Member
 from mnist_jax.writer import RunWriter, claim_run_dir
@@ -118,6 +118,7 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
     ]
     empty = [[] for _ in chunk.members]
     progress = Progress(state, 0, empty, [[] for _ in chunk.members], run_dirs, writers, store)
+    ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
     if store:
         save(progress)
     return progress
@@ -140,6 +141,7 @@ def resume(chunk: Chunk, ctx: Context, saved, store) -> Progress:
         if jax.process_index() == 0 and d is not None
     ]
     ctx.say(f"resuming after epoch {saved.epoch} ({saved.steps} steps) from {store.path}")
+    ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
     return Progress(
         state=devices.place_state(ctx.mesh, saved.state),
         done=saved.epoch,
@@ -160,6 +162,38 @@ def resumed_run_dir(ctx: Context, member: Member, saved: str | None) -> str | No
         if os.path.abspath(here) == saved:
             return saved
     return claim(ctx, member)
+
+
+def where(logdir: str | None, run_dirs: list[str | None], checkpoint_dir: str | None) -> str:
+    """The runs' own folders by name (a rerun's `-2` too), the checkpoints, and the command
+    that shows the logs: `logs in logs/softmax/lr_0.5-seed_0-2; view with: tensorboard ...`."""
+    shown = [_shown(d, logdir) for d in run_dirs if d is not None]
+    if not shown:
+        places = ["no logs written"]
+    elif len(shown) == 1:
+        places = [f"logs in {shown[0]}"]
+    else:
+        folders = list(dict.fromkeys(os.path.dirname(d) for d in shown))
+        names = shown if len(folders) > 1 else [os.path.basename(d) for d in shown]
+        more = len(names) - RUNS_SHOWN
+        listed = ", ".join(names[:RUNS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        inside = "" if len(folders) > 1 else f" in {folders[0]}{os.sep}"
+        places = [f"logs of {len(shown)} runs{inside}: {listed}"]
+    if checkpoint_dir:
+        places.append(f"checkpoints in {checkpoint_dir}")
+    view = f"; view with: {commands.tensorboard(logdir)}" if shown and logdir else ""
+    return ", ".join(places) + view
+
+
+RUNS_SHOWN = 8  # run folders named in a line; a larger sweep says how many more
+
+
+def _shown(run_dir: str, logdir: str | None) -> str:
+    """`run_dir` (absolute) under `logdir` as the user gave it, else as it is."""
+    if logdir is None:
+        return run_dir
+    relative = os.path.relpath(run_dir, os.path.abspath(logdir))
+    return run_dir if relative.startswith("..") else os.path.join(logdir, relative)
 
 
 def claim(ctx: Context, member: Member) -> str:

@@ -243,6 +243,17 @@ def run_name(member: Member) -> str:
     return "-".join(parts)
 
 
+def show_value(value) -> str:
+    """A value as an override gives it, floats to 6 digits: `0.001`, `[512,512]`, `true`."""
+    if isinstance(value, list):
+        return "[" + ",".join(show_value(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _show(value) -> str:
     if isinstance(value, list):
         return "x".join(_show(v) for v in value)
