@@ -38,7 +38,7 @@ def test_a_sweep_names_what_differs_and_every_run_folder_mock_data(tmp_path, cap
     run_mock(five_layer_relu_dropout.CONFIG, tmp_path, *flags)  # test_experiments' program
     out = capsys.readouterr().out
     assert "mlp(hidden=[200,100,60,30], activation=relu, dropout_rate={0, 0.25}," in out
-    assert "4 run(s), seed=0, 1 epoch(s), 6 steps of 20, adam(lr={0.001, 0.01}, b1=0.9," in out
+    assert "4 run(s) on mnist, seed=0, 1 epoch(s), 6 steps of 20, adam(lr={0.001, 0.01}, " in out
     names = "dropout_rate_0-lr_0.001-seed_0, dropout_rate_0.25-lr_0.001-seed_0, "
     names += "dropout_rate_0-lr_0.01-seed_0, dropout_rate_0.25-lr_0.01-seed_0"
     folder = tmp_path / "logs" / "five_layer_relu_dropout"
