@@ -84,7 +84,12 @@ def test_ctrl_c_without_checkpoints_says_how_to_run_again(stop, stopped, tmp_pat
     assert err[2] == "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)"
 
 
-def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(stopped, tmp_path, capsys):
+def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(
+    stopped, tmp_path, capsys, monkeypatch
+):
+    from mnist_jax import checkpoint
+
+    monkeypatch.setattr(checkpoint, "has_run", lambda directory: True)  # a save was made
     stopped.append(interrupt.Interrupted(signal.SIGINT, 2, 30))
     argv = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ck")]
     with pytest.raises(SystemExit):
