@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 
 from mnist_jax import (
     budget,
+    conv,
     data,
     datasets,
     devices,
@@ -229,7 +230,8 @@ def check_model(config: Config, input_shape: tuple[int, ...]) -> None:
     without a `num_classes` field), before anything is written."""
     spec = train_spec(config)
     x = jax.ShapeDtypeStruct((1, *input_shape), np.float32)
-    logits = jax.eval_shape(lambda x: spec.model().init_with_output(jax.random.key(0), x)[0], x)
+    with conv.shapes_only():  # shapes only: an `auto` convolution measures nothing here
+        logits = jax.eval_shape(lambda x: spec.model().init_with_output(jax.random.key(0), x)[0], x)
     num_classes = datasets.get(config.dataset).num_classes
     if logits.shape != (1, num_classes):
         raise ConfigError(

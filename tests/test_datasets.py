@@ -474,3 +474,16 @@ def test_a_dataset_of_the_same_shape_and_classes_is_a_transfer_test_on_mock_data
         result = evaluate.main([kmnist_checkpoint, "--dataset", "fashion_mnist"])
     assert len(result.runs) == 1
     assert "test set of fashion_mnist (trained on kmnist)" in capsys.readouterr().out
+
+
+def test_checking_a_models_outputs_measures_no_convolution(monkeypatch):
+    """The check before training traces shapes only: an `auto` convolution is not timed."""
+    from experiments import gorner_cnn
+    from mnist_jax import conv
+
+    def measure(layer):
+        raise AssertionError(f"measured {layer}")
+
+    monkeypatch.setattr(conv, "_measure", measure)
+    (member,) = expand(gorner_cnn.CONFIG, "dataset=kmnist")
+    experiment.check_model(member.config, (28, 28, 1))
