@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
@@ -106,6 +107,31 @@ def budget_group(config: Config, members: int) -> budget.Group:
     )
 
 
+def check_builds(group: sweep.Group) -> None:
+    """Builds the group's model and optimizer and takes one update, for shapes only (nothing is
+    computed): a setting the library refuses only when used (`optimizer.mu_dtype=abc`) is
+    named in one line before anything is created, not as a traceback after."""
+    config = group.members[0].config
+    spec = train_spec(config)
+    shape = datasets.get(config.dataset).image_shape
+    hparams = {k: jnp.float32(v) for k, v in sweep.float_hparams(config).items()}
+
+    def update():
+        state = train.init_state(spec, jax.random.key(0), hparams, shape)
+        return spec.tx(hparams).update(state.params, state.opt_state, state.params)
+
+    try:
+        with conv.shapes_only():
+            jax.eval_shape(update)
+    except Exception as error:  # any library's refusal of a value it was handed
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ConfigError(
+            f"{config.model_name} with {config.optimizer_name} cannot be built from these "
+            f"settings ({type(error).__name__}: {reason}); check the model.* and optimizer.* "
+            "values given"
+        ) from None
+
+
 def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Options) -> Result:
     """Trains `members`, group after group; see `train_and_evaluate`. The checkpoint dir is
     this process's until it returns: another run asking for it is refused at once."""
@@ -125,6 +151,8 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
         sizes = [budget_group(g.members[0].config, len(g.members)) for g in groups]
         if why := budget.problem(sizes, opts.max_members):
             raise ConfigError(why)
+    for group in groups:
+        check_builds(group)
     record = run_record(config, groups, opts.max_members)
     if opts.checkpoint_dir:
         checkpoint_module().check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)

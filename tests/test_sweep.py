@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu, five_layer_relu_dropout, softmax
-from mnist_jax import cli, models, overrides, sweep
+from mnist_jax import cli, experiment, models, overrides, sweep
 from mnist_jax.config import Config, ConfigError
 
 RELU, DROPOUT = five_layer_relu.CONFIG, five_layer_relu_dropout.CONFIG
@@ -256,3 +256,15 @@ def test_a_structural_sweep_trains_in_groups_with_one_table_mock_data(tmp_path, 
     assert out.count("group ") >= 3 and out.count("best first") == 1
     header = out.split("best first:\n")[1].splitlines()[0].split()
     assert header[:2] == ["model.hidden", "optimizer"]
+
+
+def test_a_setting_refused_only_when_built_is_one_line_before_anything_is_created(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        experiment.train_and_evaluate(
+            RELU, ["optimizer.mu_dtype=abc", "steps=1"], logdir=str(tmp_path / "logs")
+        )
+    assert str(error.value) == (
+        "mlp with adam cannot be built from these settings (TypeError: data type 'abc' not "
+        "understood); check the model.* and optimizer.* values given"
+    )
+    assert not (tmp_path / "logs").exists()
