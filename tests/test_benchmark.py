@@ -15,12 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import benchmark
-from experiments.benchmark import Inputs, Result, Target, Variant
+from experiments import declares_config, find_experiments
+from experiments.benchmark import inputs, main, parsing, report, running, summary, variants
+from experiments.benchmark.inputs import Inputs
+from experiments.benchmark.parsing import Process
+from experiments.benchmark.summary import Target
+from experiments.benchmark.variants import Variant
 
-REPO_ROOT = benchmark.REPO_ROOT
+REPO_ROOT = running.REPO_ROOT
 MOCK_RUN = REPO_ROOT / "tests" / "mock_run.py"
-VARIANTS = {v.name: v for v in benchmark.VARIANTS}
+VARIANTS = {v.name: v for v in variants.VARIANTS}
 
 
 def mock_npz(path, n_train=300, n_test=50, seed=0):
@@ -40,9 +44,9 @@ def mock_idx(folder, n_train=300, n_test=50, seed=0):
     """Random images and labels as the four gzip IDX files plain_jax_tbx reads."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    for (images, labels), n in zip(benchmark.IDX_FILES.values(), (n_train, n_test), strict=True):
-        benchmark.write_idx_file(folder / images, rng.integers(0, 256, (n, 28, 28), np.uint8))
-        benchmark.write_idx_file(folder / labels, rng.integers(0, 10, n).astype(np.uint8))
+    for (images, labels), n in zip(inputs.IDX_FILES.values(), (n_train, n_test), strict=True):
+        inputs.write_idx_file(folder / images, rng.integers(0, 256, (n, 28, 28), np.uint8))
+        inputs.write_idx_file(folder / labels, rng.integers(0, 10, n).astype(np.uint8))
     return str(folder)
 
 
@@ -58,7 +62,7 @@ def run_peer(module, npz, *args):
     assert proc.returncode == 0, proc.stderr
     json_lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert len(json_lines) == 1, proc.stdout  # one JSON line, nothing else on stdout
-    return benchmark.parse_peer(proc.stdout)
+    return parsing.parse_peer(proc.stdout)
 
 
 def needs(module):
@@ -81,74 +85,113 @@ def test_torch_eager_peer_mock_data(tmp_path):
     check_peer_result(run_peer("experiments.peers.torch_eager", mock_npz(tmp_path / "m.npz")))
 
 
+@needs("torch")
+def test_torch_cnn_peer_mock_data(tmp_path):
+    check_peer_result(run_peer("experiments.peers.torch_cnn", mock_npz(tmp_path / "m.npz")))
+
+
+# Each peer's stdout as captured from `python -m experiments.peers.<peer> --data m.npz --epochs 2`
+# on mock_npz's random data (keras_jax's from its `report` line, the same function).
+PEER_OUTPUTS = {
+    "plain_jax": '{"name": "plain_jax", "epoch_seconds": [6.383941738000431, 0.01261127799989481],'
+    ' "test_accuracy": 0.03999999910593033}\n',
+    "torch_eager": '{"name": "torch_eager", "epoch_seconds": [2.179855548999967,'
+    ' 1.038194176000161], "test_accuracy": 0.11999999731779099}\n',
+    "torch_compile": '{"name": "torch_compile", "epoch_seconds": [191.423913351,'
+    ' 4.585394180000094], "test_accuracy": 0.11999999731779099}\n',
+    "torch_cnn": '{"name": "torch_cnn", "epoch_seconds": [7.023963528999957, 4.8374801720001415],'
+    ' "test_accuracy": 0.11999999731779099}\n',
+}
+
+
+@pytest.mark.parametrize("peer", sorted(PEER_OUTPUTS))
+def test_parse_peer_reads_each_peers_captured_output(peer):
+    r = parsing.parse_peer(PEER_OUTPUTS[peer])
+    record = json.loads(PEER_OUTPUTS[peer])
+    assert r.epoch_seconds == record["epoch_seconds"] and len(r.epoch_seconds) == 2
+    assert r.test_accuracy == record["test_accuracy"]
+    assert running.process_median(r.epoch_seconds) == record["epoch_seconds"][1]
+
+
+def test_every_peer_variant_has_a_captured_output_or_needs_keras():
+    peers = {v.name for v in variants.VARIANTS if v.kind == variants.KIND_PEER}
+    assert peers - set(PEER_OUTPUTS) == {"keras_jax"}
+
+
 @needs("keras")
 def test_keras_jax_peer_mock_data(tmp_path):
     check_peer_result(run_peer("experiments.peers.keras_jax", mock_npz(tmp_path / "m.npz")))
 
 
 def test_process_median_drops_the_first_epoch():
-    assert benchmark.process_median([10.0, 1.0, 3.0, 2.0]) == 2.0
-    assert benchmark.process_median([10.0, 1.5]) == 1.5
+    assert running.process_median([10.0, 1.0, 3.0, 2.0]) == 2.0
+    assert running.process_median([10.0, 1.5]) == 1.5
     with pytest.raises(ValueError):
-        benchmark.process_median([10.0])
+        running.process_median([10.0])
 
 
 def test_summary_is_the_median_over_rounds_of_successful_processes():
     results = [
-        Result(epoch_seconds=[9.0, 1.0, 2.0, 3.0], test_accuracy=0.97, startup_seconds=4.0),
-        Result(epoch_seconds=[9.0, 4.0, 4.0, 4.0], test_accuracy=0.98, startup_seconds=6.0),
-        Result(error="exit 1: boom"),
-        Result(epoch_seconds=[9.0, 3.0, 3.0, 3.0], test_accuracy=0.96, startup_seconds=5.0),
+        Process(epoch_seconds=[9.0, 1.0, 2.0, 3.0], test_accuracy=0.97, startup_seconds=4.0),
+        Process(epoch_seconds=[9.0, 4.0, 4.0, 4.0], test_accuracy=0.98, startup_seconds=6.0),
+        Process(error="exit 1: boom"),
+        Process(epoch_seconds=[9.0, 3.0, 3.0, 3.0], test_accuracy=0.96, startup_seconds=5.0),
     ]
-    s = benchmark.summarise(results)
-    assert s["per_round"] == [2.0, 4.0, 3.0]
-    assert s["seconds_per_epoch"] == 3.0
-    assert (s["rounds_ok"], s["rounds"]) == (3, 4)
-    assert s["test_accuracy"] == 0.97
-    assert s["startup_seconds"] == 5.0
-    assert s["errors"] == ["exit 1: boom"]
-    assert s["wall_seconds_per_epoch"] is None and s["around_epoch"] is None  # not a project
+    s = summary.summarise(results)
+    assert s.per_round == [2.0, 4.0, 3.0]
+    assert s.seconds_per_epoch == 3.0
+    assert (s.rounds_ok, s.rounds) == (3, 4)
+    assert s.test_accuracy == 0.97
+    assert s.startup_seconds == 5.0
+    assert s.errors == ["exit 1: boom"]
+    assert s.wall_seconds_per_epoch is None and s.around_epoch is None  # not a project
 
 
 def test_all_rounds_failed_gives_no_figure():
-    s = benchmark.summarise([Result(error="timed out after 600 s")])
-    assert s["seconds_per_epoch"] is None and s["rounds_ok"] == 0
+    s = summary.summarise([Process(error="timed out after 600 s")])
+    assert s.seconds_per_epoch is None and s.rounds_ok == 0
 
 
 def test_one_epoch_processes_give_process_seconds_not_epoch_seconds():
-    s = benchmark.summarise(
-        [Result(epoch_seconds=[3.0], process_seconds=p, startup_seconds=2.0) for p in (7, 5, 6)]
+    s = summary.summarise(
+        [Process(epoch_seconds=[3.0], process_seconds=p, startup_seconds=2.0) for p in (7, 5, 6)]
     )
-    assert s["seconds_per_epoch"] is None and s["per_round"] == []
-    assert s["process_seconds"] == 6 and s["rounds_ok"] == 3
+    assert s.seconds_per_epoch is None and s.per_round == []
+    assert s.process_seconds == 6 and s.rounds_ok == 3
 
 
 def test_around_the_epoch_is_wall_less_compiled_over_compiled_after_the_first():
-    r = Result(epoch_seconds=[5.0, 1.0, 2.0], wall_seconds=[9.0, 1.1, 2.2])
-    assert benchmark.around_epoch(r) == pytest.approx(0.3 / 3.0)
-    assert benchmark.around_epoch(Result(epoch_seconds=[5.0], wall_seconds=[6.0])) is None
-    assert benchmark.around_epoch(Result(epoch_seconds=[1.0, 1.0], wall_seconds=[1, None])) is None
-    s = benchmark.summarise([r, Result(epoch_seconds=[5.0, 1.0, 1.0], wall_seconds=[9, 1.5, 1.5])])
-    assert s["around_epoch"] == pytest.approx((0.1 + 0.5) / 2)
-    assert s["wall_seconds_per_epoch"] == pytest.approx((1.65 + 1.5) / 2)
+    r = Process(epoch_seconds=[5.0, 1.0, 2.0], wall_seconds=[9.0, 1.1, 2.2])
+    assert summary.around_epoch(r) == pytest.approx(0.3 / 3.0)
+    assert summary.around_epoch(Process(epoch_seconds=[5.0], wall_seconds=[6.0])) is None
+    assert summary.around_epoch(Process(epoch_seconds=[1.0, 1.0], wall_seconds=[1, None])) is None
+    s = summary.summarise([r, Process(epoch_seconds=[5.0, 1.0, 1.0], wall_seconds=[9, 1.5, 1.5])])
+    assert s.around_epoch == pytest.approx((0.1 + 0.5) / 2)
+    assert s.wall_seconds_per_epoch == pytest.approx((1.65 + 1.5) / 2)
+
+
+def fixed(**fields):
+    """A variant's summary with only `fields` measured."""
+    empty = {f.name: None for f in dataclasses.fields(summary.Summary)}
+    return summary.Summary(**empty | {"per_round": [], "errors": [], "processes": []} | fields)
 
 
 def fixed_summary(**seconds):
-    summary = {
-        name: {"seconds_per_epoch": sec, "test_accuracy": 0.98, "startup_seconds": 3.0}
+    summaries = {
+        name: fixed(seconds_per_epoch=sec, test_accuracy=0.98, startup_seconds=3.0)
         for name, sec in seconds.items()
     }
-    benchmark.add_ratios(summary)
-    return summary
+    summary.add_ratios(summaries)
+    return summaries
 
 
 def test_ratios_to_plain_jax_and_torch_eager():
     s = fixed_summary(float32=0.2, plain_jax=0.4, torch_eager=0.8)
-    assert s["float32"]["vs_plain_jax"] == pytest.approx(0.5)
-    assert s["float32"]["vs_torch_eager"] == pytest.approx(0.25)
-    assert s["plain_jax"]["vs_plain_jax"] == pytest.approx(1.0)
-    assert s["torch_eager"]["vs_plain_jax"] == pytest.approx(2.0)
-    assert benchmark.ratio(1.0, None) is None and benchmark.ratio(None, 1.0) is None
+    assert s["float32"].vs_plain_jax == pytest.approx(0.5)
+    assert s["float32"].vs_torch_eager == pytest.approx(0.25)
+    assert s["plain_jax"].vs_plain_jax == pytest.approx(1.0)
+    assert s["torch_eager"].vs_plain_jax == pytest.approx(2.0)
+    assert summary.ratio(1.0, None) is None and summary.ratio(None, 1.0) is None
 
 
 def test_targets_pass_and_fail_on_fixed_figures():
@@ -157,6 +200,8 @@ def test_targets_pass_and_fail_on_fixed_figures():
         float32_nologs=0.19,
         bfloat16=0.3,
         sweep8=1.2,
+        cnn=20.0,
+        torch_cnn=16.0,
         plain_jax=0.4,
         torch_eager=0.4,
         dropout_lr8=1.0,
@@ -164,16 +209,16 @@ def test_targets_pass_and_fail_on_fixed_figures():
         sweep8_by_members=0.9,
         sweep8_by_data=1.2,
     )
-    s["bfloat16"]["test_accuracy"] = 0.9775  # 0.25 points below float32
-    s["float32"]["startup_seconds"] = 12.0
-    s["float32"] |= {"around_epoch": 0.04, "wall_seconds_per_epoch": 0.25}
-    s["float32_nologs"] |= {"around_epoch": 0.06, "wall_seconds_per_epoch": 0.2}
-    s["run_1"] = {"process_seconds": 9.4}
-    s["tbx_1"] = {"process_seconds": 6.8}
-    s["run_long"] = {"process_seconds": 10.0}
-    s["tbx_long"] = {"process_seconds": 15.0}
-    s["load"] = {"load_seconds": 0.3}
-    goals = {t.what: t for t in benchmark.targets(s, long_epochs=10)}
+    s["bfloat16"].test_accuracy = 0.9775  # 0.25 points below float32
+    s["float32"].startup_seconds = 12.0
+    s["float32"].around_epoch, s["float32"].wall_seconds_per_epoch = 0.04, 0.25
+    s["float32_nologs"].around_epoch, s["float32_nologs"].wall_seconds_per_epoch = 0.06, 0.2
+    s["run_1"] = fixed(process_seconds=9.4)
+    s["tbx_1"] = fixed(process_seconds=6.8)
+    s["run_long"] = fixed(process_seconds=10.0)
+    s["tbx_long"] = fixed(process_seconds=15.0)
+    s["load"] = fixed(load_seconds=0.3)
+    goals = {t.what: t for t in summary.targets(s, long_epochs=10)}
     measured = {what: t.measured for what, t in goals.items()}
     passed = {what: t.passed for what, t in goals.items()}
     assert measured == pytest.approx(
@@ -182,6 +227,7 @@ def test_targets_pass_and_fail_on_fixed_figures():
             "float32 epoch / PyTorch eager": 0.5,
             "bfloat16 epoch / plain JAX": 0.75,
             "|bfloat16 - float32| test accuracy, points": 0.25,
+            "lab CNN epoch / PyTorch eager CNN": 1.25,
             "whole process, 1 epoch / plain_jax_tbx": 9.4 / 6.8,
             "whole process, 10 epochs / plain_jax_tbx": 10 / 15,
             "float32 start-up to first step, s": 12.0,
@@ -199,6 +245,7 @@ def test_targets_pass_and_fail_on_fixed_figures():
         "float32 epoch / PyTorch eager": False,
         "bfloat16 epoch / plain JAX": False,
         "|bfloat16 - float32| test accuracy, points": False,
+        "lab CNN epoch / PyTorch eager CNN": False,
         "whole process, 1 epoch / plain_jax_tbx": False,
         "whole process, 10 epochs / plain_jax_tbx": True,
         "float32 start-up to first step, s": False,
@@ -216,7 +263,7 @@ def test_targets_pass_and_fail_on_fixed_figures():
 
 
 def test_targets_without_a_variant_are_not_applicable():
-    goals = benchmark.targets(fixed_summary(float32=0.2, plain_jax=0.4))
+    goals = summary.targets(fixed_summary(float32=0.2, plain_jax=0.4))
     by_what = {t.what: t.passed for t in goals}
     assert by_what["float32 epoch / plain JAX"] is True
     assert by_what["float32 epoch / PyTorch eager"] is None
@@ -232,7 +279,7 @@ def test_strict_target_is_strict():
 
 
 def test_variant_table():
-    names = [v.name for v in benchmark.VARIANTS]
+    names = [v.name for v in variants.VARIANTS]
     assert len(set(names)) == len(names)
     assert {"float32", "float32_nologs", "bfloat16", "sweep8", "plain_jax"} <= set(names)
     assert {"dropout_lr8", "dropout_rate8", "run_1", "tbx_1", "run_long", "tbx_long"} <= set(names)
@@ -254,41 +301,40 @@ def test_variant_table():
     assert VARIANTS["float32_nologs"].logs is False and VARIANTS["float32"].logs is True
     # A user's command: logs written, progress printed.
     assert not VARIANTS["run_1"].quiet and VARIANTS["run_1"].logs
-    lengths = {n: benchmark.epochs_for(VARIANTS[n], _args(epochs=4, long_epochs=7)) for n in names}
+    lengths = {n: variants.epochs_for(VARIANTS[n], 4, 7) for n in names}
     assert lengths["float32"] == 4 and lengths["run_1"] == lengths["tbx_1"] == 1
     assert lengths["run_long"] == lengths["tbx_long"] == 7
-
-
-def _args(**flags):
-    return benchmark.parse_args([f"--{k.replace('_', '-')}={v}" for k, v in flags.items()])
+    # The CNN against PyTorch: the same two epochs each, its compiled epoch without logs.
+    assert lengths["cnn"] == lengths["torch_cnn"] == 2
+    assert VARIANTS["cnn"].module == "experiments.gorner_cnn" and not VARIANTS["cnn"].logs
 
 
 INPUTS = Inputs(data_dir="D", npz="m.npz", idx_dir="IDX", compile_cache="C")
 
 
 def test_commands_follow_each_contract():
-    project = benchmark.command(VARIANTS["bfloat16"], 3, INPUTS, "W")
+    project = running.command(VARIANTS["bfloat16"], 3, INPUTS, "W")
     assert project[1:3] == ["-m", "experiments.five_layer_relu"]
     for flag in ("--quiet", "--logdir", "--json"):
         assert flag in project
     assert project[project.index("--data-dir") + 1] == "D"
     assert project[-2:] == ["--dtype", "bfloat16"]
     no_data_dir = dataclasses.replace(INPUTS, data_dir=None)
-    assert "--data-dir" not in benchmark.command(VARIANTS["float32"], 3, no_data_dir, "W")
-    nologs = benchmark.command(VARIANTS["float32_nologs"], 3, INPUTS, "W")
+    assert "--data-dir" not in running.command(VARIANTS["float32"], 3, no_data_dir, "W")
+    nologs = running.command(VARIANTS["float32_nologs"], 3, INPUTS, "W")
     assert "--no-logs" in nologs and "--logdir" not in nologs
-    user = benchmark.command(VARIANTS["run_1"], 1, INPUTS, "W")
+    user = running.command(VARIANTS["run_1"], 1, INPUTS, "W")
     assert "--quiet" not in user and "--logdir" in user
-    rate8 = benchmark.command(VARIANTS["dropout_rate8"], 3, INPUTS, "W")
+    rate8 = running.command(VARIANTS["dropout_rate8"], 3, INPUTS, "W")
     assert rate8[2] == "experiments.five_layer_relu_dropout"
     assert rate8[-1].startswith("model.dropout_rate=")  # overrides after the flags
-    peer = benchmark.command(Variant("p", "experiments.peers.plain_jax"), 3, INPUTS, "W")
+    peer = running.command(Variant("p", "experiments.peers.plain_jax"), 3, INPUTS, "W")
     assert peer[1:] == ["-m", "experiments.peers.plain_jax", "--epochs", "3", "--data", "m.npz"]
-    tbx = benchmark.command(VARIANTS["tbx_long"], 10, INPUTS, "W")
+    tbx = running.command(VARIANTS["tbx_long"], 10, INPUTS, "W")
     assert tbx[1:6] == ["-m", "experiments.peers.plain_jax_tbx", "--epochs", "10", "--mnist"]
     assert tbx[6] == "IDX" and "--logdir" in tbx
-    load = benchmark.command(VARIANTS["load"], 0, INPUTS, "W")
-    assert load[1:] == ["-c", benchmark.LOAD_SCRIPT, "D"]
+    load = running.command(VARIANTS["load"], 0, INPUTS, "W")
+    assert load[1:] == ["-c", running.LOAD_SCRIPT, "D"]
 
 
 def test_every_process_gets_the_private_compile_cache(monkeypatch):
@@ -298,14 +344,14 @@ def test_every_process_gets_the_private_compile_cache(monkeypatch):
         seen["env"] = env
         return subprocess.CompletedProcess(cmd, 0, stdout='{"load_seconds": 0.25}\n', stderr="")
 
-    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
-    r = benchmark.run_once(VARIANTS["load"], 0, INPUTS, timeout=5)
-    assert seen["env"][benchmark.COMPILE_CACHE_ENV] == "C"
+    monkeypatch.setattr(running.subprocess, "run", fake_run)
+    r = running.run_once(VARIANTS["load"], 0, INPUTS, timeout=5)
+    assert seen["env"][running.COMPILE_CACHE_ENV] == "C"
     assert r.error is None and r.load_seconds == 0.25 and r.process_seconds > 0
 
 
 def test_uninstalled_frameworks_are_skipped_without_import():
-    ok, skipped = benchmark.available(
+    ok, skipped = variants.available(
         [Variant("a", "x"), Variant("b", "y", requires="no_such_framework_xyz")]
     )
     assert [v.name for v in ok] == ["a"] and [v.name for v in skipped] == ["b"]
@@ -326,7 +372,7 @@ def test_parse_project_report():
             {"test_accuracy": None, "epochs": [{"epoch": 1, "seconds": 2.0}, {"seconds": 0.3}]},
         ],
     }
-    r = benchmark.parse_project(report)
+    r = parsing.parse_project(report)
     assert r.epoch_seconds == [2.0, 0.3]
     assert r.wall_seconds == [2.5, 0.31]
     assert r.test_accuracy == 0.97  # best member of a sweep; a diverged one has none
@@ -339,20 +385,20 @@ def test_parse_tbx_lines():
         "epoch 2/2  0.91s  loss 0.2000  accuracy 0.9400  val_loss 0.2000  val_accuracy 0.9400\n"
         "test accuracy 0.9486\n"
     )
-    r = benchmark.parse_tbx(out)
+    r = parsing.parse_tbx(out)
     assert r.epoch_seconds == [3.21, 0.91] and r.test_accuracy == 0.9486
     with pytest.raises(ValueError):
-        benchmark.parse_tbx("epoch 1/1  1.00s\n")
+        parsing.parse_tbx("epoch 1/1  1.00s\n")
 
 
 def test_idx_files_read_back_by_the_peer(tmp_path):
     from experiments.peers import plain_jax_tbx
 
-    assert benchmark.IDX_FILES == plain_jax_tbx.FILES
+    assert inputs.IDX_FILES == plain_jax_tbx.FILES
     images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), np.uint8)
     labels = np.arange(7, dtype=np.uint8)
-    benchmark.write_idx_file(tmp_path / "i.gz", images)
-    benchmark.write_idx_file(tmp_path / "l.gz", labels)
+    inputs.write_idx_file(tmp_path / "i.gz", images)
+    inputs.write_idx_file(tmp_path / "l.gz", labels)
     np.testing.assert_array_equal(plain_jax_tbx.read_idx(str(tmp_path / "i.gz")), images)
     np.testing.assert_array_equal(plain_jax_tbx.read_idx(str(tmp_path / "l.gz")), labels)
     with gzip.open(tmp_path / "i.gz") as f:
@@ -364,31 +410,29 @@ def test_load_script_times_both_splits_on_mock_data(monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "argv", ["-c", ""])
     with tfds.testing.mock_data(num_examples=20):
-        exec(benchmark.LOAD_SCRIPT, {})  # noqa: S102 - the benchmark's own script
-    r = benchmark.parse_load(capsys.readouterr().out)
+        exec(running.LOAD_SCRIPT, {})  # noqa: S102 - the benchmark's own script
+    r = parsing.parse_load(capsys.readouterr().out)
     assert r.load_seconds > 0 and r.epoch_seconds == []
 
 
 def test_a_failing_variant_is_reported_not_raised():
-    r = benchmark.run_once(
-        Variant("broken", "experiments.peers.no_such_peer"), 2, INPUTS, timeout=60
-    )
+    r = running.run_once(Variant("broken", "experiments.peers.no_such_peer"), 2, INPUTS, timeout=60)
     assert r.error.startswith("exit 1") and "no_such_peer" in r.error
 
 
 def test_bad_flags_are_refused():
     for argv in (["--epochs", "1"], ["--rounds", "0"], ["--members", "0,8"], ["--members", "x"]):
         with pytest.raises(SystemExit):
-            benchmark.parse_args(argv)
-    assert benchmark.parse_args(["--members", "1,2"]).members == (1, 2)
+            main.parse_args(argv)
+    assert main.parse_args(["--members", "1,2"]).members == (1, 2)
 
 
 @pytest.mark.slow  # three fresh processes: two peers and one that fails
 def test_driver_end_to_end_on_mock_data(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(benchmark, "write_npz", lambda path, data_dir: mock_npz(path))
-    monkeypatch.setattr(benchmark, "write_idx", lambda folder, data_dir: mock_idx(Path(folder)))
+    monkeypatch.setattr(inputs, "write_npz", lambda path, data_dir: mock_npz(path))
+    monkeypatch.setattr(inputs, "write_idx", lambda folder, data_dir: mock_idx(Path(folder)))
     monkeypatch.setattr(
-        benchmark,
+        variants,
         "VARIANTS",
         (
             Variant("plain_jax", "experiments.peers.plain_jax"),
@@ -397,7 +441,7 @@ def test_driver_end_to_end_on_mock_data(tmp_path, monkeypatch, capsys):
         ),
     )
     argv = ["--rounds", "1", "--epochs", "2", "--no-warmup", "--json", str(tmp_path / "b.json")]
-    report = benchmark.main(argv)
+    report = main.main(argv)
     out = capsys.readouterr().out
     assert report["variants"]["plain_jax"]["rounds_ok"] == 1
     assert report["variants"]["plain_jax"]["vs_plain_jax"] == pytest.approx(1.0)
@@ -411,7 +455,7 @@ def test_driver_end_to_end_on_mock_data(tmp_path, monkeypatch, capsys):
 
 def on_mock_data(monkeypatch):
     """The project's processes through tests/mock_run.py (tfds mock data, 200 examples)."""
-    real = benchmark.command
+    real = running.command
 
     def command(variant, epochs, inputs, workdir):
         cmd = real(variant, epochs, inputs, workdir)
@@ -420,15 +464,15 @@ def on_mock_data(monkeypatch):
             cmd = [cmd[0], str(MOCK_RUN), name, *cmd[3:]]
         return cmd
 
-    monkeypatch.setattr(benchmark, "command", command)
-    monkeypatch.setattr(benchmark, "train_examples", lambda data_dir: 200)
+    monkeypatch.setattr(running, "command", command)
+    monkeypatch.setattr(inputs, "train_examples", lambda data_dir: 200)
 
 
 @pytest.mark.slow  # two fresh processes, each compiling its own sweep
 def test_accelerator_mode_on_cpu_mock_data(tmp_path, monkeypatch, capsys):
     on_mock_data(monkeypatch)
     argv = ["--accelerator", "--members", "1,2", "--epochs", "2", "--rounds", "1", "--no-warmup"]
-    report = benchmark.main([*argv, "--json", str(tmp_path / "a.json")])
+    report = main.main([*argv, "--json", str(tmp_path / "a.json")])
     out = capsys.readouterr().out
     assert report["backend"]["backend"] == "cpu"
     assert set(report["variants"]) == {"members_1", "members_2"}
@@ -443,26 +487,36 @@ def test_accelerator_mode_on_cpu_mock_data(tmp_path, monkeypatch, capsys):
 
 
 def test_accelerator_sweeps_are_one_program_without_logs():
-    variants = benchmark.accelerator_variants((1, 8, 256))
-    assert [v.name for v in variants] == ["members_1", "members_8", "members_256"]
-    for v, n in zip(variants, (1, 8, 256), strict=True):
+    sweeps = variants.accelerator_variants((1, 8, 256))
+    assert [v.name for v in sweeps] == ["members_1", "members_8", "members_256"]
+    for v, n in zip(sweeps, (1, 8, 256), strict=True):
         assert v.is_project and not v.logs
         assert v.args[v.args.index("--max-members") + 1] == str(n)
         assert len(v.args[v.args.index("--lr") + 1].split(",")) == n
 
 
 def test_table_shows_failures_unmet_targets_and_a_busy_host():
-    summary = {
-        "plain_jax": benchmark.summarise(
-            [Result(epoch_seconds=[2.0, 0.4, 0.4], test_accuracy=0.97, others_cpu=0.3)]
+    summaries = {
+        "plain_jax": summary.summarise(
+            [Process(epoch_seconds=[2.0, 0.4, 0.4], test_accuracy=0.97, others_cpu=0.3)]
         ),
-        "float32": benchmark.summarise([Result(error="exit 1: ImportError: boom")]),
-        "run_1": benchmark.summarise([Result(epoch_seconds=[2.0], process_seconds=6.0)]),
+        "float32": summary.summarise([Process(error="exit 1: ImportError: boom")]),
+        "run_1": summary.summarise([Process(epoch_seconds=[2.0], process_seconds=6.0)]),
     }
-    benchmark.add_ratios(summary)
-    text = benchmark.table(summary, benchmark.targets(summary))
+    summary.add_ratios(summaries)
+    text = report.table(summaries, summary.targets(summaries))
     assert "FAILED: exit 1: ImportError: boom" in text
     assert "n/a" in text and "(information)" in text
     assert "not from a quiet host" in text
     run_1 = next(line for line in text.splitlines() if line.startswith("run_1"))
     assert "6.00" in run_1 and "FAILED" not in run_1
+
+
+def test_an_experiment_is_a_module_assigning_config_at_its_top_level():
+    assert declares_config("from x import Config\nCONFIG = Config(name='a')\n")
+    assert declares_config("CONFIG: Config = Config(name='a')\n")
+    assert not declares_config('"""Not one: the text\nCONFIG = here is a docstring."""\n')
+    assert not declares_config("def f():\n    CONFIG = 1\n")
+    names = find_experiments()
+    assert "gorner_cnn" in names
+    assert not [n for n in names if n.startswith("benchmark")]  # the package and benchmark_*

@@ -1,4 +1,5 @@
-"""The five-layer ReLU MLP written in other frameworks, as yardsticks for `experiments.benchmark`.
+"""The five-layer ReLU MLP written in other frameworks, as yardsticks for `experiments.benchmark`
+(and `torch_cnn`, the lab's CNN, trained on the same contract).
 
 Each peer is a fresh process with one contract:
 
