@@ -7,7 +7,9 @@ The tutorial's setting is each config's `tutorial_setting()` (raw pixels, binary
 its optimizer and rate); corrected is the config as it stands (pixels / 255, categorical
 cross-entropy). The three seeds of a setting train together as one compiled sweep. `--quick`
 trains a few steps per run so CI can check the whole pipeline; its numbers mean nothing, so it
-writes REPORT.quick.md (git-ignored), not the committed REPORT.md, unless `--out` is given.
+writes REPORT.quick.md (git-ignored), not the committed REPORT.md, unless `--out` is given, and
+its logs go to a temporary folder removed at the end, not among real runs' logs in `logs/`
+(`--logdir` keeps them where it says).
 The report names no absolute path of the machine it ran on: the command it prints leaves out
 `--data-dir` (where this machine keeps MNIST) and shows an absolute `--out` or `--logdir` as
 OUT or LOGDIR.
@@ -25,6 +27,7 @@ import platform
 import shlex
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +46,7 @@ OUT = "REPORT.md"  # the committed report
 # Beside OUT in the current directory, so a smoke run is easy to find, and git-ignored, so its
 # meaningless numbers never replace the committed report or get committed by accident.
 QUICK_OUT = "REPORT.quick.md"
-LOGDIR = "logs/report"
+LOGDIR = "logs/report"  # the full report's; a quick one keeps its logs only with --logdir
 
 # The tutorial's `model.evaluate` "acc": binary accuracy, as Keras named it under a binary loss.
 TUTORIAL_ACC = {
@@ -360,7 +363,11 @@ def render(results: dict[str, dict[str, dict]], meta: dict) -> str:
             f"Produced by `{meta['command']}` on {meta['date']}, host `{meta['host']}` "
             f"({meta['device']}), commit {meta['commit']}, jax {meta['jax']}, in "
             f"{meta['seconds'] / 60:.1f} min; "
-            f"TensorBoard logs under `{meta['logdir']}/{{tutorial,corrected}}/`.\n",
+            + (
+                f"TensorBoard logs under `{meta['logdir']}/{{tutorial,corrected}}/`.\n"
+                if meta["logdir"]
+                else "its TensorBoard logs were not kept.\n"
+            ),
             "Every experiment ran in two settings, each for seeds "
             f"{seeds} trained together as one compiled sweep. **Tutorial's setting**: raw pixels "
             "0–255, binary cross-entropy over the 10 softmax outputs, the tutorial's optimizer "
@@ -435,13 +442,19 @@ def command_text(args: argparse.Namespace) -> str:
     words = ["--quick"] if args.quick else []
     if args.out is not None:
         words += ["--out", shown_path(args.out, "OUT")]
-    if args.logdir != LOGDIR:
+    if args.logdir not in (None, default_logdir(args.quick)):
         words += ["--logdir", shown_path(args.logdir, "LOGDIR")]
     return " ".join(["python -m experiments.report", *map(shlex.quote, words)])
 
 
+def default_logdir(quick: bool) -> str | None:
+    """Where the runs log without `--logdir`: LOGDIR, or nowhere kept for a quick report."""
+    return None if quick else LOGDIR
+
+
 def metadata(args: argparse.Namespace, seconds: float) -> dict:
     """The run's provenance for `render`: no absolute path of this machine in any of it."""
+    logdir = args.logdir or default_logdir(args.quick)
     device = jax.devices()[0]
     return {
         "command": command_text(args),
@@ -451,7 +464,7 @@ def metadata(args: argparse.Namespace, seconds: float) -> dict:
         "jax": jax.__version__,
         "commit": git_commit(),
         "seconds": seconds,
-        "logdir": shown_path(args.logdir, "LOGDIR"),
+        "logdir": logdir and shown_path(logdir, "LOGDIR"),
         "quick": args.quick,
     }
 
@@ -465,21 +478,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="a few steps per run: a smoke test")
     p.add_argument("--out", help=f"default {OUT}, or {QUICK_OUT} with --quick")
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
-    p.add_argument("--logdir", default=LOGDIR, help=f"default {LOGDIR}")
+    p.add_argument(
+        "--logdir", help=f"default {LOGDIR}; with --quick, a temporary folder removed at the end"
+    )
     args = p.parse_args(argv)
     out = args.out or (QUICK_OUT if args.quick else OUT)
     if why := files.destination_problem(out):  # refused now, not after the long run
         p.exit(2, f"{p.prog}: error: --out {out}: {why}\n")
     start = time.perf_counter()
-    results = run_all(args.quick, args.data_dir, args.logdir)
+    with tempfile.TemporaryDirectory(prefix="mnist_jax-quick-report-") as scratch:
+        logdir = args.logdir or default_logdir(args.quick) or scratch
+        results = run_all(args.quick, args.data_dir, logdir)
+    kept = "" if logdir == scratch else f"; the runs' logs are in {logdir}"
     try:
         files.write_atomic(out, render(results, metadata(args, time.perf_counter() - start)))
     except files.WriteError as error:
-        p.exit(1, f"{p.prog}: stopped: {error}; the runs' logs are in {args.logdir}\n")
+        p.exit(1, f"{p.prog}: stopped: {error}{kept}\n")
     if args.quick:
-        print(f"wrote the quick smoke report (its numbers mean nothing) to {Path(out).resolve()}")
+        print(
+            f"wrote the quick smoke report (its numbers mean nothing) to {Path(out).resolve()}"
+            + (kept or "; its logs were not kept (--logdir DIR keeps them)")
+        )
     else:
-        print(f"wrote the report to {Path(out).resolve()}")
+        print(f"wrote the report to {Path(out).resolve()}{kept}")
 
 
 if __name__ == "__main__":

@@ -26,13 +26,15 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 from tensorboard.backend.event_processing import event_accumulator
 
 from mnist_jax import models
+from mnist_jax.sweep import show_value
 
 OUTDIR = "figures"
 SMOOTHING = 0.6  # TensorBoard's default smoothing weight
+MAX_TICKS = 12  # a sweep's values each get a tick up to this many
 INPUT_SHAPE = (28, 28, 1)
 STANDARD_MODELS = {  # file name: (title, model name, settings)
     "softmax_regression": ("Softmax regression", "softmax", {}),
@@ -44,6 +46,7 @@ STANDARD_MODELS = {  # file name: (title, model name, settings)
 }
 # config.json entries that name or place a run rather than say what it trained.
 NOT_SETTINGS = ("name", "experiment", "run", "hparams", "group", "devices", "tutorial")
+OLD_NAMES = {"learning_rates": "lr", "learning_rate": "lr", "seeds": "seed"}
 LAYER_COLOURS = {"Input": "#d9ead3", "Dense": "#cfe2f3", "Dropout": "#eeeeee"}
 
 
@@ -99,10 +102,15 @@ def find_runs(logdir: str | Path) -> list[Run]:
     return runs
 
 
-def group_by_experiment(runs: Sequence[Run]) -> dict[str, list[Run]]:
+def group_by_experiment(runs: Sequence[Run], logdir: str | Path) -> dict[str, list[Run]]:
+    """Runs by the folder that holds them, named by its path under `logdir`: the report's
+    `tutorial/softmax` and `corrected/softmax` are two experiments, never one."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.experiment, []).append(run)
+        folder = run.path.resolve().parent
+        inside = folder.is_relative_to(Path(logdir).resolve())
+        name = folder.relative_to(Path(logdir).resolve()).as_posix() if inside else "."
+        groups.setdefault(run.experiment if name == "." else name, []).append(run)
     return groups
 
 
@@ -124,9 +132,13 @@ def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the figure grows to hold the legend
     return path
+
+
+def _legend(ax) -> None:
+    """Beside the plot, never over its curves."""
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
 def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
@@ -146,7 +158,7 @@ def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -162,7 +174,7 @@ def plot_batch_losses(curves: dict[str, tuple], path: Path, title: str) -> Path:
     ax.plot([], [], color="k", lw=1.5, label=f"smoothed (EMA {SMOOTHING})")
     ax.set(xlabel="batch", ylabel="cross-entropy loss", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -177,7 +189,7 @@ def plot_test_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="test cross-entropy loss", title="Test loss by experiment")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -191,6 +203,7 @@ def plot_sweep(
     values = [x for xy in points.values() for x, _ in xy]
     numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in values)
     categories = sorted({json.dumps(x) for x in values}) if not numeric else []
+    shown = sorted(set(values)) if numeric else [json.loads(c) for c in categories]
     for series, xy in points.items():
         xs, accuracies = zip(*sorted(xy, key=lambda p: json.dumps(p[0])), strict=True)
         if numeric:
@@ -201,11 +214,16 @@ def plot_sweep(
         ax.plot(xs, accuracies, marker="o", label=series or None)
     if numeric and min(values) > 0 and max(values) >= 10 * min(values):
         ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(range(len(categories)), categories)
+    ticks = shown if numeric else range(len(categories))
+    if len(shown) <= MAX_TICKS:  # each value as typed: 0.001, not 1e-3's float noise
+        ax.set_xticks(ticks, [show_value(v) for v in shown])
+        ax.xaxis.set_minor_locator(NullLocator())
+    accuracies = [a for xy in points.values() for _, a in xy]
+    pad = max(0.1 * (max(accuracies) - min(accuracies)), 0.001)
+    ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)  # fitted, not 0 to 1
     ax.set(xlabel=key, ylabel="final test accuracy", title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -248,10 +266,11 @@ def _last(scalars: dict, tag: str) -> float | None:
 def _settings(run: Run) -> dict[str, Any]:
     """What a run trained, flat: `lr`, `seed`, `epochs`, `model.hidden`, ..."""
     config = {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
-    flat = {  # a member's config holds its one rate and seed; older logs name them singly
-        "lr": (config.pop("learning_rates", None) or [config.pop("learning_rate", None)])[0],
-        "seed": (config.pop("seeds", None) or [config.pop("seed", None)])[0],
-    }
+    for old, new in OLD_NAMES.items():  # logs written before a config held one rate and seed
+        if old in config:
+            value = config.pop(old)
+            config.setdefault(new, value[0] if isinstance(value, list) else value)
+    flat = {"lr": config.pop("lr", None), "seed": config.pop("seed", None)}
     for kind in ("model", "optimizer", "schedule"):
         if isinstance(config.get(kind), dict):
             flat |= {f"{kind}.{k}": v for k, v in config.pop(kind).items()}
@@ -259,18 +278,26 @@ def _settings(run: Run) -> dict[str, Any]:
 
 
 def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dict]:
-    """{key: {series: [(value, final test accuracy)]}} for each key the runs differ in but
-    seed. A series holds runs equal in everything else (seed included) that logged as many
-    epochs, so runs of other configs or lengths (an interrupted one) are never joined; a second
-    run of the same setting (a rerun) starts a series of its own."""
+    """{key: {series: [(value, final test accuracy)]}} for each key a sweep varied (a key of the
+    runs' `hparams` but seed) and that takes several values here; a key in which separate
+    commands merely differ (their length, loss, pixels) is not a sweep. A series holds runs
+    equal in everything else (seed included) that logged as many epochs, so runs of other
+    configs or lengths (an interrupted one) are never joined; a second run of the same setting
+    (a rerun) starts a series of its own."""
     settings = {run.path: _settings(run) for run in runs}
     logged = {run.path: len(epochs[run.path].get("test_accuracy", ((),))[0]) for run in runs}
-    keys = sorted({k for s in settings.values() for k in s}, key=lambda k: (k != "lr", k))
+    hparams = {k for run in runs for k in run.config.get("hparams") or {}}
     swept = [
-        k for k in keys
-        if k != "seed" and len({json.dumps(s.get(k)) for s in settings.values()}) > 1
+        k for k in sorted(hparams - {"seed"}, key=lambda k: (k != "lr", k))
+        if len({json.dumps(s.get(k)) for s in settings.values()}) > 1
     ]  # fmt: skip
-    return {key: _series(key, swept, runs, settings, logged, epochs) for key in swept}
+    points = {key: _series(key, swept, runs, settings, logged, epochs) for key in swept}
+    return {key: series for key, series in points.items() if _varies(series)}
+
+
+def _varies(series: dict[str, list[tuple]]) -> bool:
+    """Some line has two points: else every value sits alone and nothing is compared."""
+    return any(len(points) > 1 for points in series.values())
 
 
 def _series(key, swept, runs, settings, logged, epochs) -> dict[str, list[tuple]]:
@@ -287,10 +314,16 @@ def _series(key, swept, runs, settings, logged, epochs) -> dict[str, list[tuple]
             repeat += 1
         series.setdefault((*group, repeat), []).append((value, accuracy))
     lengths = {length for _, length, _ in series}
+    rests = [json.loads(rest_json) for rest_json, _, _ in series]
+    differing = [  # what else tells two lines apart (another length asked, another loss, ...)
+        k for k in sorted({k for rest in rests for k in rest})
+        if k not in (*swept, "seed") and len({json.dumps(rest.get(k)) for rest in rests}) > 1
+    ]  # fmt: skip
     labelled = {}
     for (rest_json, length, repeat), points in series.items():
         rest = json.loads(rest_json)
-        parts = [f"{k}={rest[k]}" for k in [*swept, "seed"] if k in rest and k != key]
+        shown = [k for k in [*swept, "seed", *differing] if k in rest and k != key]
+        parts = [f"{k}={show_value(rest[k])}" for k in shown]
         parts += [f"{length} epochs logged"] if len(lengths) > 1 else []
         parts += [f"run {repeat + 1}"] if repeat else []
         labelled[", ".join(parts)] = points
@@ -331,7 +364,7 @@ def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     epochs = {run.path: read_scalars(run.path / "epoch") for run in runs}
-    experiments = group_by_experiment(runs)
+    experiments = group_by_experiment(runs, logdir)
     written = [
         path
         for name, group in experiments.items()

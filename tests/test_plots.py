@@ -17,7 +17,7 @@ SWEEP_LRS = (0.0003, 0.001, 0.003)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def write_mock_run(logdir, experiment, lr, seed, overfit):
+def write_mock_run(logdir, experiment, lr, seed, overfit, hparams=None):
     """Logs laid out as the trainer writes them, with made-up but plausible curves."""
     run = f"lr_{lr}-seed_{seed}"
     path = logdir / experiment / run
@@ -44,15 +44,21 @@ def write_mock_run(logdir, experiment, lr, seed, overfit):
             writer.add_scalar("batch_accuracy", 1 - loss / 2.3, step)
             writer.add_scalar("batch_binary_accuracy", 1 - loss / 23, step)
             writer.add_scalar("learning_rate", lr, step)
-    config = {"experiment": experiment, "run": run, "learning_rate": lr, "seed": seed}
+    config = {
+        "experiment": experiment,
+        "run": run,
+        "lr": lr,
+        "seed": seed,
+        "hparams": hparams or {},
+    }
     (path / "config.json").write_text(json.dumps({**config, "model": experiment, "epochs": EPOCHS}))
 
 
 @pytest.fixture
 def mock_logdir(tmp_path):
     logdir = tmp_path / "logs"
-    for lr in SWEEP_LRS:
-        write_mock_run(logdir, "five_layer_relu", lr, seed=0, overfit=True)
+    for lr in SWEEP_LRS:  # one command's sweep
+        write_mock_run(logdir, "five_layer_relu", lr, seed=0, overfit=True, hparams={"lr": lr})
     write_mock_run(logdir, "five_layer_relu_dropout", 0.001, seed=0, overfit=False)
     return logdir
 
@@ -156,6 +162,7 @@ def test_sweep_figures_per_swept_key_never_join_runs_of_other_configs(tmp_path):
         run.rename(renamed)
         config = json.loads((renamed / "config.json").read_text())
         config |= {"run": renamed.name, "model": {"dropout_rate": rate}, "epochs": 3}
+        config |= {"hparams": {"model.dropout_rate": rate}}
         (renamed / "config.json").write_text(json.dumps(config))
     write_mock_run(logdir, "five_layer_relu_dropout", 0.001, seed=0, overfit=False)  # ... and
     # one 30-epoch run of the same model at rate 0.25: another length, another curve
@@ -169,8 +176,45 @@ def test_sweep_figures_per_swept_key_never_join_runs_of_other_configs(tmp_path):
     runs = plots.find_runs(logdir)
     epochs = {run.path: plots.read_scalars(run.path / "epoch") for run in runs}
     points = plots.sweep_points(runs, epochs)
-    assert set(points) == {"model.dropout_rate", "epochs"}
+    assert set(points) == {"model.dropout_rate"}  # not the length the commands differ in
     by_length = sorted(points["model.dropout_rate"].values(), key=len)
     assert [sorted(x for x, _ in series) for series in by_length] == [[0.25], [0.0, 0.25, 0.5]]
     written = plots.plot_logdir(logdir, tmp_path / "figures")
     assert tmp_path / "figures" / "five_layer_relu_dropout_model.dropout_rate_sweep.png" in written
+
+
+def test_settings_separate_commands_differ_in_are_no_sweep_and_folders_stay_apart(tmp_path):
+    """The report's layout: `tutorial/E` and `corrected/E`, each a seed sweep, differing in loss,
+    pixels and rate between the two commands: two experiments, no sweep figure."""
+    logdir = tmp_path / "logs"
+    for setting, lr, loss in (("tutorial", 0.005, "binary"), ("corrected", 0.5, "categorical")):
+        for seed in (0, 1):
+            write_mock_run(logdir / setting, "softmax", lr, seed, False, hparams={"seed": seed})
+            path = logdir / setting / "softmax" / f"lr_{lr}-seed_{seed}" / "config.json"
+            path.write_text(json.dumps(json.loads(path.read_text()) | {"loss": loss}))
+    written = plots.plot_logdir(logdir, tmp_path / "figures")
+    assert sorted(p.name for p in written) == [
+        "corrected_softmax_batch_loss.png", "corrected_softmax_loss.png",
+        "test_loss.png", "tutorial_softmax_batch_loss.png", "tutorial_softmax_loss.png",
+    ]  # fmt: skip
+
+
+def test_a_sweep_figure_fits_its_data_legend_outside_values_as_typed(mock_logdir, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    runs = plots.group_by_experiment(plots.find_runs(mock_logdir), mock_logdir)["five_layer_relu"]
+    epochs = {run.path: plots.read_scalars(run.path / "epoch") for run in runs}
+    points = plots.sweep_points(runs, epochs)["lr"]
+    points = {"seed=0": [(lr * (1 + 1e-12), acc) for lr, acc in points["seed=0"]]}  # float noise
+    plots.plot_sweep("lr", points, mock_logdir / "unused.png", "lr sweep")
+    (fig,) = figures
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.0003", "0.001", "0.003"]
+    accuracies = [0.9 + 10 * lr for lr in SWEEP_LRS]  # 0.903 to 0.93: not drawn from 0 to 1
+    low, high = ax.get_ylim()
+    assert min(accuracies) - 0.01 < low < min(accuracies) < max(accuracies) < high
+    assert high < max(accuracies) + 0.01
+    fig.draw_without_rendering()
+    legend, plot = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= plot.x1  # beside the curves, not over them
+    assert ax.get_legend().get_texts()[0].get_text() == "seed=0"

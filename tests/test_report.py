@@ -96,6 +96,10 @@ def test_quick_report_has_every_experiment_mock_data(tmp_path, monkeypatch, caps
             "python -m experiments.report --out 'reports/R 1.md' --logdir logs/x",
         ),
         (["--logdir", "logs/report"], "python -m experiments.report"),
+        (
+            ["--quick", "--logdir", "logs/report"],
+            "python -m experiments.report --quick --logdir logs/report",
+        ),
     ],
 )
 def test_command_names_no_absolute_path(argv, expected, monkeypatch, tmp_path):
@@ -106,7 +110,7 @@ def test_command_names_no_absolute_path(argv, expected, monkeypatch, tmp_path):
     monkeypatch.setattr(report.files, "write_atomic", lambda path, text: None)
     report.main(argv)
     assert seen["command"] == expected
-    assert not os.path.isabs(seen["logdir"])
+    assert seen["logdir"] is None or not os.path.isabs(seen["logdir"])
 
 
 def run(acc, binary=0.99, losses=((0.1, 0.2),), diverged=False, seed=0):
@@ -279,3 +283,26 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_run(
     assert err.count("\n") == 1 and err.startswith(
         f"python -m experiments.report: error: --out {out}: "
     )
+
+
+def test_a_quick_report_keeps_no_logs_unless_asked(tmp_path, monkeypatch, capsys):
+    """Its runs of three steps would flood TensorBoard and the plots among real runs."""
+    monkeypatch.chdir(tmp_path)
+    used = []
+
+    def run_all(quick, data_dir, logdir):
+        used.append(Path(logdir))
+        (Path(logdir) / "tutorial").mkdir(parents=True)
+        return fake_results()
+
+    monkeypatch.setattr(report, "run_all", run_all)
+    report.main(["--quick"])
+    (logdir,) = used
+    assert not logdir.exists() and not (tmp_path / "logs").exists()
+    assert not logdir.is_relative_to(tmp_path)
+    assert capsys.readouterr().out.endswith("; its logs were not kept (--logdir DIR keeps them)\n")
+    text = (tmp_path / report.QUICK_OUT).read_text()
+    assert "its TensorBoard logs were not kept." in text
+    report.main(["--quick", "--logdir", "smoke"])
+    assert used[1] == Path("smoke") and (tmp_path / "smoke" / "tutorial").is_dir()
+    assert capsys.readouterr().out.endswith("; the runs' logs are in smoke\n")
