@@ -171,7 +171,7 @@ def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """What differs between a saved run and the one asked for, setting by setting."""
     differences = [
         f"{k} is {_show(saved.get(k))} in the checkpoint but {_show(record.get(k))} now"
-        for k in ("name", "max_members")
+        for k in ("name", "max_members", "search")
         if saved.get(k) != record.get(k)
     ]
     before, now = saved.get("members", []), record.get("members", [])

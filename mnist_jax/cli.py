@@ -32,6 +32,7 @@ from mnist_jax import (
     losses,
     models,
     overrides,
+    search,
     sweep,
     watchdog,
 )
@@ -79,6 +80,17 @@ SHORT_FORMS = (
         "model.activation",
         f"the hidden layers' activation: {', '.join(models.ACTIVATIONS)}",
     ),
+    ShortForm(
+        "--search",
+        "search",
+        f"a search on the validation split: {', '.join(search.STRATEGIES)} (random is the "
+        "default with --samples)",
+    ),
+    ShortForm("--samples", "search.samples", "settings drawn from the distributions given"),
+    ShortForm("--search-seed", "search.seed", "the draws' seed, and PBT's"),
+    ShortForm("--eta", "search.eta", "halving keeps the best 1/eta of each rung"),
+    ShortForm("--rung-epochs", "search.rung_epochs", "epochs each halving rung trains"),
+    ShortForm("--pbt-interval", "search.pbt_interval", "epochs between PBT's copies"),
 )
 EXCLUSIVE = (("epochs", "steps"),)  # keys of which one at most is given
 
@@ -215,6 +227,9 @@ def _default(config: Config, key: str) -> str:
     if key == "epochs" and config.steps is not None:
         return f"{config.steps} steps"
     kind, _, setting = key.partition(".")
+    if kind == "search":
+        value = getattr(search.Search(), search.KEYS[key])
+        return "none" if value is None else str(value)
     if setting:
         value = getattr(config, kind).get(setting)
         return "none" if value is None else str(value)
@@ -296,7 +311,7 @@ def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str
         if all(k in spelled for k in exclusive):
             raise ConfigError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
     experiment.check_size(config, given, args.max_members)  # before the grid is built
-    members = sweep.expand(config, given)  # refuses what cannot run, before any work
+    members = search.plan(config, given, search.Search()).members  # refuses what cannot run
     if problem := data_dir_problem(args.data_dir, {m.config.dataset for m in members}):
         raise ConfigError(problem)
     return config, texts
@@ -366,7 +381,11 @@ def main(config: Config, argv: list[str] | None = None) -> Result:
     if args.distributed or args.coordinator:
         init_distributed(args)
     watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir))
-    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)}
+    options = {  # the search's settings travel as overrides, `search.samples=9`, ...
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(experiment.Options)
+        if f.name != "search"
+    }
     try:
         result = experiment.train_and_evaluate(config, given, **options)
     except (datasets.DataError, ConfigError) as error:

@@ -31,14 +31,18 @@ from mnist_jax import (
     interrupt,
     loop,
     models,
+    search,
+    strategies,
     sweep,
     train,
     writer,
 )
 from mnist_jax.config import Config, ConfigError
+from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override, OverrideError, parse_all
 from mnist_jax.results import (
     METRICS,
+    Choice,
     ConvChoice,
     Result,
     Run,
@@ -46,6 +50,7 @@ from mnist_jax.results import (
     write_csv,
     write_json,
 )
+from mnist_jax.search import Search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Options:
     devices: int | None = None  # local devices to use; all by default
     mesh: dict[str, int] | None = None  # {"data": d, "members": m}; None: members first
     max_members: int = budget.CHUNK  # members in one compiled program; more train in chunks
+    search: Search = Search()  # how members are drawn and chosen; `search.*` overrides set it
 
 
 def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options) -> Result:
@@ -75,21 +81,25 @@ def train_and_evaluate(config: Config, overrides: Sequence[str] = (), **options)
         parsed = parse_all(overrides)
     except OverrideError as error:
         raise ConfigError(str(error)) from None
-    sizes = check_size(config, parsed, opts.max_members)  # before the grid is built
+    sizes = check_size(config, parsed, opts.max_members, opts.search)  # before the grid is built
     if sizes[0].members > opts.max_members and opts.verbose and jax.process_index() == 0:
         print(budget.chunks_line(sizes, opts.max_members))
-    members = sweep.expand(config, parsed)
-    return run(config, members, sweep.shown_keys(parsed, members), opts)
+    return run(config, search.plan(config, parsed, opts.search), opts)
 
 
-def check_size(config: Config, given: Sequence[Override], max_members: int) -> list[budget.Group]:
+def check_size(
+    config: Config, given: Sequence[Override], max_members: int, found: Search | None = None
+) -> list[budget.Group]:
     """Refuses a grid too large for this machine's memory before it is built, judged by its
     first point's model (a structural sweep is judged again by each group's, once built);
-    returns what the estimate was made of. A single run is not estimated."""
-    size = math.prod(len(o.values) for o in given)
+    returns what the estimate was made of. A single run is not estimated. A search's
+    `samples` multiply the grid; its distributions are left out of the first point."""
+    grid, found = search.split_overrides(given, found or Search())
+    grid = [o for o in grid if not isinstance(o.values[0], Distribution)]
+    size = math.prod(len(o.values) for o in grid) * (found.samples or 1)
     if size == 1:
         return [budget.Group(1, 0, 0, 0)]
-    first = sweep.expand(config, [Override(o.key, o.values[:1]) for o in given])[0].config
+    first = sweep.expand(config, [Override(o.key, o.values[:1]) for o in grid])[0].config
     sizes = [budget_group(first, size)]
     if why := budget.problem(sizes, max_members):
         raise ConfigError(why)
@@ -132,28 +142,36 @@ def check_builds(group: sweep.Group) -> None:
         ) from None
 
 
-def run(config: Config, members: list[sweep.Member], swept: list[str], opts: Options) -> Result:
-    """Trains `members`, group after group; see `train_and_evaluate`. The checkpoint dir is
-    this process's until it returns: another run asking for it is refused at once."""
+def run(config: Config, plan: search.Plan, opts: Options) -> Result:
+    """Trains the plan's members, group after group, and a search's choice; see
+    `train_and_evaluate`. The checkpoint dir is this process's until it returns: another run
+    asking for it is refused at once."""
     check_destinations(opts)
+    strategy, members = plan.search.strategy, plan.members
+    if strategy in ("halving", "pbt") and len(members) > opts.max_members:
+        raise ConfigError(
+            f"--search {strategy} trains its {len(members)} members in one program: raise "
+            f"--max-members to {len(members)} or draw fewer --samples"
+        )
     with contextlib.ExitStack() as holding:
         if opts.checkpoint_dir and jax.process_index() == 0:
             holding.enter_context(checkpoint_module().locked(opts.checkpoint_dir))
-        return train_all(config, members, swept, opts)
+        return train_all(config, plan, opts)
 
 
-def train_all(config: Config, members, swept: list[str], opts: Options) -> Result:
+def train_all(config: Config, plan: search.Plan, opts: Options) -> Result:
     """Checks the checkpoint dir, the layouts and the data, then trains group after group."""
     writing = jax.process_index() == 0
     say = print if writing and opts.verbose else (lambda *a, **k: None)
-    groups = sweep.groups(members)
+    swept = plan.swept
+    groups = sweep.groups(plan.members)
     if len(groups) > 1:  # a structural sweep: each group's own model, now that they are known
         sizes = [budget_group(g.members[0].config, len(g.members)) for g in groups]
         if why := budget.problem(sizes, opts.max_members):
             raise ConfigError(why)
     for group in groups:
         check_builds(group)
-    record = run_record(config, groups, opts.max_members)
+    record = run_record(config, groups, opts.max_members, plan.search)
     if opts.checkpoint_dir:
         checkpoint_module().check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)
     for group in groups:  # every layout is checked before any data is loaded
@@ -182,7 +200,7 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
                 last = group is groups[-1]
                 convs += conv_choices(group, inputs)
                 started = train_group(
-                    config.name, group, inputs, opts, say, stop, last, runs, convs
+                    config.name, group, inputs, opts, say, stop, last, runs, convs, plan
                 )
                 startup_seconds = startup_seconds or started
         except files.WriteError as error:
@@ -192,7 +210,10 @@ def train_all(config: Config, members, swept: list[str], opts: Options) -> Resul
             shown = print if writing else say  # the table even with --quiet: the run ends here
             report(Result(config, runs, startup_seconds, swept, validation, convs), opts, shown)
             raise
-    return report(Result(config, runs, startup_seconds, swept, validation, convs), opts, say)
+    result = Result(config, runs, startup_seconds, swept, validation, convs)
+    if plan.search.strategy is not None:
+        result.search = choose(result, inputs, opts, plan.search)
+    return report(result, opts, say)
 
 
 def report(result: Result, opts: Options, say) -> Result:
@@ -313,16 +334,22 @@ def epoch_plan(config: Config, num_batches: int) -> tuple[int, ...]:
     return (num_batches,) * full + ((rest,) if rest else ())
 
 
-def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last, runs, convs):
-    """Trains one group's chunks, appending each chunk's runs to `runs` as it ends (so a fault
-    later keeps them); returns the start-up time to the first step. A stop signal raises
-    `Interrupted` unless this was the last chunk of the `last` group. `convs`: how the run's
-    convolutions are computed, printed with the group's summary."""
+def train_group(
+    name, group: sweep.Group, inputs, opts: Options, say, stop, last, runs, convs, plan
+):
+    """Trains one group's chunks (or its search: `plan.search`), appending each chunk's runs to
+    `runs` as it ends (so a fault later keeps them); returns the start-up time to the first
+    step. A stop signal raises `Interrupted` unless this was the last chunk of the `last`
+    group. `convs`: how the run's convolutions are computed, printed with the group's
+    summary."""
     config = group.members[0].config
     spec = train_spec(config)
-    startup_seconds, placed = None, {}
-    for index, members in enumerate(chunks(group, opts.max_members)):
-        mesh = chunk_mesh(opts, len(members), config.batch_size)
+    placed = {}
+
+    def contexts(num_members: int) -> loop.Context:
+        """Where `num_members` members train: their mesh, the data on it. A search reads the
+        test set only for its choice, at the end."""
+        mesh = chunk_mesh(opts, num_members, config.batch_size)
         key = (tuple(mesh.shape.items()), data_key(config))
         if key not in placed:  # the data whole on every device of this layout
             placed[key] = [
@@ -330,26 +357,35 @@ def train_group(name, group: sweep.Group, inputs, opts: Options, say, stop, last
                 for xy in inputs[data_key(config)]
             ]
         train_xy, val_xy, test_xy = placed[key]
-        num_examples, *input_shape = train_xy[0].shape
-        plan = epoch_plan(config, num_examples // config.batch_size)
+        test_xy = test_xy if plan.search.strategy is None else None
+        return loop.Context(
+            name, mesh, train_xy, test_xy, val_xy, opts.logdir, opts.overwrite,
+            opts.checkpoint_dir, opts.resume, say, stop,
+        )  # fmt: skip
+
+    num_examples, *input_shape = inputs[data_key(config)][0][0].shape
+    epochs = epoch_plan(config, num_examples // config.batch_size)
+    chosen = [c for c in convs if c.group == group.index]
+    if plan.search.strategy in ("halving", "pbt"):
+        mesh = contexts(len(group.members)).mesh
+        say(describe_group(group, spec, epochs, tuple(input_shape), mesh, chosen))
+        return train_search(group, spec, epochs, contexts, plan, stop, runs)
+    startup_seconds = None
+    for index, members in enumerate(chunks(group, opts.max_members)):
+        ctx = contexts(len(members))
         if index == 0:
-            chosen = [c for c in convs if c.group == group.index]
-            say(describe_group(group, spec, plan, tuple(input_shape), mesh, chosen))
+            say(describe_group(group, spec, epochs, tuple(input_shape), ctx.mesh, chosen))
         chunk_index = index if len(members) < len(group.members) else None
         first = index * opts.max_members
         if chunk_index is not None:
             say(f"members {first + 1}-{first + len(members)} of {len(group.members)}")
-        ctx = loop.Context(
-            name, mesh, train_xy, test_xy, val_xy, opts.logdir, opts.overwrite,
-            opts.checkpoint_dir, opts.resume, say, stop,
-        )  # fmt: skip
-        chunk = loop.Chunk(group.index, chunk_index, group.first + first, members, spec, plan)
+        chunk = loop.Chunk(group.index, chunk_index, group.first + first, members, spec, epochs)
         chunk_runs, started, epochs_done = loop.train_chunk(chunk, ctx, config.data_seed)
         runs += chunk_runs
         startup_seconds = startup_seconds or started
         more = first + len(members) < len(group.members) or not last
-        if stop.signum is not None and (epochs_done < len(plan) or more):
-            raise interrupt.Interrupted(stop.signum, epochs_done, len(plan))
+        if stop.signum is not None and (epochs_done < len(epochs) or more):
+            raise interrupt.Interrupted(stop.signum, epochs_done, len(epochs))
     return startup_seconds
 
 
@@ -368,6 +404,59 @@ def conv_choices(group: sweep.Group, inputs) -> list[ConvChoice]:
         for mode, shape in shapes.items()
         for name, c in models.conv_choices(model, shape, mode == "train").items()
     ]
+
+
+def train_search(group: sweep.Group, spec, epochs, contexts, plan: search.Plan, stop, runs):
+    """Successive halving or PBT over the group's members, in one chunk; appends its runs to
+    `runs` and returns the start-up time to the first step."""
+    config, found = group.members[0].config, plan.search
+    chunk = loop.Chunk(group.index, None, group.first, group.members, spec, epochs)
+    if found.strategy == "halving":
+        rungs = search.rungs(len(group.members), found.eta, found.rung_epochs, len(epochs))
+        trained, started, done = strategies.train_halving(chunk, contexts, config.data_seed, rungs)
+        total = rungs[-1][1]
+    else:
+        explore = strategies.explore_spec(plan.distributions, spec.float_keys)
+        chunk = dataclasses.replace(chunk, traced=explore.keys)
+        between = strategies.pbt_between(explore, found.pbt_interval, len(epochs), found.seed)
+        ctx = contexts(len(group.members))
+        trained, started, done = loop.train_chunk(chunk, ctx, config.data_seed, between)
+        total = len(epochs)
+    runs += trained
+    if stop.signum is not None and done < total:
+        raise interrupt.Interrupted(stop.signum, done, total)
+    return started
+
+
+def choose(result: Result, inputs, opts: Options, found: Search) -> Choice:
+    """A search's choice: among the members that trained longest, the best by validation
+    accuracy; only it is evaluated on the test set (its last epoch's `test_` figures)."""
+    runs = result.runs
+    longest = max(len(r.history) for r in runs)
+    candidates = [i for i, r in enumerate(runs) if len(r.history) == longest]
+    best = candidates[search.ranking([runs[i].history[-1].val_accuracy for i in candidates])[0]]
+    chosen = runs[best]
+    last = chosen.history[-1]
+    config = dataclasses.replace(
+        sweep.with_floats(chosen.member.config, last.hparams or {}), epochs=longest, steps=None
+    )
+    figures = evaluate_test(config, chosen.params, inputs, opts)
+    chosen.history[-1] = dataclasses.replace(
+        last, **{f"test_{k}": float(v) for k, v in figures.items()}
+    )
+    command = search.command_line(result.config.name, result.config, config)
+    return Choice(found.strategy, dataclasses.asdict(found), best, command)
+
+
+def evaluate_test(config: Config, params, inputs, opts: Options) -> dict[str, float]:
+    """One member's loss and accuracies on the test set."""
+    spec = train_spec(config)
+    mesh = chunk_mesh(opts, 1, config.batch_size)
+    test_xy = devices.to_devices(mesh, *inputs[data_key(config)][2])
+    hparams_M = loop.hparams_of([sweep.Member(config, {})])
+    params_M = jax.tree.map(lambda a: np.asarray(a)[None], params)
+    figures = train.evaluate(spec, mesh, params_M, hparams_M, test_xy)
+    return {k: float(v[0]) for k, v in devices.to_host(figures).items()}
 
 
 def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:
@@ -418,7 +507,9 @@ def shared_value(members, value_of) -> str:
     return shown[0] if len(shown) == 1 else "{" + ", ".join(shown) + "}"
 
 
-def run_record(config: Config, groups: list[sweep.Group], max_members: int) -> dict:
+def run_record(
+    config: Config, groups: list[sweep.Group], max_members: int, found: Search | None = None
+) -> dict:
     """What a checkpoint dir records: every member's whole config, the groups, the chunk size,
     the modules that registered what the run uses (so `evaluate` can import them), and each
     dataset with the module that registered it."""
@@ -441,6 +532,7 @@ def run_record(config: Config, groups: list[sweep.Group], max_members: int) -> d
         "groups": [[g.first, len(g.members)] for g in groups],
         "max_members": max_members,
         "modules": modules,
+        **({"search": dataclasses.asdict(found)} if found and found.strategy else {}),
     }
 
 

@@ -33,6 +33,7 @@ class Chunk:
     members: tuple[Member, ...]
     spec: train.TrainSpec
     plan: tuple[int, ...]  # batches in each epoch
+    traced: tuple[str, ...] = ()  # float hyperparameters recorded every epoch (PBT changes them)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +147,10 @@ def resume(chunk: Chunk, ctx: Context, saved, store) -> Progress:
         state=devices.place_state(ctx.mesh, saved.state),
         done=saved.epoch,
         history=[[Epoch(**e) for e in h] for h in saved.history],
-        batch_losses=[[row] for row in saved.batch_losses],
+        batch_losses=[
+            [row[: sum(chunk.plan[: len(h)])]]  # a halved member's padding cut off
+            for row, h in zip(saved.batch_losses, saved.history, strict=True)
+        ],
         run_dirs=run_dirs,
         writers=writers,
         store=store,
@@ -220,9 +224,11 @@ def check_resumable(saved, plan: tuple[int, ...], path: str) -> None:
 
 
 def save(progress: Progress) -> None:
-    losses_MxS = np.stack(
-        [np.concatenate(b) if b else np.zeros(0, np.float32) for b in progress.batch_losses]
-    )
+    """The checkpoint of the epoch just done; members that trained fewer steps (successive
+    halving stops some) have their batch losses padded with NaN."""
+    rows = [np.concatenate(b) if b else np.zeros(0, np.float32) for b in progress.batch_losses]
+    steps = max(len(row) for row in rows)
+    losses_MxS = np.stack([np.pad(r, (0, steps - len(r)), constant_values=np.nan) for r in rows])
     progress.store.save(
         progress.done,
         int(losses_MxS.shape[1]),
@@ -255,11 +261,14 @@ def run_epoch(
         for prefix, xy in (("test", ctx.test_xy), ("val", ctx.val_xy))
         if xy is not None
     }
-    batch_metrics, evaluated = devices.to_host((batch_metrics, evaluated))
+    traced = {k: state.hparams[k] for k in chunk.traced}
+    batch_metrics, evaluated, traced = devices.to_host((batch_metrics, evaluated, traced))
     for m in range(len(chunk.members)):
         progress.batch_losses[m].append(batch_metrics["loss"][m])
         figures = {f"test_{k}": None for k in METRICS}
         figures |= {f"{p}_{k}": float(v[k][m]) for p, v in evaluated.items() for k in METRICS}
+        if traced:
+            figures["hparams"] = {k: float(v[m]) for k, v in traced.items()}
         progress.history[m].append(
             Epoch(
                 epoch=epoch,
@@ -280,13 +289,19 @@ def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: d
         for prefix in ("test", "val"):
             if getattr(last, f"{prefix}_loss") is not None:
                 metrics[prefix] = {k: getattr(last, f"{prefix}_{k}") for k in METRICS}
+        if last.hparams:
+            metrics["hparams"] = last.hparams
         writer.write_epoch(last.epoch, metrics)
         writer.flush()  # on disk before the epoch's checkpoint, and before a crash
 
 
-def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], float, int]:
+def train_chunk(
+    chunk: Chunk, ctx: Context, data_seed: int, between: Callable[[Progress], None] | None = None
+) -> tuple[list[Run], float, int]:
     """Trains one chunk to the end of its plan, or until every member diverged or a stop
     signal; returns its runs, the start-up time to its first step, and the epochs done.
+    `between(progress)` runs after each epoch's logs are handed over, before its checkpoint
+    (PBT's exploit-and-explore).
 
     A checkpoint that cannot be written stops it after that epoch: `checkpoint.SaveError` is
     raised with the chunk's runs up to there."""
@@ -300,7 +315,7 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
     with ThreadPoolExecutor(max_workers=1) as log_thread:
         try:
             for epoch in range(progress.done + 1, len(chunk.plan) + 1):
-                _raise_failed(pending)  # a log dir that filled up stops the run now
+                raise_failed(pending)  # a log dir that filled up stops the run now
                 epoch_start = time.perf_counter()
                 seconds, batch_metrics = run_epoch(chunk, ctx, progress, data_key)
                 if progress.writers:
@@ -309,6 +324,8 @@ def train_chunk(chunk: Chunk, ctx: Context, data_seed: int) -> tuple[list[Run], 
                     )
                 first_step += chunk.plan[epoch - 1]
                 ctx.say(progress_line(chunk, progress, len(chunk.plan), seconds))
+                if between is not None:
+                    between(progress)
                 if progress.store:
                     if pending:
                         pending[-1].result()  # logs first: a checkpoint never runs ahead
@@ -348,7 +365,7 @@ def record_wall(progress: Progress, wall_seconds: float) -> None:
         history[-1] = dataclasses.replace(history[-1], wall_seconds=wall_seconds)
 
 
-def _raise_failed(pending: list[Future]) -> None:
+def raise_failed(pending: list[Future]) -> None:
     for future in pending:
         if future.done() and future.exception() is not None:
             raise future.exception()

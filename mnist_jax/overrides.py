@@ -2,7 +2,7 @@
 
 A comma outside brackets makes a sweep; `start:stop:count` is a log-spaced sweep, as `--lr` takes.
 `loguniform(A,B)`, `uniform(A,B)` and `choice(X,Y,...)` are distributions for a search to sample
-(`search.Distribution`).
+(`distributions.Distribution`).
 Parsing only yields JSON values; `coerce` types them by the setting's default, so a config stays
 plain data. Every refusal is an `OverrideError`, one line that says what to change.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from mnist_jax import budget, search
+from mnist_jax import budget, distributions
 
 FORM = "KEY=VALUE, e.g. model.hidden=[512,512] or lr=1e-3,3e-3"
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -176,16 +176,16 @@ def _pieces(where: str, text: str) -> list[str]:
     return pieces
 
 
-def _distribution(where: str, piece: str) -> search.Distribution:
+def _distribution(where: str, piece: str) -> distributions.Distribution:
     """`kind(args)`: each argument a value as a key takes it (a choice among lists too)."""
     kind, inner = _DISTRIBUTION.fullmatch(piece).groups()
-    if kind not in search.KINDS:
-        raise OverrideError(f"{where}: {kind!r} is not a distribution; write {search.FORMS}")
+    if kind not in distributions.KINDS:
+        raise OverrideError(f"{where}: {kind!r} is not a distribution; write {distributions.FORMS}")
     if "(" in inner or ")" in inner:
-        raise OverrideError(f"{where}: distributions do not nest; write {search.FORMS}")
+        raise OverrideError(f"{where}: distributions do not nest; write {distributions.FORMS}")
     values = tuple(_value(where, p) for p in _pieces(where, inner)) if inner.strip() else ()
     try:
-        return search.Distribution(kind, values)
+        return distributions.Distribution(kind, values)
     except ValueError as error:
         raise OverrideError(f"{where}: {error}") from None
 

@@ -36,6 +36,8 @@ class Epoch:
     val_loss: float | None = None
     val_accuracy: float | None = None
     val_binary_accuracy: float | None = None
+    hparams: dict[str, float] | None = None  # PBT: the searched values this epoch trained with
+    copied_from: int | None = None  # PBT: the member whose state this one took after the epoch
 
 
 @dataclasses.dataclass
@@ -78,6 +80,17 @@ class Run:
         return self.history[-1].test_binary_accuracy
 
     @property
+    def lineage(self) -> list[dict[str, Any]] | None:
+        """PBT's record of this member: each epoch's searched values and, where it took another
+        member's state after that epoch, which one (`copied_from`); None outside PBT."""
+        if self.history[0].hparams is None:
+            return None
+        return [
+            {"epoch": e.epoch, "hparams": e.hparams, "copied_from": e.copied_from}
+            for e in self.history
+        ]
+
+    @property
     def train_seconds(self) -> float:
         return sum(e.seconds for e in self.history)
 
@@ -96,10 +109,19 @@ class Run:
             "test_accuracy": self.test_accuracy,
             "test_binary_accuracy": self.test_binary_accuracy,
             "train_seconds": self.train_seconds,
-            "epochs": [dataclasses.asdict(e) for e in self.history],
+            "epochs": [_epoch_json(e) for e in self.history],
             "config": self.member.config.to_json(),
+            **({} if self.lineage is None else {"lineage": self.lineage}),
         }
         return _finite(record)
+
+
+def _epoch_json(epoch: Epoch) -> dict[str, Any]:
+    """An epoch record, without PBT's fields outside PBT."""
+    record = dataclasses.asdict(epoch)
+    if epoch.hparams is None:
+        del record["hparams"], record["copied_from"]
+    return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +151,11 @@ class Result:
     swept: list[str]  # the swept keys, in the order given
     validation: dict[str, Any] | None = None  # the validation split's record (`holdout.record`)
     convs: list[ConvChoice] = dataclasses.field(default_factory=list)  # models with convolutions
+    search: "Choice | None" = None  # a search's chosen member
+
+    @property
+    def chosen(self) -> Run | None:
+        return None if self.search is None else self.runs[self.search.run]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,11 +163,38 @@ class Result:
             "config": self.config.to_json(),
             "swept": self.swept,
             "validation": self.validation,
+            "search": None if self.search is None else self.search.to_json(self.runs),
             "mesh": self.runs[0].mesh if self.runs else None,
             "startup_seconds": self.startup_seconds,
             **({"conv": [dataclasses.asdict(c) for c in self.convs]} if self.convs else {}),
             "runs": [r.to_json() for r in self.runs],
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A search's result: its strategy and settings, the run it chose by validation accuracy
+    (the only one evaluated on the test set), and the command that trains that setting."""
+
+    strategy: str
+    settings: dict[str, Any]  # the `search.Search` fields
+    run: int  # index into `Result.runs`
+    command: str
+
+    def to_json(self, runs: list[Run]) -> dict[str, Any]:
+        chosen = runs[self.run]
+        last = chosen.history[-1]
+        return _finite(
+            {
+                **self.settings,
+                "chosen": self.run,
+                "command": self.command,
+                "hparams": chosen.hparams | (last.hparams or {}),
+                "epochs": len(chosen.history),
+                **{f"val_{m}": getattr(last, f"val_{m}") for m in METRICS},
+                **{f"test_{m}": getattr(last, f"test_{m}") for m in METRICS},
+            }
+        )
 
 
 def _finite(value):
@@ -166,9 +220,10 @@ def write_csv(path: str, result: Result) -> None:
     header = [*columns, "learning_rate", "seed", "group", "diverged", "epochs"]
     header += [f"test_{m}" for m in METRICS] + ["train_loss", "train_accuracy", "train_seconds"]
     validation = [f"val_{m}" for m in METRICS] if result.validation else []
+    pbt = result.runs[0].lineage is not None
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(header + validation)
+    writer.writerow(header + validation + (["final_hparams", "lineage"] if pbt else []))
     for r in result.runs:
         last = r.history[-1]
         writer.writerow(
@@ -180,13 +235,22 @@ def write_csv(path: str, result: Result) -> None:
             + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
             + [last.loss, last.accuracy, r.train_seconds]
             + [getattr(last, k) for k in validation]
+            + ([json.dumps(last.hparams), _copies(r)] if pbt else [])
         )
     files.write_atomic(path, text.getvalue())
 
 
+def _copies(run: Run) -> str:
+    """PBT's copies into `run`, e.g. `2:5 4:1` (after epoch 2 it took member 5's state, ...)."""
+    return " ".join(f"{e.epoch}:{e.copied_from}" for e in run.history if e.copied_from is not None)
+
+
 def summary_table(result: Result) -> str:
     """The tutorial's `evaluate` line per setting, best test accuracy first; settings repeated
-    over seeds show mean ± std over them."""
+    over seeds show mean ± std over them. A search's members instead, best validation accuracy
+    first, and the command that trains the chosen one."""
+    if result.search is not None:
+        return search_table(result)
     keys = [k for k in result.swept if k != "seed"]
     keys += [] if set(keys) - {"dataset"} else ["lr"]  # the rate, when nothing else differs
     rows: dict[tuple, list[Run]] = {}
@@ -209,6 +273,42 @@ def summary_table(result: Result) -> str:
         cells = [c.rjust(w) for c, w in zip(line[:-1], widths, strict=False)]
         out.append("  ".join(cells) + line[-1])
     return "\n".join(out)
+
+
+def search_table(result: Result) -> str:
+    """Every member of a search, those that trained longest first (halving's last rungs), then
+    by validation accuracy: searched values, epochs and validation figures; the test set's for
+    the chosen member only."""
+    keys = [k for k in result.swept if k != "seed"] or ["lr"]
+    header = [*keys, "seed", "epochs", "val loss", "val acc", "test acc", ""]
+    lines = []
+    scores = [r.history[-1].val_accuracy for r in result.runs]
+    order = sorted(
+        range(len(scores)), key=lambda i: (-len(result.runs[i].history), -_score(scores[i]))
+    )
+    for i in order:
+        r, last = result.runs[i], result.runs[i].history[-1]
+        values = {**r.hparams, "lr": r.learning_rate, **(last.hparams or {})}  # PBT's final
+        test = "—" if last.test_accuracy is None else f"{last.test_accuracy:.4f}"
+        flag = "chosen" if i == result.search.run else ("diverged" if r.diverged else "")
+        figures = [_figure(last.val_loss), _figure(last.val_accuracy), test, flag]
+        lines.append(
+            [*(_cell(values[k]) for k in keys), str(r.seed), str(len(r.history)), *figures]
+        )
+    widths = [max(len(c) for c in column) for column in zip(header, *lines, strict=True)]
+    out = [f"{result.search.strategy} search, validation ({result.config.loss} loss), best first:"]
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+            for line in [header, *lines]]  # fmt: skip
+    out.append(f"chosen: {result.search.command}")
+    return "\n".join(out)
+
+
+def _score(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) else -math.inf
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def _cell(value) -> str:

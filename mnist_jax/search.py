@@ -1,9 +1,9 @@
 """Search beyond grids: distributions to sample from, and the strategies that use them.
 
 `lr=loguniform(1e-4,1e-2)`, `model.dropout_rate=uniform(0,0.5)`, `optimizer.b1=choice(0.8,0.9)`
-are override values (`overrides.parse` reads them into a `Distribution`); `draw` turns them into
-`samples` concrete settings, deterministically from the search seed. Each key draws from a
-stream of its own, so adding a searched key does not move the others' samples.
+are override values (`overrides.parse` reads them into a `distributions.Distribution`); `draw`
+turns them into `samples` concrete settings, deterministically from the search seed. Each key
+draws from a stream of its own, so adding a searched key does not move the others' samples.
 
 Strategies (`Search.strategy`): `random` trains every sample to the end; `halving` (successive
 halving) trains rungs of `rung_epochs` and keeps the best `1/eta` of each; `pbt`
@@ -13,60 +13,19 @@ and perturbs their float hyperparameters. All select on the validation split, ne
 
 import dataclasses
 import math
+import shlex
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mnist_jax.config import ConfigError
+from mnist_jax import sweep
+from mnist_jax.config import Config, ConfigError
+from mnist_jax.distributions import Distribution
+from mnist_jax.overrides import Override
 
 STRATEGIES = ("random", "halving", "pbt")
-KINDS = ("loguniform", "uniform", "choice")
-FORMS = "loguniform(A,B), uniform(A,B) or choice(X,Y,...)"
-
-
-@dataclasses.dataclass(frozen=True)
-class Distribution:
-    """Where a searched key's values come from: `loguniform`/`uniform` over `[low, high]`, or
-    `choice` among `values` (numbers, names, lists: a structural choice makes groups)."""
-
-    kind: str
-    values: tuple  # (low, high) for the two ranges
-
-    def __post_init__(self):
-        where = f"{self.kind}({','.join(map(str, self.values))})"
-        if self.kind not in KINDS:
-            raise ConfigError(f"{where}: unknown distribution; write {FORMS}")
-        if self.kind == "choice":
-            if not self.values:
-                raise ConfigError(f"{where}: choice needs at least one value")
-            return
-        if len(self.values) != 2 or not all(_is_number(v) for v in self.values):
-            raise ConfigError(f"{where}: {self.kind} takes two numbers, low and high")
-        low, high = self.values
-        if not low < high:
-            raise ConfigError(f"{where}: the low end must be below the high end")
-        if self.kind == "loguniform" and low <= 0:
-            raise ConfigError(f"{where}: loguniform needs a positive low end")
-
-    @property
-    def is_range(self) -> bool:
-        return self.kind != "choice"
-
-    def sample(self, rng: np.random.Generator, count: int) -> list:
-        """`count` values, each inside the range (or one of the choices)."""
-        if self.kind == "choice":
-            return [self.values[i] for i in rng.integers(0, len(self.values), count)]
-        low, high = (float(v) for v in self.values)
-        if self.kind == "loguniform":
-            drawn = np.exp(rng.uniform(math.log(low), math.log(high), count))
-        else:
-            drawn = rng.uniform(low, high, count)
-        return [float(v) for v in np.clip(drawn, low, high)]  # exp/log may round past an end
-
-    def show(self) -> str:
-        return f"{self.kind}({','.join(_show(v) for v in self.values)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +69,58 @@ def split_overrides(given: Sequence, search: Search) -> tuple[list, Search]:
     return rest, dataclasses.replace(search, **changes)
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a command trains: its members, the keys that differ between them, and how."""
+
+    members: list[sweep.Member]
+    swept: list[str]
+    search: Search
+    distributions: dict[str, Distribution] = dataclasses.field(default_factory=dict)
+
+
+def plan(config: Config, given: Sequence[Override], search: Search) -> Plan:
+    """The members `given` asks for: a grid, or `search.samples` draws from its distributions
+    (times any grid keys); refuses in one line what the strategy cannot run."""
+    given, search = split_overrides(given, search)
+    dists = {o.key: o.values[0] for o in given if isinstance(o.values[0], Distribution)}
+    grid = [o for o in given if o.key not in dists]
+    if dists and search.samples is None:
+        key, dist = next(iter(dists.items()))
+        raise ConfigError(
+            f"{key}={dist.show()} is a distribution: give --samples N (search.samples=N) to "
+            "train N settings drawn from it"
+        )
+    if search.samples is not None and not dists:
+        raise ConfigError(
+            "--samples draws settings from distributions: give one, e.g. lr=loguniform(1e-4,1e-2)"
+        )
+    if search.samples is not None and search.strategy is None:
+        search = dataclasses.replace(search, strategy="random")
+    samples = draw(dists, search.samples, search.seed) if dists else ()
+    members = sweep.expand(config, grid, samples)
+    check(members, search)
+    swept = sweep.shown_keys(grid, members) + list(dists)
+    return Plan(members, swept, search, dists)
+
+
+def check(members: Sequence[sweep.Member], search: Search) -> None:
+    """A strategy selects on the validation split; halving and PBT train one program."""
+    if search.strategy is None:
+        return
+    if any(m.config.val_split == 0 for m in members):
+        raise ConfigError(
+            f"--search {search.strategy} selects on a validation split, never the test set: "
+            "give val_split=N (e.g. val_split=5000) to hold N training examples out"
+        )
+    if search.strategy in ("halving", "pbt") and len(sweep.groups(members)) > 1:
+        raise ConfigError(
+            f"--search {search.strategy} trains its members in one compiled program, but these "
+            "differ in structure (a choice of widths, activation, optimizer, ...): fix those, "
+            "or search them with --search random"
+        )
+
+
 def draw(distributions: dict[str, Distribution], samples: int, seed: int) -> list[dict]:
     """`samples` settings, one value per key each; key k's values come from a generator
     seeded by (seed, crc32(k)), so they do not depend on the other keys."""
@@ -139,15 +150,38 @@ def ranking(scores: Sequence[float]) -> list[int]:
     return [i for _, i in sorted(keyed)]
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _show(value) -> str:
-    if isinstance(value, list):
-        return "[" + ",".join(_show(v) for v in value) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def command_line(experiment: str, base: Config, chosen: Config) -> str:
+    """The command that trains `chosen` alone: every setting where it differs from `base`, as
+    `KEY=VALUE` (a renamed model, optimizer or schedule with its settings that differ from that
+    one's defaults)."""
+    base = sweep.complete(base)
+    args = []
+    for field in ("lr", "seed", *sweep.FIELDS):
+        value = getattr(chosen, field)
+        if value is not None and value != getattr(base, field):
+            args.append(f"{field}={_arg(value)}")
+    for kind, registry in sweep.SETTINGS.items():
+        name = getattr(chosen, f"{kind}_name")
+        against = getattr(base, kind)
+        if name != getattr(base, f"{kind}_name"):
+            args.append(f"{kind}={name}")
+            against = registry.defaults(name)
+        for setting, value in getattr(chosen, kind).items():
+            if _arg(value) != _arg(against.get(setting)):
+                args.append(f"{kind}.{setting}={_arg(value)}")
+    return shlex.join(["python", "-m", f"experiments.{experiment}", *args])
+
+
+def _arg(value) -> str:
+    """`value` as an override writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_arg(v) for v in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)

@@ -60,17 +60,21 @@ def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
     return keys
 
 
-def expand(config: Config, given: Sequence[Override]) -> list[Member]:
-    """The full grid of `given` over `config`, one member a point; refuses what cannot run,
-    before any work, in one line."""
+def expand(
+    config: Config, given: Sequence[Override], samples: Sequence[dict[str, Any]] = ()
+) -> list[Member]:
+    """The full grid of `given` over `config`, one member a point, for each of the `samples`
+    (settings a search drew: every key a value); refuses what cannot run, before any work, in
+    one line."""
+    drawn = [Override(k, tuple(s[k] for s in samples)) for k in (samples[0] if samples else ())]
     names = {kind: {getattr(config, f"{kind}_name")} for kind in SETTINGS}
-    for o in given:
+    for o in [*given, *drawn]:
         if o.key in SETTINGS:
             names[o.key] = {str(v) for v in o.values}
             for name in names[o.key]:
                 SETTINGS[o.key].get(name)  # an unknown name is refused here
     keys = valid_keys(config, names)
-    for o in given:
+    for o in [*given, *drawn]:
         if o.key not in keys and (others := _owners(o.key)):
             kind = o.key.partition(".")[0]
             raise ConfigError(
@@ -82,10 +86,12 @@ def expand(config: Config, given: Sequence[Override]) -> list[Member]:
             overrides.check_key(o.key, keys)
         except overrides.OverrideError as error:
             raise ConfigError(str(error)) from None
-    swept = [o.key for o in given if len(o.values) > 1]
+    swept = [o.key for o in given if len(o.values) > 1] + [o.key for o in drawn]
     members = []
-    for point in itertools.product(*(o.values for o in given)):
-        assignment = dict(zip((o.key for o in given), point, strict=True))
+    for sample, point in itertools.product(
+        samples or [{}], itertools.product(*(o.values for o in given))
+    ):
+        assignment = dict(zip((o.key for o in given), point, strict=True)) | sample
         member = complete(apply(config, assignment))
         members.append(Member(member, {k: _typed(member, k) for k in swept}))
     return _with_dataset_shown(members)
@@ -205,6 +211,19 @@ def float_hparams(config: Config) -> dict[str, float]:
             if isinstance(v, float):
                 floats[f"{kind}.{k}"] = v
     return floats
+
+
+def with_floats(config: Config, floats: dict[str, float]) -> Config:
+    """`config` with the float hyperparameters `floats`, keyed as `float_hparams` keys them."""
+    changes: dict[str, Any] = {}
+    settings = {kind: dict(getattr(config, kind)) for kind in SETTINGS}
+    for key, value in floats.items():
+        kind, _, setting = key.partition(".")
+        if setting:
+            settings[kind][setting] = value
+        else:
+            changes["lr"] = value
+    return dataclasses.replace(config, **changes, **settings)
 
 
 def structure(config: Config) -> str:

@@ -202,11 +202,13 @@ class RunWriter:
 
     def write_epoch(self, epoch: int, metrics: dict[str, dict[str, float]]) -> None:
         """The epoch's metrics, one point each at step `epoch`: `metrics["train"]` as they are
-        named, the test set's as `test_<name>`, the validation split's as `val_<name>`."""
+        named, the test set's as `test_<name>`, the validation split's as `val_<name>`, and
+        hyperparameters that change during training (PBT's) as `hparams/<key>`."""
         scalars = {name: metrics["train"][name] for name in EPOCH_TAGS}
         for prefix in ("test", "val"):
             if prefix in metrics:
                 scalars |= {f"{prefix}_{name}": metrics[prefix][name] for name in EPOCH_TAGS}
+        scalars |= {f"hparams/{k}": v for k, v in metrics.get("hparams", {}).items()}
         self.epoch.add(Event(wall_time=time.time(), step=epoch, summary=_summary(scalars)))
 
     def flush(self) -> None:

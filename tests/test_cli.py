@@ -38,9 +38,9 @@ def no_run(monkeypatch):
     """`experiment.run` replaced by a recorder: the checks alone are under test, nothing trains."""
     calls = []
 
-    def record(config, members, swept, options):
-        calls.append((config, members, swept, options))
-        return Result(config, [], None, swept)
+    def record(config, plan, options):
+        calls.append((config, plan.members, plan.swept, options))
+        return Result(config, [], None, plan.swept)
 
     monkeypatch.setattr(experiment, "run", record)
     return calls

@@ -9,7 +9,7 @@ import pytest
 
 from mnist_jax import devices, overrides, pbt, search, train
 from mnist_jax.config import ConfigError
-from mnist_jax.search import Distribution
+from mnist_jax.distributions import Distribution
 
 
 @pytest.mark.parametrize(
