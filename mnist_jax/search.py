@@ -13,14 +13,13 @@ and perturbs their float hyperparameters. All select on the validation split, ne
 
 import dataclasses
 import math
-import shlex
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mnist_jax import sweep
+from mnist_jax import commands, sweep
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override
@@ -160,7 +159,7 @@ def command_line(experiment: str, base: Config, chosen: Config) -> str:
     one's defaults)."""
     base = sweep.complete(base)
     args = []
-    for field in ("lr", "seed", *sweep.FIELDS):
+    for field in sweep.FIELDS:
         value = getattr(chosen, field)
         if value is not None and value != getattr(base, field):
             args.append(f"{field}={_arg(value)}")
@@ -173,7 +172,7 @@ def command_line(experiment: str, base: Config, chosen: Config) -> str:
         for setting, value in getattr(chosen, kind).items():
             if _arg(value) != _arg(against.get(setting)):
                 args.append(f"{kind}.{setting}={_arg(value)}")
-    return shlex.join(["python", "-m", f"experiments.{experiment}", *args])
+    return commands.python_module(f"experiments.{experiment}", *args)
 
 
 def _arg(value) -> str:
