@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu_dropout
-from mnist_jax import cli, data, interrupt, overrides, pbt, search, strategies, sweep, train
+from mnist_jax import cli, datasets, interrupt, overrides, pbt, search, strategies, sweep, train
 from mnist_jax.results import Epoch
 from tests.test_experiments import scalars
 
@@ -55,17 +55,19 @@ def test_random_search_chooses_on_validation_and_says_how_to_train_the_choice_mo
 
 
 def poisoned_test_labels(load):
-    def load_mnist(split, **kwargs):
-        images, labels = load(split, **kwargs)
+    """`datasets.load` with every test label wrong."""
+
+    def poisoned(name, split, **kwargs):
+        images, labels = load(name, split, **kwargs)
         return images, (labels + 1) % 10 if split == "test" else labels
 
-    return load_mnist
+    return poisoned
 
 
 def test_selection_never_reads_the_test_set_mock_data(tmp_path, monkeypatch):
     args = ["--epochs", "1", "--samples", "4", "--no-logs", *DRAWS]
     _, clean = train_mock(tmp_path, *args, name="clean")
-    monkeypatch.setattr(data, "load_mnist", poisoned_test_labels(data.load_mnist))
+    monkeypatch.setattr(datasets, "load", poisoned_test_labels(datasets.load))
     _, poisoned = train_mock(tmp_path, *args, name="poisoned")
     assert poisoned["search"]["chosen"] == clean["search"]["chosen"]
     assert poisoned["search"]["val_accuracy"] == clean["search"]["val_accuracy"]
