@@ -11,8 +11,19 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu_dropout
-from mnist_jax import cli, datasets, interrupt, overrides, pbt, search, strategies, sweep, train
-from mnist_jax.results import Epoch
+from mnist_jax import (
+    cli,
+    datasets,
+    experiment,
+    interrupt,
+    overrides,
+    pbt,
+    search,
+    strategies,
+    sweep,
+    train,
+)
+from mnist_jax.results import Epoch, Result
 from tests.test_experiments import scalars
 
 CONFIG = five_layer_relu_dropout.CONFIG
@@ -52,6 +63,22 @@ def test_random_search_chooses_on_validation_and_says_how_to_train_the_choice_mo
     base, given = cli.settings(CONFIG, cli.parse(cli.parser(CONFIG), args))
     (again,) = sweep.expand(base, overrides.parse_all(given))
     assert again.config == result.chosen.member.config
+
+
+def test_the_search_flags_are_short_forms_of_search_keys(monkeypatch):
+    seen = []
+
+    def record(config, plan, options):
+        seen.append(plan.search)
+        return Result(config, [], None, plan.swept)
+
+    monkeypatch.setattr(experiment, "run", record)
+    given = ["lr=loguniform(1e-4,1e-2)", "val_split=10"]
+    flags = ["--search", "pbt", "--samples", "9", "--search-seed", "2", "--pbt-interval", "3"]
+    cli.main(CONFIG, [*flags, "--eta", "2", "--rung-epochs", "4", *given])
+    keys = ["search=pbt", "search.samples=9", "search.seed=2", "search.pbt_interval=3"]
+    cli.main(CONFIG, [*given, *keys, "search.eta=2", "search.rung_epochs=4"])
+    assert seen[0] == seen[1] == search.Search("pbt", 9, 2, eta=2, rung_epochs=4, pbt_interval=3)
 
 
 def poisoned_test_labels(load):
