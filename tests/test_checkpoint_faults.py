@@ -209,3 +209,25 @@ def test_an_unwritable_results_file_after_training_is_one_line_keeping_the_old_m
     assert f"cannot write {out_json}: No space left on device" in err, err
     assert out_json.read_text() == "the old results"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.json")] == []
+
+
+@pytest.mark.slow  # two fresh processes at once
+def test_two_resumes_of_one_checkpoint_dir_at_once_one_is_refused_mock_data(tmp_path):
+    run(RELU, tmp_path, "--epochs", "1")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
+    argv = [
+        sys.executable, str(Path(__file__).with_name("mock_run.py")), RELU, "--batch-size", "20",
+        "--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+        "--epochs", "200", "--resume", "--quiet",
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(argv, env=env, cwd=root, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], errs
+    refused = errs[[p.returncode for p in procs].index(2)]
+    assert refused.count("\n") == 1 and "is in use by a run in process" in refused, refused
+    assert len(list((tmp_path / "logs" / RELU).iterdir())) == 2  # one run dir, and the layout
