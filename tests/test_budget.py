@@ -77,7 +77,7 @@ def test_a_sweep_too_large_is_one_line_with_status_2_on_the_command_line(capsys)
 
 def test_a_sweep_in_several_chunks_says_so_before_it_starts(monkeypatch, capsys):
     monkeypatch.setattr(
-        experiment, "run", lambda config, members, swept, opts: Result(config, [], None, swept)
+        experiment, "run", lambda config, plan, opts: Result(config, [], None, plan.swept)
     )
     cli.main(softmax.CONFIG, ["lr=1e-4:1e-2:5", "--max-members", "2", "--steps", "1"])
     out = capsys.readouterr().out
