@@ -70,7 +70,7 @@ SHORT_FORMS = (
     ShortForm("--epochs", "epochs", "passes over the training set"),
     ShortForm("--steps", "steps", "total batches instead of epochs"),
     ShortForm("--batch-size", "batch_size", "examples per batch"),
-    ShortForm("--loss", "loss", f"one of {', '.join(losses.LOSSES)}"),
+    ShortForm("--loss", "loss", f"one of {', '.join(losses.LOSSES.names())}"),
     ShortForm(
         "--raw-pixels", "raw_pixels", "feed pixels 0..255 unscaled, as the tutorial did", True
     ),

@@ -1,9 +1,9 @@
 """The one config type every experiment fills in: plain JSON data.
 
-The dataset, model, optimizer and schedule are named (looked up in `datasets.DATASETS`,
-`models.MODELS`, `optim.OPTIMIZERS`, `optim.SCHEDULES`) and the last three given keyword
-settings, as big_vision's configs do, so a whole config is JSON: recorded beside each run, in
-the JSON report and in a checkpoint, which rebuilds the run from that record alone.
+The dataset, model, optimizer, schedule and loss are named (looked up in `datasets.DATASETS`,
+`models.MODELS`, `optim.OPTIMIZERS`, `optim.SCHEDULES`, `losses.LOSSES`) and the last four given
+keyword settings, as big_vision's configs do, so a whole config is JSON: recorded beside each
+run, in the JSON report and in a checkpoint, which rebuilds the run from that record alone.
 """
 
 import dataclasses
@@ -16,7 +16,6 @@ class ConfigError(ValueError):
     """A setting that cannot run as given; the message says what to change."""
 
 
-LOSSES = ("categorical", "binary")
 DTYPES = ("float32", "bfloat16")
 MAX_SEED = 2**31 - 1  # Seeds reach the devices as int32; a larger one would wrap or overflow.
 
@@ -42,7 +41,9 @@ class Config:
     val_split: int = 0  # training examples held out for validation (`holdout`); 0: none
     epochs: int | None = None
     steps: int | None = None  # total batches; set instead of `epochs`
-    loss: str = "categorical"
+    loss_name: str = "categorical"
+    loss: dict[str, Any] = dataclasses.field(default_factory=dict)
+    metrics: list[str] = dataclasses.field(default_factory=list)  # optional ones to compute
     raw_pixels: bool = False
     batch_size: int = 100
     dtype: str = "float32"
@@ -50,7 +51,9 @@ class Config:
     dataset: str = "mnist"  # a name registered in `datasets.DATASETS`
 
     def tutorial_setting(self) -> "Config":
-        return dataclasses.replace(self, loss="binary", raw_pixels=True, **self.tutorial)
+        return dataclasses.replace(
+            self, loss_name="binary", loss={}, raw_pixels=True, **self.tutorial
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Every field as JSON values."""
@@ -81,8 +84,8 @@ def check(config: Config) -> None:
             raise ConfigError(f"{field} takes a whole number from 0 to {MAX_SEED}, got {value!r}")
     if not (_is_int(config.val_split) and config.val_split >= 0):
         raise ConfigError(f"val_split takes a whole number of at least 0, got {config.val_split!r}")
-    if config.loss not in LOSSES:
-        raise ConfigError(f"loss takes one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if not all(isinstance(name, str) for name in config.metrics):
+        raise ConfigError(f"metrics takes a list of names, got {config.metrics!r}")
     if config.dtype not in DTYPES:
         raise ConfigError(f"dtype takes one of {', '.join(DTYPES)}, got {config.dtype!r}")
     if not isinstance(config.dataset, str):

@@ -13,7 +13,7 @@ import os
 
 from mnist_jax import checkpoint, data, datasets, devices, experiment, loop, registry, sweep, train
 from mnist_jax.config import Config, ConfigError
-from mnist_jax.results import Epoch, Result, Run, summary_table
+from mnist_jax.results import TEST, Epoch, Result, Run, summary_table
 
 
 def evaluate_checkpoint(
@@ -65,7 +65,7 @@ def check_transfer(trained: str, other: str) -> None:
 
 
 def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> list[Run]:
-    spec = experiment.train_spec(group.members[0].config)
+    spec = experiment.train_spec(group.members[0].config, [m.config for m in group.members])
     runs = []
     for first in range(0, len(group.members), size):
         members = group.members[first : first + size]
@@ -81,11 +81,13 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
         if saved is None or saved.epoch == 0:
             continue
         state_M = devices.place_state(mesh, saved.state)
-        metrics = train.evaluate(spec, mesh, state_M.params, state_M.hparams, test_xy)
+        test, final = devices.to_host(
+            train.evaluate(spec, mesh, state_M.params, state_M.hparams, test_xy)
+        )
         for m, member in enumerate(members):
-            history = [Epoch(**e) for e in saved.history[m]]
-            test = {f"test_{k}": float(v[m]) for k, v in metrics.items()}
-            history[-1] = dataclasses.replace(history[-1], **test)
+            history = [Epoch.from_json(e) for e in saved.history[m]]
+            values = history[-1].values | {f"{TEST}{k}": float(v[m]) for k, v in test.items()}
+            history[-1] = dataclasses.replace(history[-1], values=values)
             runs.append(
                 Run(
                     member=member,
@@ -97,6 +99,7 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
                     diverged=bool(saved.state.diverged[m]),
                     diverged_at_step=None,
                     mesh=dict(mesh.shape),
+                    final={k: v[m] for k, v in final.items()},
                 )
             )
     return runs

@@ -12,7 +12,6 @@ directory. The command line (`mnist_jax.cli`) is a thin layer over this module.
 import contextlib
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 
 import jax
@@ -30,6 +29,7 @@ from mnist_jax import (
     holdout,
     interrupt,
     loop,
+    metrics,
     models,
     search,
     strategies,
@@ -41,11 +41,10 @@ from mnist_jax.config import Config, ConfigError
 from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override, OverrideError, parse_all
 from mnist_jax.results import (
-    METRICS,
+    TEST,
     Choice,
     ConvChoice,
     Result,
-    Run,
     summary_table,
     write_csv,
     write_json,
@@ -191,7 +190,7 @@ def train_all(config: Config, plan: search.Plan, opts: Options) -> Result:
             )
     start_checkpoints(opts, record)
     if writing and opts.logdir is not None:
-        writer.write_layout(os.path.join(opts.logdir, config.name))
+        write_experiment(opts.logdir, groups)
     validation = validation_record(inputs[data_key(groups[0].members[0].config)])
     runs, startup_seconds, convs = [], None, []
     with interrupt.StopOnSignal() as stop:
@@ -220,7 +219,8 @@ def report(result: Result, opts: Options, say) -> Result:
     """Writes the results (HParams, JSON, CSV) and prints the table."""
     if jax.process_index() == 0:
         for r in result.runs:
-            write_hparams(r, result.swept)
+            if r.run_dir is not None:
+                writer.end_hparams(r.run_dir, completed=not r.diverged)
     if result.runs:
         say(summary_table(result))  # shown even if a file below cannot be written
     if jax.process_index() == 0 and result.runs:
@@ -308,8 +308,14 @@ def start_checkpoints(opts: Options, record: dict) -> None:
         checkpoint_module().start_run(opts.checkpoint_dir, record)
 
 
-def train_spec(config: Config) -> train.TrainSpec:
-    """The static part of a member's config; its float hyperparameters are data."""
+def train_spec(config: Config, group: Sequence[Config] = ()) -> train.TrainSpec:
+    """The static part of a group's members (`config` the first, `group` them all; a config
+    alone by default). Float hyperparameters are data, except the loss settings that every
+    member shares: those are constants, so a term they zero is left out (`losses.is_zero`)."""
+    floats = sweep.float_hparams(config)
+    values = [sweep.float_hparams(c) for c in (config, *group)]
+    shared = {k for k in floats if k.startswith("loss.") and len({v[k] for v in values}) == 1}
+    loss = {k: v for k, v in config.loss.items() if f"loss.{k}" in shared}
     takes_classes = models.MODELS.takes(config.model_name, "num_classes")
     return train.TrainSpec(
         model_name=config.model_name,
@@ -318,8 +324,10 @@ def train_spec(config: Config) -> train.TrainSpec:
         optimizer_settings=train.hashable(config.optimizer),
         schedule_name=config.schedule_name,
         schedule_settings=train.hashable(config.schedule),
-        float_keys=tuple(sweep.float_hparams(config)),
-        loss=config.loss,
+        loss_name=config.loss_name,
+        loss_settings=train.hashable(config.loss) + tuple(sorted(loss.items())),
+        float_keys=tuple(k for k in floats if k not in shared),
+        metric_names=metrics.active(config.metrics),
         batch_size=config.batch_size,
         dtype=config.dtype,
         num_classes=datasets.get(config.dataset).num_classes if takes_classes else None,
@@ -343,7 +351,7 @@ def train_group(
     group. `convs`: how the run's convolutions are computed, printed with the group's
     summary."""
     config = group.members[0].config
-    spec = train_spec(config)
+    spec = train_spec(config, [m.config for m in group.members])
     placed = {}
 
     def contexts(num_members: int) -> loop.Context:
@@ -434,29 +442,29 @@ def choose(result: Result, inputs, opts: Options, found: Search) -> Choice:
     runs = result.runs
     longest = max(len(r.history) for r in runs)
     candidates = [i for i, r in enumerate(runs) if len(r.history) == longest]
-    best = candidates[search.ranking([runs[i].history[-1].val_accuracy for i in candidates])[0]]
+    scores = [runs[i].history[-1].values.get("val_accuracy") for i in candidates]
+    best = candidates[search.ranking(scores)[0]]
     chosen = runs[best]
     last = chosen.history[-1]
     config = dataclasses.replace(
         sweep.with_floats(chosen.member.config, last.hparams or {}), epochs=longest, steps=None
     )
-    figures = evaluate_test(config, chosen.params, inputs, opts)
-    chosen.history[-1] = dataclasses.replace(
-        last, **{f"test_{k}": float(v) for k, v in figures.items()}
-    )
+    figures, chosen.final = evaluate_test(config, chosen.params, inputs, opts)
+    values = last.values | {f"{TEST}{k}": v for k, v in figures.items()}
+    chosen.history[-1] = dataclasses.replace(last, values=values)
     command = search.command_line(result.config.name, result.config, config)
     return Choice(found.strategy, dataclasses.asdict(found), best, command)
 
 
-def evaluate_test(config: Config, params, inputs, opts: Options) -> dict[str, float]:
-    """One member's loss and accuracies on the test set."""
+def evaluate_test(config: Config, params, inputs, opts: Options) -> tuple[dict, dict]:
+    """One member's `TEST` metrics on the test set, and its `END` ones."""
     spec = train_spec(config)
     mesh = chunk_mesh(opts, 1, config.batch_size)
     test_xy = devices.to_devices(mesh, *inputs[data_key(config)][2])
     hparams_M = loop.hparams_of([sweep.Member(config, {})])
     params_M = jax.tree.map(lambda a: np.asarray(a)[None], params)
-    figures = train.evaluate(spec, mesh, params_M, hparams_M, test_xy)
-    return {k: float(v[0]) for k, v in devices.to_host(figures).items()}
+    figures, final = devices.to_host(train.evaluate(spec, mesh, params_M, hparams_M, test_xy))
+    return {k: float(v[0]) for k, v in figures.items()}, {k: v[0] for k, v in final.items()}
 
 
 def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:
@@ -487,7 +495,8 @@ def describe_group(group: sweep.Group, spec, plan, input_shape, mesh, convs=()) 
         f"{len(plan)} epoch(s), {sum(plan)} steps of {config.batch_size}, "
         f"{config.optimizer_name}({', '.join(optimizer)}) "
         f"({config.schedule_name}{f'({schedule})' if schedule else ''}), "
-        f"{config.loss} loss, {'raw' if config.raw_pixels else 'scaled'} pixels, "
+        f"{config.loss_name} loss({', '.join(settings_text(members, 'loss'))}), "
+        f"{'raw' if config.raw_pixels else 'scaled'} pixels, "
         f"{config.dtype}, {mesh.devices.size} device(s) as {layout}"
     )
     lines += [f"{c.layer} ({c.mode}): {c.describe()}" for c in convs]
@@ -516,15 +525,19 @@ def run_record(
     members = [m for g in groups for m in g.members]
     names = sorted({m.config.dataset for m in members})
     by_dataset = {name: datasets.DATASETS.module_of(name) for name in names}
-    modules = sorted(
-        {
-            registry.module_of(getattr(m.config, f"{kind}_name"))
-            for m in members
-            for kind, registry in sweep.SETTINGS.items()
-        }.union(by_dataset.values()).difference(
-            {"mnist_jax.models", "mnist_jax.optim", "mnist_jax.datasets"}
-        )
-    )
+    parts = set(by_dataset.values()) | {
+        registry.module_of(getattr(m.config, f"{kind}_name"))
+        for m in members
+        for kind, registry in sweep.SETTINGS.items()
+    }
+    parts |= {
+        metrics.METRICS.module_of(name)
+        for m in members
+        for name in metrics.active(m.config.metrics)
+    }
+    ours = {"mnist_jax.models", "mnist_jax.optim", "mnist_jax.datasets", "mnist_jax.losses"}
+    ours.add("mnist_jax.metrics")
+    modules = sorted(parts - ours)
     return {
         "name": config.name,
         "datasets": by_dataset,
@@ -536,13 +549,16 @@ def run_record(
     }
 
 
-def write_hparams(r: Run, swept: list[str]) -> None:
-    """The run's swept values and final test metrics for TensorBoard's HParams dashboard; the
-    same keys on every member (the rate and seed always)."""
-    if r.run_dir is None:
-        return
-    values = {**r.hparams, "lr": r.learning_rate, "seed": r.seed}
-    metrics = {f"test_{k}": getattr(r, f"test_{k}") for k in METRICS}
-    shown = {k: values[k] for k in [*swept, "lr", "seed"]}
-    finite = {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
-    writer.write_hparams(r.run_dir, shown, finite)
+def write_experiment(logdir: str, groups: list[sweep.Group]) -> None:
+    """The HParams experiment record: every member's keys, the test metrics first."""
+    hparams, names = {}, {}
+    for group in groups:
+        for member in group.members:
+            hparams |= member.shown()
+        names |= dict.fromkeys(metrics.active(group.members[0].config.metrics))
+    writer.write_experiment(
+        logdir,
+        hparams,
+        list(metrics.at(names, metrics.TEST)),
+        list(metrics.at(names, metrics.BATCH)),
+    )

@@ -17,10 +17,10 @@ import numpy as np
 from jax.sharding import Mesh
 
 import mnist_jax
-from mnist_jax import commands, devices, interrupt, sweep, train
-from mnist_jax.results import METRICS, Epoch, Run
+from mnist_jax import commands, devices, interrupt, metrics, sweep, train
+from mnist_jax.results import TEST, VAL, Epoch, Run
 from mnist_jax.sweep import Member
-from mnist_jax.writer import RunWriter, claim_run_dir
+from mnist_jax.writer import RunWriter, claim_run_dir, write_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,7 @@ class Progress:
     done: int  # epochs done
     history: list[list[Epoch]]
     batch_losses: list[list[np.ndarray]]
+    final: dict[str, np.ndarray]  # the `END` metrics after the last epoch done, `[M, ...]`
     run_dirs: list[str | None]  # None: no logs (--no-logs, or not process 0)
     writers: list[RunWriter]
     store: object | None  # checkpoint.MemberCheckpoints
@@ -117,8 +118,11 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
         for d, m in zip(run_dirs, chunk.members, strict=True)
         if d is not None
     ]
+    for d, m in zip(run_dirs, chunk.members, strict=True):
+        if d is not None:
+            write_hparams(d, f"{ctx.experiment}/{os.path.basename(d)}", m.shown())
     empty = [[] for _ in chunk.members]
-    progress = Progress(state, 0, empty, [[] for _ in chunk.members], run_dirs, writers, store)
+    progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)
     ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
     if store:
         save(progress)
@@ -146,11 +150,12 @@ def resume(chunk: Chunk, ctx: Context, saved, store) -> Progress:
     return Progress(
         state=devices.place_state(ctx.mesh, saved.state),
         done=saved.epoch,
-        history=[[Epoch(**e) for e in h] for h in saved.history],
+        history=[[Epoch.from_json(e) for e in h] for h in saved.history],
         batch_losses=[
             [row[: sum(chunk.plan[: len(h)])]]  # a halved member's padding cut off
             for row, h in zip(saved.batch_losses, saved.history, strict=True)
         ],
+        final={},
         run_dirs=run_dirs,
         writers=writers,
         store=store,
@@ -234,7 +239,7 @@ def save(progress: Progress) -> None:
         int(losses_MxS.shape[1]),
         progress.state,
         losses_MxS,
-        [[dataclasses.asdict(e) for e in h] for h in progress.history],
+        [[e.to_json() for e in h] for h in progress.history],
         progress.run_dirs,
     )
 
@@ -246,7 +251,7 @@ def run_epoch(
     the per-batch metrics `[M, batches]`."""
     epoch = progress.done + 1
     start_time = time.perf_counter()
-    state, batch_metrics = train.train_epoch(
+    state, batch_metrics, epoch_metrics = train.train_epoch(
         chunk.spec,
         ctx.mesh,
         progress.state,
@@ -258,26 +263,24 @@ def run_epoch(
     seconds = time.perf_counter() - start_time
     evaluated = {
         prefix: train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, xy)
-        for prefix, xy in (("test", ctx.test_xy), ("val", ctx.val_xy))
+        for prefix, xy in ((TEST, ctx.test_xy), (VAL, ctx.val_xy))
         if xy is not None
     }
+    final = evaluated[TEST][1] if TEST in evaluated else {}
+    evaluated = {prefix: figures for prefix, (figures, _) in evaluated.items()}
     traced = {k: state.hparams[k] for k in chunk.traced}
-    batch_metrics, evaluated, traced = devices.to_host((batch_metrics, evaluated, traced))
+    batch_metrics, epoch_metrics, evaluated, final, traced = devices.to_host(
+        (batch_metrics, epoch_metrics, evaluated, final, traced)
+    )
     for m in range(len(chunk.members)):
         progress.batch_losses[m].append(batch_metrics["loss"][m])
-        figures = {f"test_{k}": None for k in METRICS}
-        figures |= {f"{p}_{k}": float(v[k][m]) for p, v in evaluated.items() for k in METRICS}
-        if traced:
-            figures["hparams"] = {k: float(v[m]) for k, v in traced.items()}
-        progress.history[m].append(
-            Epoch(
-                epoch=epoch,
-                **{k: float(batch_metrics[k][m].mean()) for k in METRICS},
-                **figures,
-                seconds=seconds,
-            )
-        )
-    progress.state, progress.done = state, epoch
+        values = metrics.reduce({k: v[m] for k, v in batch_metrics.items()})
+        values |= {k: float(v[m]) for k, v in epoch_metrics.items()}
+        for prefix, figures in evaluated.items():
+            values |= {f"{prefix}{k}": float(v[m]) for k, v in figures.items()}
+        hparams = {k: float(v[m]) for k, v in traced.items()} if traced else None
+        progress.history[m].append(Epoch(epoch, values, seconds, hparams=hparams))
+    progress.state, progress.done, progress.final = state, epoch, final
     return seconds, batch_metrics
 
 
@@ -285,13 +288,7 @@ def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: d
     for m, writer in enumerate(progress.writers):
         last = progress.history[m][epoch - 1]  # the main thread may have appended the next
         writer.write_batches(first_step, {k: v[m] for k, v in batch_metrics.items()})
-        metrics = {"train": {k: getattr(last, k) for k in METRICS}}
-        for prefix in ("test", "val"):
-            if getattr(last, f"{prefix}_loss") is not None:
-                metrics[prefix] = {k: getattr(last, f"{prefix}_{k}") for k in METRICS}
-        if last.hparams:
-            metrics["hparams"] = last.hparams
-        writer.write_epoch(last.epoch, metrics)
+        writer.write_epoch(last)
         writer.flush()  # on disk before the epoch's checkpoint, and before a crash
 
 
@@ -334,6 +331,8 @@ def train_chunk(
                 record_wall(progress, time.perf_counter() - epoch_start)
                 if failed or diverged.all() or interrupt.agreed_stop(ctx.stop) is not None:
                     break
+            if progress.writers and progress.done:
+                pending.append(log_thread.submit(write_final, progress))
         finally:
             pending += [log_thread.submit(w.close) for w in progress.writers]
             if progress.store:
@@ -356,6 +355,13 @@ def save_or_fail(progress: Progress):
     except SaveError as error:
         return error
     return None
+
+
+def write_final(progress: Progress) -> None:
+    """The `END` metrics of the last epoch done, in each member's test run."""
+    for m, writer in enumerate(progress.writers):
+        writer.write_final(progress.done, {k: v[m] for k, v in progress.final.items()})
+        writer.flush()
 
 
 def record_wall(progress: Progress, wall_seconds: float) -> None:
@@ -384,6 +390,7 @@ def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray, mesh_shape) 
             diverged=bool(diverged[m]),
             diverged_at_step=int(steps[m]) + 1 if diverged[m] else None,
             mesh=dict(mesh_shape),
+            final={k: v[m] for k, v in progress.final.items()},
             params=jax.tree.map(lambda leaf, m=m: leaf[m], params),
         )
         for m, member in enumerate(chunk.members)
@@ -399,29 +406,28 @@ def report_divergence(state, members, diverged_before, say) -> np.ndarray:
 
 
 def progress_line(chunk: Chunk, progress: Progress, total: int, seconds: float) -> str:
-    """The epoch's figures: training, validation split (`val_`) and test set (`test_`), each
-    when there is one; a sweep's members ranked by validation accuracy when there is a split."""
+    """A single run's every metric with a `short` label: training's, the validation split's
+    (`val_`) and the test set's (`test_`), each when there is one; a sweep's members ranked by
+    validation accuracy when there is a split, else by test accuracy."""
     line = f"epoch {progress.done}/{total}  {seconds:.2f}s"
     if len(chunk.members) == 1:
-        e = progress.history[0][-1]
-        line += f"  loss {e.loss:.4f}  acc {e.accuracy:.4f}  bin_acc {e.binary_accuracy:.4f}"
-        for prefix in ("val", "test"):
-            if getattr(e, f"{prefix}_loss") is not None:
-                line += (
-                    f"  {prefix}_loss {getattr(e, f'{prefix}_loss'):.4f}  "
-                    f"{prefix}_acc {getattr(e, f'{prefix}_accuracy'):.4f}  "
-                    f"{prefix}_bin_acc {getattr(e, f'{prefix}_binary_accuracy'):.4f}"
-                )
-        return line
-    prefix = "val" if progress.history[0][-1].val_accuracy is not None else "test"
+        values = progress.history[0][-1].values
+        shown = [
+            f"{prefix}{metrics.get(k).short} {values[prefix + k]:.4f}"
+            for prefix in ("", VAL, TEST)
+            for k in chunk.spec.metric_names
+            if metrics.get(k).short and prefix + k in values
+        ]
+        return "  ".join([line, *shown])
+    prefix = VAL if f"{VAL}accuracy" in progress.history[0][-1].values else TEST
     accuracies = [
-        (getattr(h[-1], f"{prefix}_accuracy"), sweep.run_name(m))
+        (h[-1].values.get(f"{prefix}accuracy", float("nan")), sweep.run_name(m))
         for h, m in zip(progress.history, chunk.members, strict=True)
     ]
     shown = sorted(accuracies, reverse=True)[:PROGRESS_SHOWN]
     more = f" (best {len(shown)} of {len(accuracies)})" if len(shown) < len(accuracies) else ""
     ranked = ", ".join(f"{name} {acc:.4f}" for acc, name in shown)
-    return f"{line}  {prefix}_acc{more} {ranked}"
+    return f"{line}  {prefix}acc{more} {ranked}"
 
 
 PROGRESS_SHOWN = 6  # members named in a sweep's progress line

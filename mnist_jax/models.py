@@ -55,7 +55,8 @@ class Dropout(nn.Module):
 def check_settings(settings: dict[str, Any]) -> str | None:
     """What is wrong with the built-in models' settings: widths below 1 (a layer of no units
     divides by zero in its initialiser), a dropout rate outside [0, 1) (1 drops everything and
-    divides by zero), dropout after a layer the model lacks."""
+    divides by zero), a dropout rate with no layer to follow, dropout after a layer the model
+    lacks."""
     for key in ("hidden", "channels", "dense"):
         widths = settings.get(key)
         for width in widths if isinstance(widths, list | tuple) else [widths]:
@@ -65,6 +66,12 @@ def check_settings(settings: dict[str, Any]) -> str | None:
     if not 0.0 <= rate < 1.0:
         return f"dropout_rate takes a fraction from 0 up to (not including) 1, got {rate!r}"
     layers = len(settings.get("hidden", ()))
+    if rate and settings.get("dropout_after") == []:
+        shown = ",".join(map(str, range(1, layers + 1)))
+        return (
+            f"dropout_rate={rate:g} applies to no layer: give the hidden layers it follows, "
+            f"e.g. model.dropout_after=[{shown}]"
+        )
     if any(not 1 <= layer <= layers for layer in settings.get("dropout_after", ())):
         return (
             f"dropout_after takes hidden layer numbers from 1 to {layers}, "

@@ -6,7 +6,7 @@ everything. This module reads the event files of every run under a log directory
 
     python -m mnist_jax.plots LOGDIR [--outdir figures/] [--architectures]
 
-writes, for each experiment `E` (runs at `LOGDIR/.../E/<run>/{epoch,batch}/`):
+writes, for each experiment `E` (runs at `LOGDIR/.../E/<run>/{train,test}/`):
 `E_loss.png` (train and test loss per epoch, one colour per run), `E_batch_loss.png` (loss of
 every batch, raw and smoothed), `E_<key>_sweep.png` for each key the runs differ in (final test
 accuracy against `lr`, `model.dropout_rate`, ...; one line per setting of everything else, so
@@ -83,8 +83,19 @@ def read_scalars(event_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarra
     return scalars
 
 
+def read_epochs(run_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A run's per-epoch curves: `loss`, `accuracy`, ... from `train/epoch_*`, `test_loss`,
+    `test_accuracy`, ... from `test/epoch_*`."""
+    curves = {}
+    for split, prefix in (("train", ""), ("test", "test_")):
+        for tag, points in read_scalars(run_path / split).items():
+            if tag.startswith("epoch_"):
+                curves[prefix + tag.removeprefix("epoch_")] = points
+    return curves
+
+
 def find_runs(logdir: str | Path) -> list[Run]:
-    """Every directory under `logdir` (itself included) that holds `epoch/` or `batch/` logs.
+    """Every directory under `logdir` (itself included) that holds `train/` or `test/` logs.
 
     Experiment and run names come from config.json, falling back to the directory names
     `<experiment>/<run>`.
@@ -93,7 +104,7 @@ def find_runs(logdir: str | Path) -> list[Run]:
     candidates = [root, *sorted(p for p in root.rglob("*") if p.is_dir())]
     runs = []
     for path in candidates:
-        if not ((path / "epoch").is_dir() or (path / "batch").is_dir()):
+        if not ((path / "train").is_dir() or (path / "test").is_dir()):
             continue
         config_path = path / "config.json"
         config = json.loads(config_path.read_text()) if config_path.is_file() else {}
@@ -271,7 +282,7 @@ def _settings(run: Run) -> dict[str, Any]:
             value = config.pop(old)
             config.setdefault(new, value[0] if isinstance(value, list) else value)
     flat = {"lr": config.pop("lr", None), "seed": config.pop("seed", None)}
-    for kind in ("model", "optimizer", "schedule"):
+    for kind in ("model", "optimizer", "schedule", "loss"):
         if isinstance(config.get(kind), dict):
             flat |= {f"{kind}.{k}": v for k, v in config.pop(kind).items()}
     return flat | config
@@ -342,7 +353,7 @@ def plot_experiment(
     batch_losses = {
         run.name: s["batch_loss"]
         for run in runs
-        if "batch_loss" in (s := read_scalars(run.path / "batch"))
+        if "batch_loss" in (s := read_scalars(run.path / "train"))
     }
     if batch_losses:
         title = f"{experiment}: loss per batch"
@@ -360,10 +371,10 @@ def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
         raise FileNotFoundError(f"log directory {logdir} does not exist")
     runs = find_runs(logdir)
     if not runs:
-        raise FileNotFoundError(f"no runs (directories with epoch/ or batch/ logs) in {logdir}")
+        raise FileNotFoundError(f"no runs (directories with train/ or test/ logs) in {logdir}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    epochs = {run.path: read_scalars(run.path / "epoch") for run in runs}
+    epochs = {run.path: read_epochs(run.path) for run in runs}
     experiments = group_by_experiment(runs, logdir)
     written = [
         path

@@ -1,4 +1,5 @@
-"""Named models, optimizers and schedules, so a config is plain data and a checkpoint rebuilds.
+"""Named models, optimizers, schedules, losses and metrics: a config is plain data, a checkpoint
+rebuilds.
 
 A config names what it uses (`model_name="mlp"`, `optimizer_name="adamw"`) and gives keyword
 settings; the registries turn the names back into code. Each entry remembers the module that
@@ -33,20 +34,24 @@ class Entry:
 class Registry:
     """Names to factories (a Flax module class or a function taking keyword settings)."""
 
-    def __init__(self, kind: str, skip: tuple[str, ...] = ()):
+    def __init__(self, kind: str, skip: tuple[str, ...] = (), keyword_only: bool = False):
         self.kind = kind
         self.skip = skip  # parameters that are not settings (an optimizer's learning_rate)
+        self.keyword_only = keyword_only  # settings are only the keyword-only ones (a loss's)
         self.entries: dict[str, Entry] = {}
 
-    def register(self, name: str, factory: Callable | None = None, check=None):
+    def register(
+        self, name: str, factory: Callable | None = None, check=None, module: str | None = None
+    ):
         """`registry.register("mlp", MLP)`, or `@registry.register("mlp")` on a definition.
 
         `check(settings) -> str | None` says what is wrong with complete settings, in words a
-        user can act on; it runs on every member before anything is created.
+        user can act on; it runs on every member before anything is created. `module` names
+        the registering module when a helper registers for it.
         """
         if factory is None:
-            return lambda f: self.register(name, f, check)
-        self.entries[name] = Entry(factory, _caller_module(), check)
+            return lambda f: self.register(name, f, check, module)
+        self.entries[name] = Entry(factory, module or _caller_module(), check)
         return factory
 
     def __contains__(self, name: str) -> bool:
@@ -74,7 +79,9 @@ class Registry:
         return {
             p.name: None if p.default is inspect.Parameter.empty else _json(p.default)
             for p in parameters
-            if p.name not in self.skip and p.kind is not p.VAR_KEYWORD
+            if p.name not in self.skip
+            and p.kind is not p.VAR_KEYWORD
+            and (p.kind is p.KEYWORD_ONLY or not self.keyword_only)
         }
 
     def takes_number(self, name: str, setting: str) -> bool:
@@ -118,14 +125,19 @@ def _json(value):
 
 
 def _caller_module() -> str:
-    """The module that called `register`, as a new process imports it: `python -m NAME` runs a
-    module as `__main__`, and its spec gives NAME back."""
+    """The module that called `register`."""
     frame = sys._getframe(1)
     while frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
-    module = frame.f_globals.get("__name__", "__main__")
+    return importable_name(frame.f_globals)
+
+
+def importable_name(module_globals: dict[str, Any]) -> str:
+    """A module's name as a new process imports it: `python -m NAME` runs a module as
+    `__main__`, and its spec gives NAME back."""
+    module = module_globals.get("__name__", "__main__")
     if module == "__main__":
-        spec = frame.f_globals.get("__spec__")
+        spec = module_globals.get("__spec__")
         module = spec.name if spec is not None else module
     return module
 

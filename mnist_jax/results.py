@@ -11,33 +11,53 @@ from typing import Any
 
 import numpy as np
 
-from mnist_jax import files
+from mnist_jax import files, metrics
 from mnist_jax.config import Config
 from mnist_jax.sweep import Member
 
-METRICS = ("loss", "accuracy", "binary_accuracy")
+TEST, VAL = metrics.TEST_PREFIX, metrics.VAL_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)
 class Epoch:
-    """One epoch of one member: the training batches' means, the test set's values, and the
-    validation split's (`val_split`) when there is one. In a search the test set is evaluated
-    for the chosen member only, after its last epoch: every other `test_` value is None."""
+    """One epoch of one member: every metric's value by name (see `metrics`): `loss`,
+    `accuracy`, ... the training batches' reduction; `test_loss`, ... the test set's;
+    `val_loss`, ... the validation split's (`val_split`) when there is one;
+    `weight_norm/dense_1`, ... those of the trained parameters. In a search the test set is
+    evaluated for the chosen member only, after its last epoch: the others have no `test_`."""
 
     epoch: int
-    loss: float
-    accuracy: float
-    binary_accuracy: float
-    test_loss: float | None
-    test_accuracy: float | None
-    test_binary_accuracy: float | None
+    values: dict[str, float]
     seconds: float  # the compiled epoch alone
     wall_seconds: float | None = None  # with evaluation, metric transfer, logs and checkpoint
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    val_binary_accuracy: float | None = None
     hparams: dict[str, float] | None = None  # PBT: the searched values this epoch trained with
     copied_from: int | None = None  # PBT: the member whose state this one took after the epoch
+
+    def to_json(self) -> dict[str, Any]:
+        """Flat, as Keras' history: `{"epoch": 1, "loss": ..., "test_loss": ..., ...}`; PBT's
+        fields only in PBT."""
+        pbt = {} if self.hparams is None else {"hparams": self.hparams}
+        pbt |= {} if self.hparams is None else {"copied_from": self.copied_from}
+        return {
+            "epoch": self.epoch,
+            **self.values,
+            "seconds": self.seconds,
+            "wall_seconds": self.wall_seconds,
+            **pbt,
+        }
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> "Epoch":
+        fields = ("epoch", "seconds", "wall_seconds", "hparams", "copied_from")
+        values = {k: v for k, v in record.items() if k not in fields}
+        return cls(
+            record["epoch"],
+            values,
+            record["seconds"],
+            record.get("wall_seconds"),
+            record.get("hparams"),
+            record.get("copied_from"),
+        )
 
 
 @dataclasses.dataclass
@@ -53,6 +73,7 @@ class Run:
     diverged: bool
     diverged_at_step: int | None
     mesh: dict[str, int]  # the device layout it trained on, {"data": d, "members": m}
+    final: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # `END` metrics
     params: Any = None
 
     @property
@@ -68,16 +89,22 @@ class Run:
         return self.member.seed
 
     @property
+    def test(self) -> dict[str, float]:
+        """The last epoch's test-set figures, by metric name."""
+        values = self.history[-1].values
+        return {k.removeprefix(TEST): v for k, v in values.items() if k.startswith(TEST)}
+
+    @property
     def test_loss(self) -> float | None:
-        return self.history[-1].test_loss
+        return self.test.get("loss")
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.history[-1].test_accuracy
+        return self.test.get("accuracy")
 
     @property
     def test_binary_accuracy(self) -> float | None:
-        return self.history[-1].test_binary_accuracy
+        return self.test.get("binary_accuracy")
 
     @property
     def lineage(self) -> list[dict[str, Any]] | None:
@@ -105,23 +132,15 @@ class Run:
             "run": None if self.run_dir is None else os.path.basename(self.run_dir),
             "diverged": self.diverged,
             "diverged_at_step": self.diverged_at_step,
-            "test_loss": self.test_loss,
-            "test_accuracy": self.test_accuracy,
-            "test_binary_accuracy": self.test_binary_accuracy,
+            **{f"{TEST}{k}": self.test.get(k) for k in SHOWN},
+            **{f"{TEST}{k}": v for k, v in self.test.items()},
+            **{name: value.tolist() for name, value in self.final.items()},
             "train_seconds": self.train_seconds,
-            "epochs": [_epoch_json(e) for e in self.history],
+            "epochs": [e.to_json() for e in self.history],
             "config": self.member.config.to_json(),
             **({} if self.lineage is None else {"lineage": self.lineage}),
         }
         return _finite(record)
-
-
-def _epoch_json(epoch: Epoch) -> dict[str, Any]:
-    """An epoch record, without PBT's fields outside PBT."""
-    record = dataclasses.asdict(epoch)
-    if epoch.hparams is None:
-        del record["hparams"], record["copied_from"]
-    return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,8 +210,8 @@ class Choice:
                 "command": self.command,
                 "hparams": chosen.hparams | (last.hparams or {}),
                 "epochs": len(chosen.history),
-                **{f"val_{m}": getattr(last, f"val_{m}") for m in METRICS},
-                **{f"test_{m}": getattr(last, f"test_{m}") for m in METRICS},
+                **{f"{VAL}{m}": last.values.get(f"{VAL}{m}") for m in SHOWN},
+                **{f"{TEST}{m}": last.values.get(f"{TEST}{m}") for m in SHOWN},
             }
         )
 
@@ -214,35 +233,51 @@ def write_json(path: str, result: Result) -> None:
 
 
 def write_csv(path: str, result: Result) -> None:
-    """One row per member: every swept key, the rate and seed, and the final metrics (the
-    validation split's too, when there is one)."""
-    columns = [k for k in result.swept if k not in ("lr", "seed")]
-    header = [*columns, "learning_rate", "seed", "group", "diverged", "epochs"]
-    header += [f"test_{m}" for m in METRICS] + ["train_loss", "train_accuracy", "train_seconds"]
-    validation = [f"val_{m}" for m in METRICS] if result.validation else []
-    pbt = result.runs[0].lineage is not None
+    """One row per member: every swept key, the rate, seed and loss, the final test figures,
+    the last epoch's training ones (`train_loss`, ..., `weight_norm/dense_1`, ...) and the
+    end's (`class_accuracy/0`, ...); a metric some members lack is left empty for them."""
+    rows = [_csv_row(r, result.swept) for r in result.runs]
+    header = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(header + validation + (["final_hparams", "lineage"] if pbt else []))
-    for r in result.runs:
-        last = r.history[-1]
-        writer.writerow(
-            [
-                json.dumps(r.hparams[k]) if isinstance(r.hparams[k], list) else r.hparams[k]
-                for k in columns
-            ]
-            + [r.learning_rate, r.seed, r.group, r.diverged, len(r.history)]
-            + [r.test_loss, r.test_accuracy, r.test_binary_accuracy]
-            + [last.loss, last.accuracy, r.train_seconds]
-            + [getattr(last, k) for k in validation]
-            + ([json.dumps(last.hparams), _copies(r)] if pbt else [])
-        )
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row.get(k, "") for k in header])
     files.write_atomic(path, text.getvalue())
+
+
+def _csv_row(r: Run, swept: list[str]) -> dict[str, Any]:
+    config = r.member.config
+    row = {k: _csv_value(r.hparams[k]) for k in swept if k not in ("lr", "seed")}
+    row |= {"learning_rate": r.learning_rate, "seed": r.seed, "loss": config.loss_name}
+    row |= {f"loss.{k}": v for k, v in config.loss.items() if f"loss.{k}" not in row}
+    row |= {"group": r.group, "diverged": r.diverged, "epochs": len(r.history)}
+    row |= {f"{TEST}{k}": r.test.get(k) for k in SHOWN}
+    for key, value in r.history[-1].values.items():
+        if key.startswith((TEST, VAL)):
+            row[key] = value
+        else:
+            batch = metrics.BATCH in metrics.get(key.partition("/")[0]).where
+            row[f"train_{key}" if batch else key] = value
+    for name, value in r.final.items():
+        if value.ndim == 1:  # a vector as one column per entry; matrices only in the JSON
+            row |= {f"{name}/{i}": float(v) for i, v in enumerate(value)}
+    row["train_seconds"] = r.train_seconds
+    if r.lineage is not None:  # PBT: the values it ended with, the states it took
+        row |= {"final_hparams": json.dumps(r.history[-1].hparams), "lineage": _copies(r)}
+    return row
 
 
 def _copies(run: Run) -> str:
     """PBT's copies into `run`, e.g. `2:5 4:1` (after epoch 2 it took member 5's state, ...)."""
     return " ".join(f"{e.epoch}:{e.copied_from}" for e in run.history if e.copied_from is not None)
+
+
+def _csv_value(value):
+    return json.dumps(value) if isinstance(value, list) else value
+
+
+SHOWN = ("loss", "accuracy", "binary_accuracy")  # the table's test-set columns
 
 
 def summary_table(result: Result) -> str:
@@ -263,11 +298,10 @@ def summary_table(result: Result) -> str:
     for setting, runs in sorted(rows.items(), key=lambda kv: -_mean_accuracy(kv[1])):
         seed_cell = str(len(runs)) if seeds > 1 else str(runs[0].seed)
         flag = "  diverged" if any(r.diverged for r in runs) else ""
-        stats = [_stat([getattr(r, f"test_{m}") for r in runs]) for m in METRICS]
+        stats = [_stat([r.test.get(m) for r in runs]) for m in SHOWN]
         lines.append([*setting, seed_cell, *stats, flag])
     widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=False)]
-    loss = result.config.loss
-    out = [f"test ({loss} loss), best first:"]
+    out = [f"test ({loss_description(result)}), best first:"]
     out.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=False)))
     for line in lines:
         cells = [c.rjust(w) for c, w in zip(line[:-1], widths, strict=False)]
@@ -282,21 +316,22 @@ def search_table(result: Result) -> str:
     keys = [k for k in result.swept if k != "seed"] or ["lr"]
     header = [*keys, "seed", "epochs", "val loss", "val acc", "test acc", ""]
     lines = []
-    scores = [r.history[-1].val_accuracy for r in result.runs]
+    scores = [r.history[-1].values.get(f"{VAL}accuracy") for r in result.runs]
     order = sorted(
         range(len(scores)), key=lambda i: (-len(result.runs[i].history), -_score(scores[i]))
     )
     for i in order:
         r, last = result.runs[i], result.runs[i].history[-1]
         values = {**r.hparams, "lr": r.learning_rate, **(last.hparams or {})}  # PBT's final
-        test = "—" if last.test_accuracy is None else f"{last.test_accuracy:.4f}"
+        figures = [last.values.get(f"{VAL}{m}") for m in ("loss", "accuracy")]
+        test = "—" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
         flag = "chosen" if i == result.search.run else ("diverged" if r.diverged else "")
-        figures = [_figure(last.val_loss), _figure(last.val_accuracy), test, flag]
+        figures = [*map(_figure, figures), test, flag]
         lines.append(
             [*(_cell(values[k]) for k in keys), str(r.seed), str(len(r.history)), *figures]
         )
     widths = [max(len(c) for c in column) for column in zip(header, *lines, strict=True)]
-    out = [f"{result.search.strategy} search, validation ({result.config.loss} loss), best first:"]
+    out = [f"{result.search.strategy} search, validation ({loss_description(result)}), best first:"]
     out += ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)).rstrip()
             for line in [header, *lines]]  # fmt: skip
     out.append(f"chosen: {result.search.command}")
@@ -309,6 +344,17 @@ def _score(value: float | None) -> float:
 
 def _figure(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
+
+
+def loss_description(result: Result) -> str:
+    """The loss and its settings that are the same for every run: `categorical loss,
+    label_smoothing=0.1, l2=0`; swept ones are the table's columns."""
+    configs = [r.member.config for r in result.runs] or [result.config]
+    names = {c.loss_name for c in configs}
+    if len(names) > 1:
+        return "losses as the loss column says"
+    shared = {k: v for k, v in configs[0].loss.items() if all(c.loss.get(k) == v for c in configs)}
+    return ", ".join([f"{names.pop()} loss", *(f"{k}={_cell(v)}" for k, v in shared.items())])
 
 
 def _cell(value) -> str:

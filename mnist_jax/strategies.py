@@ -33,7 +33,7 @@ def halving_alive(
             return alive
         if k + 1 == len(rungs):
             break
-        scores = [history[m][end - 1].val_accuracy for m in alive]
+        scores = [history[m][end - 1].values.get("val_accuracy") for m in alive]
         alive = sorted(alive[i] for i in search.ranking(scores)[: rungs[k + 1][0]])
     return []
 
@@ -152,7 +152,7 @@ def pbt_between(explore: pbt.Explore, interval: int, last: int, seed: int):
         epoch = progress.done
         if epoch % interval or epoch >= last:
             return
-        scores = np.array([h[-1].val_accuracy for h in progress.history], np.float32)
+        scores = np.array([h[-1].values.get("val_accuracy") for h in progress.history], np.float32)
         progress.state, source = pbt.exploit_explore(
             progress.state, scores, jax.random.fold_in(key, epoch), explore
         )

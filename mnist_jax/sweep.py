@@ -2,9 +2,10 @@
 
 A member is one complete config (one learning rate, one seed, every registered setting filled
 in). Members that differ only in float hyperparameters (the rate, the seed, any float setting
-of the model, optimizer or schedule) share one compiled program: those floats are data, one
+of the model, optimizer, schedule or loss) share one compiled program: those floats are data, one
 value per member. Members that differ in anything else (widths, activation, optimizer name,
-batch size, loss, dtype, length) form separate groups, compiled and trained one after another.
+batch size, loss name, metrics, dtype, length) form separate groups, compiled and trained one
+after another.
 """
 
 import dataclasses
@@ -13,15 +14,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mnist_jax import datasets, losses, models, optim, overrides
+from mnist_jax import datasets, losses, metrics, models, optim, overrides
 from mnist_jax.config import Config, ConfigError, check
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
 
-SETTINGS = {"model": models.MODELS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES}
-# Top-level fields a key may set; `model`, `optimizer` and `schedule` name the registered entry.
+SETTINGS = {
+    "model": models.MODELS,
+    "optimizer": optim.OPTIMIZERS,
+    "schedule": optim.SCHEDULES,
+    "loss": losses.LOSSES,
+}
+# Top-level fields a key may set; `model`, `optimizer`, `schedule` and `loss` name the registered
+# entry.
 FIELDS = (
-    "dataset", "lr", "seed", "epochs", "steps", "batch_size", "loss", "raw_pixels", "dtype",
+    "dataset", "lr", "seed", "epochs", "steps", "batch_size", "metrics", "raw_pixels", "dtype",
     "data_seed", "val_split",
 )  # fmt: skip
 
@@ -40,6 +47,13 @@ class Member:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    def shown(self) -> dict[str, Any]:
+        """What TensorBoard's HParams shows of it: the swept keys, the rate, the seed, and the
+        loss with its settings."""
+        loss = {"loss": self.config.loss_name}
+        loss |= {f"loss.{k}": v for k, v in self.config.loss.items()}
+        return {**self.hparams, "lr": self.learning_rate, "seed": self.seed, **loss}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +159,8 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
                 )
             settings[kind][setting] = _coerce(key, value, defaults[setting])
         elif key in FIELDS:  # epochs and steps default to None: typed as whole numbers
-            default = 1 if key in ("epochs", "steps") else getattr(Config, key)
+            defaults = {"epochs": 1, "steps": 1, "metrics": []}
+            default = defaults[key] if key in defaults else getattr(Config, key)
             changes[key] = _coerce(key, value, default)
     if "epochs" in assignment and "steps" not in assignment:
         changes["steps"] = None
@@ -175,8 +190,7 @@ def complete(config: Config) -> Config:
     """`config` with every registered setting filled in from the defaults, each checked."""
     check(config)
     datasets.get(config.dataset)  # an unknown name is refused here, naming the nearest
-    if config.loss not in losses.LOSSES:
-        raise ConfigError(f"loss takes one of {', '.join(losses.LOSSES)}, got {config.loss!r}")
+    metrics.active(config.metrics)  # an unknown or always-computed name is refused here
     filled = {}
     for kind, registry in SETTINGS.items():
         name = getattr(config, f"{kind}_name")

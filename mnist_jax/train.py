@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import conv, losses, models, optim
+from mnist_jax import conv, losses, metrics, models, optim
 from mnist_jax.devices import DATA_AXIS, MEMBERS_AXIS, by_member
 
 
@@ -39,8 +39,10 @@ class TrainSpec:
     optimizer_settings: tuple[tuple[str, Any], ...] = ()
     schedule_name: str = "constant"
     schedule_settings: tuple[tuple[str, Any], ...] = ()
+    loss_name: str = "categorical"
+    loss_settings: tuple[tuple[str, Any], ...] = ()
     float_keys: tuple[str, ...] = ("lr",)  # the keys of `TrainState.hparams`
-    loss: str = "categorical"
+    metric_names: tuple[str, ...] = metrics.active(())  # the registered metrics it computes
     batch_size: int = 100
     dtype: str = "float32"
     num_classes: int | None = None  # the dataset's, for a model that takes `num_classes`
@@ -58,6 +60,11 @@ class TrainSpec:
         return optim.make_optimizer(
             self.optimizer_name, {**dict(self.optimizer_settings), **floats}
         )
+
+    def loss(self, hparams: dict[str, jax.Array] | None = None):
+        """`loss(logits_BxK, y_BxK, params)`, its float settings from `hparams`."""
+        floats = {k.partition(".")[2]: v for k, v in self._floats("loss", hparams).items()}
+        return losses.make_loss(self.loss_name, {**dict(self.loss_settings), **floats})
 
     def learning_rate(self, step: jax.Array, hparams: dict[str, jax.Array]) -> jax.Array:
         floats = {k.partition(".")[2]: v for k, v in self._floats("schedule", hparams).items()}
@@ -128,13 +135,13 @@ def init_members(
 def train_step(spec: TrainSpec, state: TrainState, batch, key) -> tuple[TrainState, dict]:
     """One optimizer step of one member on `batch = (x_BxHxWxC, y_BxK)`; `key` drives dropout."""
     x_BxHxWxC, y_BxK = batch
-    model = spec.model(state.hparams)
+    model, loss_fn = spec.model(state.hparams), spec.loss(state.hparams)
 
-    def loss_fn(params):
+    def objective(params):
         logits = model.apply({"params": params}, x_BxHxWxC, train=True, rngs={"dropout": key})
-        return losses.LOSSES[spec.loss](logits, y_BxK), logits
+        return loss_fn(logits, y_BxK, params), logits
 
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, logits), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     learning_rate = spec.learning_rate(state.step, state.hparams)
     opt_state = optim.with_learning_rate(state.opt_state, learning_rate)
     updates, opt_state = spec.tx().update(grads, opt_state, state.params)
@@ -143,14 +150,10 @@ def train_step(spec: TrainSpec, state: TrainState, batch, key) -> tuple[TrainSta
     )
     finite = jnp.isfinite(loss)
     keep = finite & ~state.diverged
+    observed = metrics.Observed(logits, y_BxK, loss, state.params, grads, learning_rate)
+    values = metrics.compute(metrics.at(spec.metric_names, metrics.BATCH), observed)
     state = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
-    metrics = {
-        "loss": loss,
-        "accuracy": losses.accuracy(logits, y_BxK),
-        "binary_accuracy": losses.binary_accuracy(logits, y_BxK),
-        "learning_rate": learning_rate,
-    }
-    return state.replace(diverged=state.diverged | ~finite), metrics
+    return state.replace(diverged=state.diverged | ~finite), values
 
 
 def _member_keys(state_M: TrainState) -> jax.Array:
@@ -171,9 +174,10 @@ def shuffled_batches(key: jax.Array, num_examples: int, batch_size: int, num_bat
 )
 def train_epoch(
     spec: TrainSpec, mesh: Mesh, state_M: TrainState, data, key: jax.Array, num_batches: int
-) -> tuple[TrainState, dict]:
+) -> tuple[TrainState, dict, dict]:
     """`num_batches` steps of every member over `data = (x_NxHxWxC, y_NxK)`, in the order `key`
-    draws. Returns per-batch metrics `[M, num_batches]`, the value of each batch alone.
+    draws. Returns the state, the `BATCH` metrics `[M, num_batches]` (the value of each batch
+    alone) and the `EPOCH` metrics `[M]` of the trained parameters.
     """
     x_NxHxWxC, y_NxK = data
     idx_SxB = shuffled_batches(key, x_NxHxWxC.shape[0], spec.batch_size, num_batches)
@@ -188,7 +192,8 @@ def train_epoch(
             return train_step(spec, state, batch(idx_B), jax.random.fold_in(state.key, state.step))
 
         state, metrics_S = jax.lax.scan(body, member(state_M, 0), idx_SxB, unroll=2)
-        return jax.tree.map(lambda leaf: leaf[None], (state, metrics_S))
+        state_M, metrics_MxS = jax.tree.map(lambda leaf: leaf[None], (state, metrics_S))
+        return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
 
     step_all = jax.vmap(functools.partial(train_step, spec))
 
@@ -199,7 +204,16 @@ def train_epoch(
         return step_all(state_M, shard_copies(mesh, copies), _member_keys(state_M))
 
     state_M, metrics_SxM = jax.lax.scan(body, state_M, idx_SxB, unroll=2)
-    return state_M, jax.tree.map(lambda m: m.T, metrics_SxM)
+    metrics_MxS = jax.tree.map(lambda m: m.T, metrics_SxM)
+    return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
+
+
+def epoch_metrics(spec: TrainSpec, params_M) -> dict[str, jax.Array]:
+    """The `EPOCH` metrics of every member's parameters, `[M]` each; none asked, nothing done."""
+    names = metrics.at(spec.metric_names, metrics.EPOCH)
+    return jax.vmap(lambda params: metrics.compute(names, metrics.Observed(params=params)))(
+        params_M
+    )
 
 
 def shard_batch(mesh: Mesh, batch):
@@ -221,12 +235,19 @@ def shard_copies(mesh: Mesh, copies):
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "mesh"))
-def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> dict:
-    """Loss and both accuracies of every member on the whole of `data`, dropout off."""
+def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[dict, dict]:
+    """The `TEST` metrics `[M]` and the `END` ones (`[M, ...]`) of every member on the whole of
+    `data`, dropout off. The end ones cost a `[K, K]` product: computed with every epoch's
+    test metrics rather than compiled apart, and kept only after the last."""
     x_NxHxWxC, y_NxK = shard_batch(mesh, data)
 
-    def metrics(params, hparams):
+    def values(params, hparams):
         logits = spec.model(hparams).apply({"params": params}, x_NxHxWxC, train=False)
-        return losses.metrics(logits, y_NxK, spec.loss)
+        loss = spec.loss(hparams)(logits, y_NxK, params)
+        observed = metrics.Observed(logits, y_NxK, loss, params)
+        return tuple(
+            metrics.compute(metrics.at(spec.metric_names, where), observed)
+            for where in (metrics.TEST, metrics.END)
+        )
 
-    return jax.vmap(metrics)(params_M, hparams_M)
+    return jax.vmap(values)(params_M, hparams_M)

@@ -1,14 +1,18 @@
-"""TensorBoard logs the tutorial's way: an `epoch` and a `batch` event directory per run.
+"""TensorBoard logs laid out as Keras writes them: a `train` and a `test` run per member.
 
-Layout: `LOGDIR/<experiment>/<run>/{epoch,batch}/` plus `config.json` beside them, so TensorBoard
-overlays the runs of a sweep and a script can read back what each run was. Each step is one event
-holding all its scalars: a quarter of the cost of one event per scalar, which matters when every
-one of 600 batches an epoch is logged for every member of a sweep.
+Layout: `LOGDIR/<experiment>/<run>/{train,test}/` plus `config.json` and the member's hparams
+beside them, and `validation/` for the validation split's figures when there is one. The runs
+carry the same tags (`epoch_loss`, `epoch_accuracy`, ...), so TensorBoard's Time Series overlays
+each member's training and test curves on one chart; `train` also holds every batch's value
+(`batch_loss`, ..., the tutorial's curves) and the per-epoch figures of the parameters
+(`weight_norm/dense_1`); `test` gets the end's (`class_accuracy/3`, the confusion matrix as an
+image). Which metric goes where is declared once, in `metrics`. Each step is one event holding
+all its scalars: a quarter of the cost of one event per scalar, which matters when every one of
+600 batches an epoch is logged for every member of a sweep.
 
-Beside those, `write_hparams` puts a run's swept values and final test metrics in the run
-directory itself (TensorBoard's HParams dashboard: one session per run, its metrics the
-`test_*` scalars there and the last points of `epoch/`), and `write_layout` puts one custom-scalars
-layout in the experiment directory, charting each train curve with its test (`test_`) curve.
+`write_hparams` makes each member's run directory a session of TensorBoard's HParams dashboard;
+`write_experiment` keeps one experiment record at the log dir's root listing the test metrics
+first, so the dashboard shows (ticks) them before the training ones.
 
 Events are written synchronously, buffered until `flush` appends them in one write: the caller
 already writes on a background thread, and tensorboardX's own writer thread dies silently on a
@@ -16,6 +20,8 @@ full disk, leaving the process hung on its queue. Here every failure raises `Log
 """
 
 import contextlib
+import fcntl
+import io
 import json
 import os
 import shutil
@@ -26,20 +32,27 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from tensorboardX import summary as tbx_summary
+from tensorboardX.proto import api_pb2
 from tensorboardX.proto.event_pb2 import Event, SessionLog
-from tensorboardX.proto.summary_pb2 import Summary
+from tensorboardX.proto.plugin_hparams_pb2 import (
+    HParamsPluginData,
+    SessionEndInfo,
+    SessionStartInfo,
+)
+from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboardX.record_writer import masked_crc32c
 
-EPOCH_TAGS = ("loss", "accuracy", "binary_accuracy")
-BATCH_TAGS = {  # metric of a train step -> its tag, as the tutorial's BatchTensorBoard named them
-    "loss": "batch_loss",
-    "accuracy": "batch_accuracy",
-    "binary_accuracy": "batch_binary_accuracy",
-    "learning_rate": "learning_rate",
-}
+from mnist_jax import metrics
+
+TRAIN, TEST, VALIDATION = "train", "test", "validation"  # a member's runs
 # "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
-LAYOUT_FILE = "events.out.tfevents.custom_scalars_layout"
+EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
+HPARAMS = "hparams"  # TensorBoard's plugin name and its tags
+EXPERIMENT_TAG, START_TAG, END_TAG = (
+    "_hparams_/experiment",
+    "_hparams_/session_start_info",
+    "_hparams_/session_end_info",
+)
 
 
 class LogWriteError(OSError):
@@ -159,7 +172,7 @@ class _EventFile:
 
 
 class RunWriter:
-    """Writes one run's scalars from the arrays a compiled epoch returned.
+    """Writes one member's `train` and `test` runs from the arrays a compiled epoch returned.
 
     Every call returns once its data is in memory (`write_*`) or on disk (`flush`, `close`), or
     raises `LogWriteError`: nothing runs in the background, so nothing can hang.
@@ -169,8 +182,9 @@ class RunWriter:
         """`resume_at = (epoch, step)`: the first epoch and batch step a resumed run writes.
 
         TensorBoard hides every point at or past them written before (TensorBoard's purge on
-        a session restart, as `SummaryWriter(purge_step=...)`), so the epochs an interrupted run
-        logged but did not checkpoint show once, from the resumed run.
+        a session restart, as `SummaryWriter(purge_step=...)`): the batch step in `train`, the
+        epoch in `test`. A `train` epoch point logged past the checkpoint (a crash between the
+        logs and the checkpoint) shows twice at that epoch.
         """
         self.run_dir = run_dir
         with _reported(run_dir):
@@ -179,49 +193,114 @@ class RunWriter:
         # tensorboardX names a file by the second and host only: a resumed run opened within the
         # same second would take the first's name. TensorBoard reads a run's files in name
         # order, so the suffix keeps them in time order.
-        suffix = f".{time.time_ns()}.{os.getpid()}"
-        self.epoch = _EventFile(os.path.join(run_dir, "epoch"), suffix)
-        self.batch = _EventFile(os.path.join(run_dir, "batch"), suffix)
-        if resume_at is not None:
-            for events, step in zip((self.epoch, self.batch), resume_at, strict=True):
-                events.add(
-                    Event(
-                        wall_time=time.time(),
-                        step=step,
-                        session_log=SessionLog(status=SessionLog.START),
-                    )
-                )
+        self.suffix = f".{time.time_ns()}.{os.getpid()}"
+        self.resume_at = resume_at
+        self.runs: dict[str, _EventFile] = {}
+        self.train, self.test = self._run(TRAIN), self._run(TEST)
+
+    def _run(self, name: str) -> "_EventFile":
+        """The event file of run `name` (`train`, `test`, `validation`), created at first use."""
+        if name not in self.runs:
+            self.runs[name] = _EventFile(os.path.join(self.run_dir, name), self.suffix)
+            if self.resume_at is not None:
+                epoch, step = self.resume_at
+                start = SessionLog(status=SessionLog.START)
+                first = step if name == TRAIN else epoch
+                self.runs[name].add(Event(wall_time=time.time(), step=first, session_log=start))
+        return self.runs[name]
 
     def write_batches(self, first_step: int, batch_metrics: dict[str, np.ndarray]) -> None:
-        """One point per batch at global steps `first_step, first_step + 1, ...`."""
-        columns = {tag: batch_metrics[name].tolist() for name, tag in BATCH_TAGS.items()}
+        """`batch_<name>` of every batch at global steps `first_step, first_step + 1, ...`."""
+        columns = {f"batch_{name}": values.tolist() for name, values in batch_metrics.items()}
         now = time.time()
         for i, values in enumerate(zip(*columns.values(), strict=True)):
             summary = _summary(dict(zip(columns, values, strict=True)))
-            self.batch.add(Event(wall_time=now, step=first_step + i, summary=summary))
+            self.train.add(Event(wall_time=now, step=first_step + i, summary=summary))
 
-    def write_epoch(self, epoch: int, metrics: dict[str, dict[str, float]]) -> None:
-        """The epoch's metrics, one point each at step `epoch`: `metrics["train"]` as they are
-        named, the test set's as `test_<name>`, the validation split's as `val_<name>`, and
-        hyperparameters that change during training (PBT's) as `hparams/<key>`."""
-        scalars = {name: metrics["train"][name] for name in EPOCH_TAGS}
-        for prefix in ("test", "val"):
-            if prefix in metrics:
-                scalars |= {f"{prefix}_{name}": metrics[prefix][name] for name in EPOCH_TAGS}
-        scalars |= {f"hparams/{k}": v for k, v in metrics.get("hparams", {}).items()}
-        self.epoch.add(Event(wall_time=time.time(), step=epoch, summary=_summary(scalars)))
+    def write_epoch(self, epoch) -> None:
+        """A `results.Epoch`'s values at step `epoch.epoch`: the training batches' reductions as
+        `train/epoch_<name>`, the test set's as `test/epoch_<name>`, the validation split's as
+        `validation/epoch_<name>`, the parameters' as `train/<name>`, and hyperparameters that
+        change during training (PBT's) as `train/hparams/<key>`."""
+        now = time.time()
+        tags = epoch_tags(epoch.values)
+        tags[TRAIN] |= {f"hparams/{k}": v for k, v in (epoch.hparams or {}).items()}
+        for name, scalars in tags.items():
+            summary = _summary(scalars)
+            self._run(name).add(Event(wall_time=now, step=epoch.epoch, summary=summary))
+
+    def write_final(self, epoch: int, final: dict[str, np.ndarray]) -> None:
+        """The `END` metrics in `test` at step `epoch`: scalars, vectors as `<name>/<i>`,
+        matrices as an image."""
+        scalars, images = {}, []
+        for name, value in final.items():
+            if value.ndim == 2:
+                images.append(_matrix_image(name, value))
+            else:
+                scalars |= {
+                    f"{name}/{i}" if value.ndim else name: float(v)
+                    for i, v in enumerate(np.atleast_1d(value))
+                }
+        summary = _summary(scalars)
+        summary.value.extend(images)
+        self.test.add(Event(wall_time=time.time(), step=epoch, summary=summary))
 
     def flush(self) -> None:
         """The epoch's logs on disk: called before its checkpoint, so logs never lag one."""
-        self.epoch.flush()
-        self.batch.flush()
+        for events in self.runs.values():
+            events.flush()
 
     def close(self) -> None:
-        """Writes what is pending in both files; returns or raises at once, even after a failure."""
-        try:
-            self.epoch.close()
-        finally:
-            self.batch.close()
+        """Writes what is pending in every file; returns or raises at once, even after a
+        failure (the first error raised, every file closed)."""
+        errors = []
+        for events in self.runs.values():
+            try:
+                events.close()
+            except LogWriteError as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+
+def epoch_tags(values: dict[str, float]) -> dict[str, dict[str, float]]:
+    """An epoch record's values as each run's tags, Keras' names: `{"train": {"epoch_loss":
+    ..., "weight_norm/dense_1": ...}, "test": {"epoch_loss": ...}, "validation": ...}`."""
+    tags: dict[str, dict[str, float]] = {TRAIN: {}}
+    for key, value in values.items():
+        for prefix, run in ((metrics.TEST_PREFIX, TEST), (metrics.VAL_PREFIX, VALIDATION)):
+            if key.startswith(prefix):
+                tags.setdefault(run, {})[f"epoch_{key.removeprefix(prefix)}"] = value
+                break
+        else:
+            batch = metrics.BATCH in metrics.get(key.partition("/")[0]).where
+            tags[TRAIN][f"epoch_{key}" if batch else key] = value
+    return tags
+
+
+def _matrix_image(name: str, matrix_KxK: np.ndarray) -> Summary.Value:
+    """A confusion matrix as a PNG heat map with its counts: true class down, predicted across."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only runs that end pay
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 5), dpi=80)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.imshow(matrix_KxK, cmap="Blues")
+    k = matrix_KxK.shape[0]
+    high = matrix_KxK.max() / 2
+    for (i, j), count in np.ndenumerate(matrix_KxK):
+        colour = "white" if count > high else "black"
+        ax.text(j, i, f"{count:g}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title=name)
+    figure.tight_layout()
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    width, height = (int(v) for v in figure.canvas.get_width_height())
+    image = Summary.Image(
+        height=height, width=width, colorspace=4, encoded_image_string=png.getvalue()
+    )
+    return Summary.Value(tag=name, image=image)
 
 
 def claim_run_dir(path: str, overwrite: bool = False) -> str:
@@ -243,54 +322,106 @@ def claim_run_dir(path: str, overwrite: bool = False) -> str:
                 n += 1
 
 
-def _hparam(value):
-    """What the HParams dashboard shows: numbers, strings, booleans; lists and the rest as JSON."""
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float | np.number):
-        return float(value)
-    return json.dumps(value, default=str)
+def _hparam_value(value) -> tuple[str, object]:
+    """How the HParams dashboard shows `value`: floats as numbers, whole numbers as the digits
+    (the dashboard prints every number to 5 significant digits: a seed would read 0.0000),
+    names and booleans as themselves, lists as JSON."""
+    if isinstance(value, bool):
+        return "bool_value", value
+    if isinstance(value, float | np.floating):
+        return "number_value", float(value)
+    if isinstance(value, str):
+        return "string_value", value
+    if isinstance(value, int | np.integer):
+        return "string_value", str(value)
+    return "string_value", json.dumps(value, default=str).replace(" ", "")
 
 
-def write_hparams(run_dir: str, hparams: dict[str, object], metrics: dict[str, float]) -> None:
-    """Makes the run a session of TensorBoard's HParams dashboard: its values and final metrics.
+_TYPES = {
+    "bool_value": api_pb2.DATA_TYPE_BOOL,
+    "number_value": api_pb2.DATA_TYPE_FLOAT64,
+    "string_value": api_pb2.DATA_TYPE_STRING,
+}
 
-    In the run directory itself, so the session is the run (`<experiment>/<run>`) and its metrics
-    are these scalars plus the last points of `epoch/` and `batch/`. No experiment summary: one
-    would define the columns for every run under the log dir, whatever its experiment; without
-    it TensorBoard builds them from all the runs' values.
-    """
-    values = {name: _hparam(v) for name, v in hparams.items()}
-    _, start, end = tbx_summary.hparams(values, metrics)
-    now = time.time()
-    events = [
-        Event(wall_time=now, summary=start),
-        Event(wall_time=now, summary=_summary({k: float(v) for k, v in metrics.items()})),
-        Event(wall_time=now, summary=end),
-    ]
-    name = f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{time.time_ns()}.hparams"
+
+def _plugin_summary(tag: str, data: HParamsPluginData) -> Summary:
+    content = SummaryMetadata.PluginData(plugin_name=HPARAMS, content=data.SerializeToString())
+    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content))])
+
+
+def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:
+    """Makes the member's run directory a session of TensorBoard's HParams dashboard, named
+    `trial` (its experiment and run, readable); its metrics are the last points of its `train`
+    and `test` runs, which the experiment record (`write_experiment`) lists."""
+    start = SessionStartInfo(group_name=trial, start_time_secs=time.time())
+    for name, value in hparams.items():
+        field, typed = _hparam_value(value)
+        setattr(start.hparams[name], field, typed)
+    event = Event(wall_time=time.time(), summary=_plugin_summary(START_TAG, HParamsPluginData(
+        session_start_info=start, version=0)))  # fmt: skip
     with _reported(run_dir):
-        data = _file_version() + b"".join(_record(e) for e in events)
-        _append(os.path.join(run_dir, name), data, create=True)
+        _append(_session_file(run_dir, "start"), _file_version() + _record(event), create=True)
 
 
-def write_layout(experiment_dir: str) -> None:
-    """One chart per metric with its train (`loss`), validation (`val_loss`, with a
-    `val_split`) and test (`test_loss`) curves, every run's.
+def end_hparams(run_dir: str, completed: bool) -> None:
+    """The session's end: success, or failure (diverged)."""
+    status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
+    end = SessionEndInfo(status=status, end_time_secs=time.time())
+    event = Event(wall_time=time.time(), summary=_plugin_summary(END_TAG, HParamsPluginData(
+        session_end_info=end, version=0)))  # fmt: skip
+    with _reported(run_dir):
+        _append(_session_file(run_dir, "end"), _file_version() + _record(event), create=True)
 
-    TensorBoard's Custom Scalars dashboard; the tutorial's point is train loss falling while test
-    loss turns up, which separate charts hide. Written once per experiment directory, under a
-    fixed name: later runs there find it and leave it.
-    """
-    path = os.path.join(experiment_dir, LAYOUT_FILE)
-    if os.path.exists(path):
-        return
-    charts = {
-        name: ["Multiline", [f"^{name}$", f"^val_{name}$", f"^test_{name}$"]] for name in EPOCH_TAGS
-    }
-    event = Event(
-        wall_time=time.time(), summary=tbx_summary.custom_scalars({"train and test": charts})
-    )
-    with _reported(experiment_dir):
-        os.makedirs(experiment_dir, exist_ok=True)
-        _replace(path, _file_version() + _record(event))
+
+def _session_file(run_dir: str, what: str) -> str:
+    name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{time.time_ns()}"
+    return os.path.join(run_dir, f"{name}.{HPARAMS}_{what}")
+
+
+def write_experiment(logdir: str, hparams: dict[str, object], test: list[str], train: list[str]):
+    """Adds `hparams` and the metrics to the experiment record at the log dir's root: the test
+    set's `epoch_<name>` first, then training's. TensorBoard uses one such record for the whole
+    log dir, so each run adds to it (under a lock, replaced whole) rather than writing its own;
+    the dashboard ticks the first five metrics."""
+    path = os.path.join(logdir, EXPERIMENT_FILE)
+    with _reported(logdir):
+        os.makedirs(logdir, exist_ok=True)
+        with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            experiment = _read_experiment(path)
+            known = {h.name for h in experiment.hparam_infos}
+            for name, value in hparams.items():
+                if name not in known:
+                    kind = _TYPES[_hparam_value(value)[0]]
+                    experiment.hparam_infos.add(name=name, type=kind)
+            named = [(TEST, f"epoch_{m}") for m in test] + [(TRAIN, f"epoch_{m}") for m in train]
+            have = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+            metric_infos = list(experiment.metric_infos)
+            # Test metrics stay ahead of every training one, whichever run added them.
+            new = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=g, tag=t),
+                                      display_name=f"{g} {t.removeprefix('epoch_')}")
+                   for g, t in named if (g, t) not in have]  # fmt: skip
+            ordered = sorted([*metric_infos, *new], key=lambda m: m.name.group != TEST)
+            del experiment.metric_infos[:]
+            experiment.metric_infos.extend(ordered)
+            data = HParamsPluginData(experiment=experiment, version=0)
+            event = Event(wall_time=time.time(), summary=_plugin_summary(EXPERIMENT_TAG, data))
+            _replace(path, _file_version() + _record(event))
+
+
+def _read_experiment(path: str) -> api_pb2.Experiment:
+    """The experiment record in `path` (written by `write_experiment`), or an empty one."""
+    if not os.path.exists(path):
+        return api_pb2.Experiment()
+    with open(path, "rb") as f:
+        data = f.read()
+    offset, experiment = 0, api_pb2.Experiment()
+    while offset + 12 <= len(data):  # TFRecord frames: length, its crc, data, its crc
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        event = Event.FromString(data[offset + 12 : offset + 12 + length])
+        offset += 16 + length
+        for value in event.summary.value:
+            if value.tag == EXPERIMENT_TAG:
+                content = value.metadata.plugin_data.content
+                experiment = HParamsPluginData.FromString(content).experiment
+    return experiment

@@ -56,18 +56,25 @@ def assert_same_states(a, b):
 
 def metrics_of(result):
     return [
-        ([[getattr(e, k) for k in METRICS] for e in r.history], r.batch_losses.tolist())
+        ([[e.values[k] for k in METRICS] for e in r.history], r.batch_losses.tolist())
         for r in result.runs
     ]
 
 
 def logged(workdir, name):
-    """What TensorBoard shows of each run: {run: {tag: [(step, value), ...]}}."""
+    """What TensorBoard shows of each member's every-epoch and every-batch curves:
+    {run: {"train/epoch_loss": [(step, value), ...], ...}} (the end's figures, logged where
+    each process stopped, aside)."""
     runs = Path(workdir) / "logs" / name
     return {
-        run.name: {**scalars(run / "epoch"), **scalars(run / "batch")}
+        run.name: {
+            f"{split}/{tag}": points
+            for split in ("train", "test")
+            for tag, points in scalars(run / split).items()
+            if tag.startswith(("epoch_", "batch_"))
+        }
         for run in runs.iterdir()
-        if run.is_dir()  # the experiment's TensorBoard layout file aside
+        if run.is_dir()
     }
 
 
@@ -91,8 +98,8 @@ def test_stop_after_epoch_2_and_resume_is_bit_identical_mock_data(tmp_path, name
     parts, whole_logs = logged(tmp_path / "parts", name), logged(tmp_path / "whole", name)
     assert parts == whole_logs  # same runs, every step once, same values
     for tags in parts.values():
-        assert [step for step, _ in tags["batch_loss"]] == list(range(1, 41))
-        assert [step for step, _ in tags["test_loss"]] == [1, 2, 3, 4]
+        assert [step for step, _ in tags["train/batch_loss"]] == list(range(1, 41))
+        assert [step for step, _ in tags["test/epoch_loss"]] == [1, 2, 3, 4]
 
 
 @pytest.mark.slow  # three fresh processes, one after the other, on four forced CPU devices
@@ -168,12 +175,12 @@ def test_a_signal_stops_after_the_epoch_with_a_checkpoint_to_resume_mock_data(tm
     (group,) = (tmp_path / "ckpt").glob("members-*")
     assert max(int(p.name) for p in group.iterdir()) == stopped_after
     (run_logs,) = logged(tmp_path, "five_layer_relu").values()
-    assert len(run_logs["test_loss"]) == stopped_after  # flushed up to the checkpoint
+    assert len(run_logs["test/epoch_loss"]) == stopped_after  # flushed up to the checkpoint
 
     resumed = run("five_layer_relu", tmp_path, "--epochs", str(stopped_after + 2), "--resume")
     assert len(resumed.runs[0].history) == stopped_after + 2
     (run_logs,) = logged(tmp_path, "five_layer_relu").values()
-    assert [s for s, _ in run_logs["test_loss"]] == list(range(1, stopped_after + 3))
+    assert [s for s, _ in run_logs["test/epoch_loss"]] == list(range(1, stopped_after + 3))
 
 
 def test_a_non_finite_loss_stops_a_single_run_naming_step_and_rate_mock_data(tmp_path, capsys):

@@ -434,8 +434,9 @@ def test_a_short_form_makes_the_same_members_as_its_key(form, no_run):
 def test_keys_reach_the_members_typed(no_run):
     cli.main(
         RELU,
-        ["model.hidden=[512,512]", "model.dropout_rate=0.2", "optimizer=adamw", "batch_size=128"],
-    )
+        ["model.hidden=[512,512]", "model.dropout_rate=0.2", "model.dropout_after=[1,2]",
+         "optimizer=adamw", "batch_size=128"],
+    )  # fmt: skip
     ((_, (member,), swept, _),) = no_run
     assert member.config.model["hidden"] == [512, 512]
     assert member.config.model["dropout_rate"] == 0.2

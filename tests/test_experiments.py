@@ -83,22 +83,18 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
     assert len(report.runs[0].batch_losses) == steps
     run_dir = tmp_path / "logs" / name / run_name.format(config_of(name).lr)
     assert json.loads((run_dir / "config.json").read_text())["experiment"] == name
-    batch = scalars(run_dir / "batch")
-    assert [step for step, _ in batch["batch_loss"]] == list(range(1, steps + 1))
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_dir()) == ["test", "train"]
+    train, test = scalars(run_dir / "train"), scalars(run_dir / "test")
+    assert [step for step, _ in train["batch_loss"]] == list(range(1, steps + 1))
     np.testing.assert_allclose(
-        [v for _, v in batch["batch_loss"]], report.runs[0].batch_losses, rtol=1e-6
+        [v for _, v in train["batch_loss"]], report.runs[0].batch_losses, rtol=1e-6
     )
-    assert {"batch_accuracy", "batch_binary_accuracy", "learning_rate"} <= set(batch)
-    epoch = scalars(run_dir / "epoch")
-    for tag in (
-        "loss",
-        "accuracy",
-        "binary_accuracy",
-        "test_loss",
-        "test_accuracy",
-        "test_binary_accuracy",
-    ):
-        assert [step for step, _ in epoch[tag]] == [1, 2]
+    batch = {"batch_loss", "batch_accuracy", "batch_binary_accuracy", "batch_learning_rate"}
+    epoch = {"epoch_loss", "epoch_accuracy", "epoch_binary_accuracy"}
+    assert set(train) == batch | epoch | {"epoch_learning_rate"}
+    assert set(test) == epoch | {f"class_accuracy/{k}" for k in range(10)}
+    for tag in epoch:  # the same tags in both runs: TensorBoard overlays them
+        assert [step for step, _ in train[tag]] == [step for step, _ in test[tag]] == [1, 2]
 
 
 def resolved(name, argv):
@@ -112,9 +108,9 @@ def resolved(name, argv):
 def test_tutorial_setting_and_flags_on_top():
     tutorial = resolved("softmax", ["--tutorial"])
     assert (tutorial.optimizer_name, tutorial.lr) == ("sgd", 0.005)
-    assert (tutorial.loss, tutorial.raw_pixels, tutorial.epochs) == ("binary", True, 20)
+    assert (tutorial.loss_name, tutorial.raw_pixels, tutorial.epochs) == ("binary", True, 20)
     mixed = resolved("five_layer_relu", ["--tutorial", "--loss", "categorical", "--steps", "5"])
-    assert (mixed.loss, mixed.raw_pixels, mixed.epochs, mixed.steps) == (
+    assert (mixed.loss_name, mixed.raw_pixels, mixed.epochs, mixed.steps) == (
         "categorical",
         True,
         None,
@@ -182,7 +178,7 @@ def test_a_rerun_writes_beside_earlier_logs_never_into_them_mock_data(tmp_path):
     before = sorted(p.name for p in first.rglob("*"))
     run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20")
     assert sorted(p.name for p in first.rglob("*")) == before
-    assert (tmp_path / "logs" / "softmax" / "lr_0.5-seed_0-2" / "batch").is_dir()
+    assert (tmp_path / "logs" / "softmax" / "lr_0.5-seed_0-2" / "train").is_dir()
 
 
 def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_path):
@@ -194,7 +190,8 @@ def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_
     run_mock("softmax", tmp_path, "--steps", "2", "--batch-size", "20", "--overwrite")
     assert run_dirs(runs) == ["lr_0.5-seed_0", "lr_0.5-seed_0-2"]
     new_events = sorted(p.name for p in (runs / "lr_0.5-seed_0").rglob("events.*"))
-    assert len(new_events) == 3 and not set(new_events) & set(old_events)  # batch, epoch, hparams
+    # train, test, the hparams session's start and end
+    assert len(new_events) == 4 and not set(new_events) & set(old_events)
     assert sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*")) == kept
 
 
@@ -231,6 +228,8 @@ def test_train_and_evaluate_returns_the_trained_params_and_prints_nothing_mock_d
     (run,) = result.runs
     assert models.count_params(run.params) == 185_300
     assert (run.hparams, len(run.history), len(run.batch_losses)) == ({}, 1, 6)
-    assert run.test_accuracy == run.history[-1].test_accuracy and np.isfinite(run.test_loss)
+    assert run.test_accuracy == run.history[-1].values["test_accuracy"] and np.isfinite(
+        run.test_loss
+    )
     assert capsys.readouterr() == ("", "")
     assert (tmp_path / "five_layer_relu" / "lr_0.001-seed_0" / "config.json").is_file()

@@ -125,7 +125,7 @@ def test_runs_started_together_claim_distinct_run_directories_mock_data(tmp_path
     assert [r.name for r in runs] == ["lr_0.001-seed_0", "lr_0.001-seed_0-2", "lr_0.001-seed_0-3"]
     for run in runs:
         assert json.loads((run / "config.json").read_text())["run"] == run.name
-        assert len(list((run / "epoch").iterdir())) == 1  # its own events only
+        assert len(list((run / "train").iterdir())) == 1  # its own events only
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from mnist_jax import losses, optim
+from mnist_jax import losses, metrics, optim
 
 # Two examples, three classes. Probabilities by hand: row 0 softmax of (ln 6, ln 3, ln 1)
 # = (0.6, 0.3, 0.1), true class 0 (argmax right); row 1 = (0.2, 0.5, 0.3) from logs, true 2.
@@ -13,12 +13,12 @@ Y = jnp.array([[1.0, 0, 0], [0, 0, 1.0]])
 
 
 def test_accuracy_by_hand():
-    assert float(losses.accuracy(LOGITS, Y)) == 0.5
+    assert float(metrics.accuracy(metrics.Observed(LOGITS, Y))) == 0.5
 
 
 def test_binary_accuracy_by_hand():
     # round(p): row 0 -> (1, 0, 0) all 3 right; row 1 -> (0, 0, 0): right, right, wrong.
-    assert float(losses.binary_accuracy(LOGITS, Y)) == pytest.approx(5 / 6)
+    assert float(metrics.binary_accuracy(metrics.Observed(LOGITS, Y))) == pytest.approx(5 / 6)
 
 
 def test_categorical_cross_entropy_by_hand():

@@ -23,27 +23,22 @@ def write_mock_run(logdir, experiment, lr, seed, overfit, hparams=None):
     path = logdir / experiment / run
     rng = np.random.default_rng(seed)
     speed = (lr / 0.001) ** 0.5
-    with SummaryWriter(str(path / "epoch")) as writer:
+    with SummaryWriter(str(path / "train")) as train, SummaryWriter(str(path / "test")) as test:
         for epoch in range(1, EPOCHS + 1):
             loss = 0.1 + 1 / (speed * epoch)
             test_loss = loss + (0.02 * epoch**2 if overfit else 0.05)
-            metrics = {
-                "loss": loss,
-                "accuracy": 1 - loss / 4,
-                "binary_accuracy": 1 - loss / 20,
-                "test_loss": test_loss,
-                "test_accuracy": 0.9 + 10 * lr,
-                "test_binary_accuracy": 1 - test_loss / 20,
-            }
-            for tag, value in metrics.items():
-                writer.add_scalar(tag, value, epoch)
-    with SummaryWriter(str(path / "batch")) as writer:
+            for writer, values in (
+                (train, {"loss": loss, "accuracy": 1 - loss / 4, "binary_accuracy": 1 - loss / 20}),
+                (test, {"loss": test_loss, "accuracy": 0.9 + 10 * lr, "binary_accuracy": 0.99}),
+            ):
+                for tag, value in values.items():
+                    writer.add_scalar(f"epoch_{tag}", value, epoch)
         for step in range(1, EPOCHS * BATCHES_PER_EPOCH + 1):
             loss = 2.3 * np.exp(-speed * step / 30) + 0.1 + 0.1 * rng.random()
-            writer.add_scalar("batch_loss", loss, step)
-            writer.add_scalar("batch_accuracy", 1 - loss / 2.3, step)
-            writer.add_scalar("batch_binary_accuracy", 1 - loss / 23, step)
-            writer.add_scalar("learning_rate", lr, step)
+            train.add_scalar("batch_loss", loss, step)
+            train.add_scalar("batch_accuracy", 1 - loss / 2.3, step)
+            train.add_scalar("batch_binary_accuracy", 1 - loss / 23, step)
+            train.add_scalar("batch_learning_rate", lr, step)
     config = {
         "experiment": experiment,
         "run": run,
@@ -174,7 +169,7 @@ def test_sweep_figures_per_swept_key_never_join_runs_of_other_configs(tmp_path):
         json.dumps(config)
     )
     runs = plots.find_runs(logdir)
-    epochs = {run.path: plots.read_scalars(run.path / "epoch") for run in runs}
+    epochs = {run.path: plots.read_epochs(run.path) for run in runs}
     points = plots.sweep_points(runs, epochs)
     assert set(points) == {"model.dropout_rate"}  # not the length the commands differ in
     by_length = sorted(points["model.dropout_rate"].values(), key=len)
@@ -203,7 +198,7 @@ def test_a_sweep_figure_fits_its_data_legend_outside_values_as_typed(mock_logdir
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
     runs = plots.group_by_experiment(plots.find_runs(mock_logdir), mock_logdir)["five_layer_relu"]
-    epochs = {run.path: plots.read_scalars(run.path / "epoch") for run in runs}
+    epochs = {run.path: plots.read_epochs(run.path) for run in runs}
     points = plots.sweep_points(runs, epochs)["lr"]
     points = {"seed=0": [(lr * (1 + 1e-12), acc) for lr, acc in points["seed=0"]]}  # float noise
     plots.plot_sweep("lr", points, mock_logdir / "unused.png", "lr sweep")

@@ -34,7 +34,9 @@ def test_a_plain_run_is_one_member_with_every_setting_filled_in():
 
 
 def test_issue_command_1_settings_without_a_sweep():
-    members = expand(RELU, "model.hidden=[512,512]", "model.dropout_rate=0.2")
+    members = expand(
+        RELU, "model.hidden=[512,512]", "model.dropout_rate=0.2", "model.dropout_after=[1,2]"
+    )
     (member,) = members
     assert member.config.model["hidden"] == [512, 512]
     assert member.config.model["dropout_rate"] == 0.2  # typed by the default: a float
@@ -89,7 +91,10 @@ def test_issue_command_4_a_structural_sweep_is_several_groups():
 
 
 def test_floats_and_structure_mixed_group_by_structure_only():
-    members = expand(RELU, "model.hidden=[64],[128]", "model.dropout_rate=0,0.5", "seed=0,1")
+    members = expand(
+        RELU, "model.hidden=[64],[128]", "model.dropout_rate=0,0.5", "model.dropout_after=[1]",
+        "seed=0,1",
+    )  # fmt: skip
     groups = sweep.groups(members)
     assert [len(g.members) for g in groups] == [4, 4]
     for group in groups:
@@ -146,7 +151,14 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
         (("model.activation=swish",), ["model.activation takes one of", "'swish'"]),
         (("lr=0",), ["lr takes a positive number, got 0.0"]),
         (("batch_size=0",), ["batch_size takes a whole number of at least 1"]),
-        (("loss=mse",), ["loss takes one of", "'mse'"]),
+        (("loss=mse",), ["unknown loss 'mse'", "registered: binary, categorical"]),
+        (("loss.label_smothing=0.1",), ["did you mean 'loss.label_smoothing'"]),
+        (("loss=binary", "loss.label_smoothing=0.1"), ["binary has no such", "categorical has it"]),
+        (
+            ("metrics=[weight_nrom]",),
+            ["unknown metric 'weight_nrom'", "did you mean 'weight_norm'"],
+        ),
+        (("metrics=[loss]",), ["'loss' is always computed", "grad_norm, weight_norm"]),
         (("epochs=2.5",), ["epochs"]),
         # Settings that passed every check and crashed once run.json and the logs existed (#19).
         (("model.hidden=[0]",), ["model mlp: hidden takes widths of at least 1", "[0]"]),
@@ -211,7 +223,7 @@ def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsy
 
     with open(tmp_path / "runs.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[:4] == ["model.dropout_rate", "learning_rate", "seed", "group"]
+    assert list(rows[0])[:4] == ["model.dropout_rate", "learning_rate", "seed", "loss"]
     assert [(float(r["model.dropout_rate"]), float(r["learning_rate"])) for r in rows] == [
         (0.0, 0.001),
         (0.0, 0.01),

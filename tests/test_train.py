@@ -66,7 +66,7 @@ def test_compiled_epoch_equals_the_same_steps_one_by_one_synthetic(synthetic_dat
     key = jax.random.key(7)
     state_M = members(SGD_DROPOUT_SPEC, [1e-3])
     one_by_one = unstack(state_M, 0)
-    epoch_state, metrics = train.train_epoch(
+    epoch_state, metrics, _ = train.train_epoch(
         SGD_DROPOUT_SPEC, MESH, state_M, synthetic_data, key, num_batches=N // 8
     )
     x, y = synthetic_data
@@ -90,7 +90,7 @@ def test_shuffle_is_a_permutation_with_the_remainder_dropped():
 
 def test_same_seed_same_numbers_synthetic(synthetic_data):
     def run():
-        state, metrics = train.train_epoch(
+        state, metrics, _ = train.train_epoch(
             DROPOUT_SPEC,
             MESH,
             members(DROPOUT_SPEC, [1e-3]),
@@ -108,11 +108,11 @@ def test_same_seed_same_numbers_synthetic(synthetic_data):
 def test_sweep_members_equal_separate_runs_synthetic(synthetic_data):
     lrs = [3e-4, 1e-3, 3e-3]
     key = jax.random.key(5)
-    sweep, sweep_metrics = train.train_epoch(
+    sweep, sweep_metrics, _ = train.train_epoch(
         DROPOUT_SPEC, MESH, members(DROPOUT_SPEC, lrs, [0, 1, 2]), synthetic_data, key, N // 8
     )
     for m, lr in enumerate(lrs):
-        alone, alone_metrics = train.train_epoch(
+        alone, alone_metrics, _ = train.train_epoch(
             DROPOUT_SPEC, MESH, members(DROPOUT_SPEC, [lr], [m]), synthetic_data, key, N // 8
         )
         np.testing.assert_allclose(sweep_metrics["loss"][m], alone_metrics["loss"][0], rtol=1e-4)
@@ -130,7 +130,7 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
     # Three members of DROPOUT_SPEC: the program of the sweep tests. Adam at 1e12 moves every
     # weight by about 1e12 a step, so the activations overflow within a few steps.
     spec, data = DROPOUT_SPEC, synthetic_data
-    state, metrics = train.train_epoch(
+    state, metrics, _ = train.train_epoch(
         spec, MESH, members(spec, [1e-3, 1e12, 3e-3], [0, 1, 2]), data, jax.random.key(0), N // 8
     )
     assert state.diverged.tolist() == [False, True, False]
@@ -138,7 +138,7 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
     assert not np.isfinite(metrics["loss"][1, -1])
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(unstack(state, 1).params))
     frozen = unstack(state, 1)
-    state, _ = train.train_epoch(spec, MESH, state, data, jax.random.key(2), N // 8)
+    state, _, _ = train.train_epoch(spec, MESH, state, data, jax.random.key(2), N // 8)
     after = jax.tree.leaves(unstack(state, 1).params)
     for a, b in zip(jax.tree.leaves(frozen.params), after, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -146,9 +146,9 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
 
 def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
     state = members(DROPOUT_SPEC, [1e-3])
-    a = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
-    b = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
-    plain = train.evaluate(SPEC, MESH, state.params, state.hparams, synthetic_data)
+    a, _ = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
+    b, _ = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)
+    plain, _ = train.evaluate(SPEC, MESH, state.params, state.hparams, synthetic_data)
     np.testing.assert_array_equal(a["loss"], b["loss"])
     np.testing.assert_allclose(a["loss"], plain["loss"], rtol=1e-6)
 
@@ -156,7 +156,7 @@ def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
 def test_batch_metrics_carry_the_scheduled_learning_rate_synthetic(synthetic_data):
     decay = config(schedule_name="lab_decay")
     spec = experiment.train_spec(decay)
-    _, metrics = train.train_epoch(
+    _, metrics, _ = train.train_epoch(
         spec, MESH, members(spec, [0.003], base=decay), synthetic_data, jax.random.key(0), N // 8
     )
     steps = np.arange(N // 8)
@@ -185,13 +185,13 @@ def test_a_float_sweep_is_one_program_and_each_member_equals_its_lone_run_synthe
     specs = {experiment.train_spec(m.config) for m in group}
     assert specs == {DROPOUT_SPEC}  # floats are data: one compiled program
     key = jax.random.key(5)
-    swept, swept_metrics = train.train_epoch(
+    swept, swept_metrics, _ = train.train_epoch(
         DROPOUT_SPEC, MESH, loop.initial_state(DROPOUT_SPEC, MESH, group, IMAGE),
         synthetic_data, key, N // 8,
     )  # fmt: skip
     for m, member in enumerate(group):
         alone_state = loop.initial_state(DROPOUT_SPEC, MESH, [member], IMAGE)
-        alone, alone_metrics = train.train_epoch(
+        alone, alone_metrics, _ = train.train_epoch(
             DROPOUT_SPEC, MESH, alone_state, synthetic_data, key, N // 8
         )
         np.testing.assert_allclose(swept_metrics["loss"][m], alone_metrics["loss"][0], rtol=1e-4)

@@ -1,0 +1,188 @@
+"""Every metric declared once, by name: where it is computed and how an epoch reduces it. From
+that declaration alone it reaches TensorBoard, the progress line, the JSON, the CSV and HParams.
+
+Where a metric is computed (`Metric.where`, one or more of):
+- `BATCH`: at every training step, inside the compiled epoch, from the step's `Observed`.
+  TensorBoard's `<run>/train` gets `batch_<name>` at every step and `epoch_<name>`, the
+  epoch's reduction (the mean, or the last step's value); the epoch record holds `<name>`.
+- `TEST`: on the whole test set after every epoch, dropout off: `<run>/test`'s `epoch_<name>`,
+  the epoch record's (and the CSV's and HParams') `test_<name>`.
+- `EPOCH`: once an epoch from the trained parameters, inside the compiled epoch: `<name>` in
+  `<run>/train` and in the epoch record.
+- `END`: on the test set after the last epoch: a vector as scalars `<name>/<i>` in `<run>/test`
+  and in the CSV, a matrix as an image in `<run>/test`; both in the run's JSON record.
+
+A metric returns a scalar, or a dict of scalars (one each, `<name>/<key>`: `weight_norm/dense_1`),
+or, at the end, an array. Optional metrics are computed only when a config names them
+(`metrics=[weight_norm,grad_norm]`); the others always. Adding one, from any module:
+
+    @metrics.register("logit_norm", where=(metrics.BATCH, metrics.TEST))
+    def logit_norm(o: metrics.Observed) -> jax.Array:
+        return jnp.linalg.norm(o.logits_BxK, axis=-1).mean()
+"""
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mnist_jax.config import ConfigError
+from mnist_jax.losses import squared_kernels
+from mnist_jax.registry import Registry, importable_name
+
+BATCH, TEST, EPOCH, END = "batch", "test", "epoch", "end"
+TEST_PREFIX = "test_"  # the test set's figures in an epoch record, the JSON and the CSV
+VAL_PREFIX = "val_"  # the validation split's (`val_split`), evaluated as the test set is
+REDUCTIONS = ("mean", "last")
+METRICS = Registry("metric")
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What a metric reads. At `BATCH` every field is set; at `TEST` and `END` all but `grads`
+    and `learning_rate`; at `EPOCH` only `params`."""
+
+    logits_BxK: jax.Array | None = None
+    y_BxK: jax.Array | None = None
+    loss: jax.Array | None = None  # the config's loss with its settings
+    params: Any = None
+    grads: Any = None
+    learning_rate: jax.Array | None = None  # the rate this step applied
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[Observed], Any]
+    where: tuple[str, ...]
+    reduce: str = "mean"  # of a `BATCH` metric over an epoch's steps: "mean" or "last"
+    optional: bool = False  # computed only when a config's `metrics` names it
+    short: str | None = None  # its label in a single run's progress line; None: not shown
+
+
+def register(
+    name: str,
+    *,
+    where: Sequence[str],
+    reduce: str = "mean",
+    optional: bool = False,
+    short: str | None = None,
+):
+    """`@register("name", where=(BATCH, TEST))` on a function of an `Observed`."""
+    if set(where) - {BATCH, TEST, EPOCH, END} or reduce not in REDUCTIONS:
+        raise ValueError(f"metric {name!r}: where takes {BATCH}/{TEST}/{EPOCH}/{END}, reduce "
+                         f"{'/'.join(REDUCTIONS)}")  # fmt: skip
+
+    def add(fn: Callable[[Observed], Any]) -> Callable[[Observed], Any]:
+        metric = Metric(name, fn, tuple(where), reduce, optional, short)
+        METRICS.register(name, metric, importable_name(fn.__globals__))
+        return fn
+
+    return add
+
+
+def get(name: str) -> Metric:
+    return METRICS.get(name)
+
+
+def active(chosen: Sequence[str]) -> tuple[str, ...]:
+    """The metrics a run computes, in registration order: every one that is not optional, and
+    the optional ones `chosen` names."""
+    for name in chosen:
+        if not get(name).optional:
+            optional = ", ".join(n for n in METRICS.entries if get(n).optional)
+            raise ConfigError(
+                f"metrics: {name!r} is always computed; name the optional ones: {optional}"
+            )
+    return tuple(n for n in METRICS.entries if not get(n).optional or n in chosen)
+
+
+def at(names: Sequence[str], where: str) -> tuple[str, ...]:
+    """Those of `names` computed at `where`."""
+    return tuple(n for n in names if where in get(n).where)
+
+
+def compute(names: Sequence[str], observed: Observed) -> dict[str, jax.Array]:
+    """Each metric's value, dicts flattened to `<name>/<key>`."""
+    values = {}
+    for name in names:
+        value = get(name).fn(observed)
+        if isinstance(value, dict):
+            values |= {f"{name}/{k}": v for k, v in value.items()}
+        else:
+            values[name] = value
+    return values
+
+
+def reduce(values_S: dict[str, np.ndarray]) -> dict[str, float]:
+    """An epoch's value of each `BATCH` metric from its per-step values `[S]`."""
+    return {
+        key: float(steps.mean() if get(key.partition("/")[0]).reduce == "mean" else steps[-1])
+        for key, steps in values_S.items()
+    }
+
+
+# The built-in metrics ---------------------------------------------------------------------------
+
+
+@register("loss", where=(BATCH, TEST), short="loss")
+def loss(o: Observed) -> jax.Array:
+    return o.loss
+
+
+@register("accuracy", where=(BATCH, TEST), short="acc")
+def accuracy(o: Observed) -> jax.Array:
+    """Classification accuracy: the argmax is the true class."""
+    return (o.logits_BxK.argmax(-1) == o.y_BxK.argmax(-1)).mean()
+
+
+@register("binary_accuracy", where=(BATCH, TEST), short="bin_acc")
+def binary_accuracy(o: Observed) -> jax.Array:
+    """Mean over all K outputs of `round(p) == y`: what Keras 1/2 reported as "acc" with a binary
+    loss, and the figure the tutorial quotes. One wrong argmax typically costs 2 of 10 outputs."""
+    return (jnp.round(jax.nn.softmax(o.logits_BxK)) == o.y_BxK).mean()
+
+
+@register("learning_rate", where=(BATCH,), reduce="last")
+def learning_rate(o: Observed) -> jax.Array:
+    """The rate the step applied (the schedule's value); an epoch's is its last step's."""
+    return o.learning_rate
+
+
+@register("grad_norm", where=(BATCH,), optional=True, short="grad_norm")
+def grad_norm(o: Observed) -> jax.Array:
+    """The global L2 norm of the step's gradient (of the loss, penalty included)."""
+    return optax.global_norm(o.grads)
+
+
+@register("weight_norm", where=(EPOCH,), optional=True)
+def weight_norm(o: Observed) -> dict[str, jax.Array]:
+    """Each layer's kernel L2 norm (`weight_norm/dense_1`), after the epoch."""
+    return {
+        layer: jnp.sqrt(squared_kernels(p))
+        for layer, p in o.params.items()
+        if isinstance(p, dict) and "kernel" in p
+    }
+
+
+def confusion_counts(o: Observed) -> jax.Array:
+    """`[K, K]` counts: row the true class, column the predicted one."""
+    predicted_BxK = jax.nn.one_hot(o.logits_BxK.argmax(-1), o.logits_BxK.shape[-1])
+    return o.y_BxK.T @ predicted_BxK
+
+
+@register("class_accuracy", where=(END,))
+def class_accuracy(o: Observed) -> jax.Array:
+    """`[K]`: the test accuracy of each true class (NaN for a class the test set lacks)."""
+    counts_KxK = confusion_counts(o)
+    return jnp.diag(counts_KxK) / counts_KxK.sum(-1)
+
+
+@register("confusion_matrix", where=(END,))
+def confusion_matrix(o: Observed) -> jax.Array:
+    """`[K, K]` test-set counts, row the true class, column the predicted one."""
+    return confusion_counts(o).astype(jnp.int32)
