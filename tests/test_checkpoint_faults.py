@@ -161,7 +161,7 @@ def test_resume_logs_where_this_command_says_mock_data(tmp_path, where):
     run_dir = Path(resumed.runs[0].run_dir)
     assert run_dir.parent == elsewhere / RELU
     assert json.loads((run_dir / "config.json").read_text())["run"] == run_dir.name
-    assert list((run_dir / "epoch").glob("events.out.tfevents.*"))
+    assert list((run_dir / "train").glob("events.out.tfevents.*"))
     # A later resume with the same --logdir continues the run directory it logged into.
     again = run(RELU, tmp_path, "--epochs", "3", "--resume", *flags)
     assert again.runs[0].run_dir == str(run_dir)

@@ -163,7 +163,7 @@ CASES = [
         id="activation-without-hidden-layers",
     ),
     pytest.param(
-        RELU, ["--loss", "mse"], ["loss takes one of categorical, binary, got 'mse'"], id="loss"
+        RELU, ["--loss", "mse"], ["unknown loss 'mse'; registered: binary, categorical"], id="loss"
     ),
     # A flag that does not exist: the nearest one, or the key it meant; no abbreviations.
     *[

@@ -174,7 +174,15 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
         # Accepted silently before: trained at chance or to NaN.
         (("model.dropout_rate=1.5",), ["dropout_rate takes a fraction from 0 up to", "1.5"]),
         (("model.dropout_rate=1.0",), ["dropout_rate takes a fraction from 0 up to", "1.0"]),
-        (("model.dropout_rate=0.5,1",), ["dropout_rate takes a fraction from 0 up to", "1.0"]),
+        (
+            ("model.dropout_rate=0.5,1", "model.dropout_after=[1]"),
+            ["dropout_rate takes a fraction from 0 up to", "1.0"],
+        ),
+        (
+            ("model.dropout_rate=0.3",),
+            ["dropout_rate=0.3 applies to no layer", "dropout_after=[1,"],
+        ),
+        (("model.dropout_after=[2,5]",), ["dropout_after takes hidden layer numbers from 1 to 4"]),
         (("model.dropout_rate=-0.1",), ["dropout_rate takes a fraction from 0 up to", "-0.1"]),
         (("model.dropout_after=[5]",), ["dropout_after takes hidden layer numbers from 1 to 4"]),
     ],

@@ -42,9 +42,10 @@ def test_validation_and_test_figures_are_named_apart_everywhere_mock_data(tmp_pa
     (row,) = csv.DictReader((tmp_path / "runs.csv").open())
     assert float(row["val_loss"]) == epoch["val_loss"]
     assert float(row["test_loss"]) == epoch["test_loss"]
-    tags = scalars(result.runs[0].run_dir + "/epoch")
-    assert tags["val_loss"] == [(1, np.float32(epoch["val_loss"]))]
-    assert tags["test_loss"] == [(1, np.float32(epoch["test_loss"]))]
+    run_dir = result.runs[0].run_dir
+    validation, test = scalars(run_dir + "/validation"), scalars(run_dir + "/test")
+    assert validation["epoch_loss"] == [(1, np.float32(epoch["val_loss"]))]
+    assert test["epoch_loss"] == [(1, np.float32(epoch["test_loss"]))]
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch 1/1"))
     assert f"val_loss {epoch['val_loss']:.4f}" in line
     assert f"test_loss {epoch['test_loss']:.4f}" in line
@@ -55,5 +56,5 @@ def test_validation_and_test_figures_are_named_apart_everywhere_mock_data(tmp_pa
 def test_without_a_split_only_the_test_set_is_reported_mock_data(tmp_path):
     _, saved = train_mock(tmp_path, "--no-logs")
     (epoch,) = saved["runs"][0]["epochs"]
-    assert epoch["val_loss"] is None and epoch["test_loss"] is not None
+    assert "val_loss" not in epoch and epoch["test_loss"] is not None
     assert saved["validation"] is None
