@@ -120,6 +120,7 @@ def _subset(progress: loop.Progress, alive: list[int], state) -> loop.Progress:
         done=progress.done,
         history=[progress.history[m] for m in alive],
         batch_losses=[progress.batch_losses[m] for m in alive],
+        final={},  # a search evaluates the test set for its choice only, at the end
         run_dirs=[progress.run_dirs[m] for m in alive],
         writers=[progress.writers[m] for m in alive] if progress.writers else [],
         store=None,

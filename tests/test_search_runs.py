@@ -49,12 +49,12 @@ def test_random_search_chooses_on_validation_and_says_how_to_train_the_choice_mo
     draws = {(r["hparams"]["lr"], r["hparams"]["model.dropout_rate"]) for r in saved["runs"]}
     assert len(draws) == 4
     assert all(1e-4 <= lr <= 1e-1 and 0 <= rate <= 0.5 for lr, rate in draws)
-    scores = [r.history[-1].val_accuracy for r in result.runs]
+    scores = [r.history[-1].values["val_accuracy"] for r in result.runs]
     chosen = saved["search"]["chosen"]
     assert chosen == search.ranking(scores)[0] and result.chosen is result.runs[chosen]
     tested = [i for i, r in enumerate(saved["runs"]) if r["test_accuracy"] is not None]
     assert tested == [chosen]  # the test set is read for the choice only
-    assert all(e["test_loss"] is None for r in saved["runs"] for e in r["epochs"][:-1])
+    assert all("test_loss" not in e for r in saved["runs"] for e in r["epochs"][:-1])
     assert saved["search"]["test_accuracy"] == saved["runs"][chosen]["test_accuracy"]
     command = saved["search"]["command"]
     assert " -m experiments.five_layer_relu_dropout " in command
@@ -131,10 +131,7 @@ def test_a_search_that_cannot_run_is_refused_in_one_line(args, words, capsys):
 def history_of(scores_by_epoch: list[list[float]]) -> list[list[Epoch]]:
     """Members' histories with the given validation accuracies, epoch by epoch."""
     return [
-        [
-            Epoch(e + 1, 0.0, 0.0, 0.0, None, None, None, 0.0, val_accuracy=s)
-            for e, s in enumerate(scores)
-        ]
+        [Epoch(e + 1, {"loss": 0.0, "val_accuracy": s}, 0.0) for e, s in enumerate(scores)]
         for scores in scores_by_epoch
     ]
 
@@ -194,7 +191,7 @@ def test_pbt_perturbs_without_recompiling_and_records_each_lineage_mock_data(tmp
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert sum(len(r["lineage"].split()) for r in rows) == len(copies)
     m, epoch, _ = copies[0]
-    tags = scalars(result.runs[m].run_dir + "/epoch")
+    tags = scalars(result.runs[m].run_dir + "/train")
     lr_points = [round(float(v), 6) for _, v in tags["hparams/lr"]]
     lineage_lrs = [round(e["hparams"]["lr"], 6) for e in saved["runs"][m]["lineage"]]
     assert lr_points == lineage_lrs and len(lr_points) == 4
