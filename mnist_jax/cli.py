@@ -16,6 +16,7 @@ import difflib
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 import jax
@@ -317,6 +318,17 @@ def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str
     return config, texts
 
 
+def kept_defaults(defaults: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """The `defaults` whose keys the command line leaves alone (`epochs` and `steps` count as
+    one key: giving either replaces a default of the other)."""
+    given = {text.partition("=")[0].strip() for text in args.overrides}
+    given |= {form.key for form in SHORT_FORMS if getattr(args, form.key) is not None}
+    for exclusive in EXCLUSIVE:
+        if given & set(exclusive):
+            given |= set(exclusive)
+    return [d for d in defaults if d.partition("=")[0].strip() not in given]
+
+
 def unwritable(path: str) -> str | None:
     """Why `path` cannot be written as a directory, or None when it can; creates nothing.
 
@@ -367,10 +379,13 @@ def data_dir_problem(data_dir: str | None, names: set[str]) -> str | None:
     return None
 
 
-def main(config: Config, argv: list[str] | None = None) -> Result:
-    """Parses the command line, then `train_and_evaluate`; exits with a line on what failed."""
+def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] = ()) -> Result:
+    """Parses the command line, then `train_and_evaluate`; exits with a line on what failed.
+    `defaults`: `KEY=VALUE`s an experiment module adds (a search's settings), each dropped when
+    the command line sets its key."""
     p = parser(config)
     args = parse(p, argv)
+    args.overrides = [*kept_defaults(defaults, args), *args.overrides]
     if problem := flag_problem(args):
         p.error(problem)
     try:

@@ -10,7 +10,7 @@ import signal
 import pytest
 import tensorflow_datasets as tfds
 
-from experiments import five_layer_relu_dropout
+from experiments import benchmark_search, five_layer_relu_dropout, search_keras_mlp
 from mnist_jax import (
     cli,
     datasets,
@@ -79,6 +79,25 @@ def test_the_search_flags_are_short_forms_of_search_keys(monkeypatch):
     keys = ["search=pbt", "search.samples=9", "search.seed=2", "search.pbt_interval=3"]
     cli.main(CONFIG, [*given, *keys, "search.eta=2", "search.rung_epochs=4"])
     assert seen[0] == seen[1] == search.Search("pbt", 9, 2, eta=2, rung_epochs=4, pbt_interval=3)
+
+
+def test_an_experiment_modules_search_settings_yield_to_the_command_line(monkeypatch):
+    seen = []
+
+    def record(config, plan, options):
+        seen.append(plan)
+        return Result(config, [], None, plan.swept)
+
+    monkeypatch.setattr(experiment, "run", record)
+    module = search_keras_mlp
+    cli.main(module.CONFIG, [], defaults=module.SEARCH)
+    cli.main(module.CONFIG, ["--samples", "4", "--steps", "7", "lr=1e-3,2e-3"], module.SEARCH)
+    default, changed = seen
+    assert default.search == search.Search("halving", samples=9, eta=3, rung_epochs=1)
+    assert len(default.members) == 9 and default.swept == ["lr", "model.dropout_rate"]
+    assert {(m.config.val_split, m.config.epochs) for m in default.members} == {(5000, 3)}
+    assert changed.search.samples == 4 and len(changed.members) == 8  # 4 draws x 2 rates
+    assert {(m.config.epochs, m.config.steps) for m in changed.members} == {(None, 7)}
 
 
 def poisoned_test_labels(load):
@@ -240,3 +259,13 @@ def test_resume_mid_search_equals_a_straight_run_mock_data(
 
     assert numbers(resumed) == numbers(straight)
     assert resumed["search"] == straight["search"]
+
+
+def test_the_search_benchmark_reports_time_ratio_and_member_epochs():
+    report = {
+        "runs": [{"epochs": [{}] * n} for n in (3, 2, 2, 1, 1, 1, 1, 1, 1)],
+        "search": {"val_accuracy": 0.97, "test_accuracy": 0.96},
+    }
+    shown = benchmark_search.line("halving", [10.0, 12.0, 11.0], report, 22.0)
+    assert "11.0 s" in shown and "0.50 x" in shown and "13 member-epochs" in shown
+    assert "val 0.9700, test 0.9600" in shown
