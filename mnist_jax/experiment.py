@@ -550,15 +550,11 @@ def run_record(
 
 
 def write_experiment(logdir: str, groups: list[sweep.Group]) -> None:
-    """The HParams experiment record: every member's keys, the test metrics first."""
-    hparams, names = {}, {}
-    for group in groups:
-        for member in group.members:
-            hparams |= member.shown()
-        names |= dict.fromkeys(metrics.active(group.members[0].config.metrics))
-    writer.write_experiment(
-        logdir,
-        hparams,
-        list(metrics.at(names, metrics.TEST)),
-        list(metrics.at(names, metrics.BATCH)),
-    )
+    """The HParams experiment record: every member's keys; the metrics of the test set, the
+    validation split (when a member has one) and training, as `(run, tag)`."""
+    names = dict.fromkeys(n for g in groups for n in metrics.active(g.members[0].config.metrics))
+    runs = [writer.TEST]
+    runs += [writer.VALIDATION] if any(g.members[0].config.val_split for g in groups) else []
+    named = [(run, f"epoch_{m}") for run in runs for m in metrics.at(names, metrics.TEST)]
+    named += [(writer.TRAIN, f"epoch_{m}") for m in metrics.at(names, metrics.BATCH)]
+    writer.write_experiment(logdir, [m.shown() for g in groups for m in g.members], named)

@@ -120,7 +120,7 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
     ]
     for d, m in zip(run_dirs, chunk.members, strict=True):
         if d is not None:
-            write_hparams(d, f"{ctx.experiment}/{os.path.basename(d)}", m.shown())
+            write_hparams(d, f"{os.path.basename(d)} ({ctx.experiment})", m.shown())
     empty = [[] for _ in chunk.members]
     progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)
     ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))

@@ -32,13 +32,15 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from tensorboardX.proto import api_pb2
-from tensorboardX.proto.event_pb2 import Event, SessionLog
-from tensorboardX.proto.plugin_hparams_pb2 import (
+
+# TensorBoard's own hparams protos: tensorboardX's copy lacks `differs`.
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams.plugin_data_pb2 import (
     HParamsPluginData,
     SessionEndInfo,
     SessionStartInfo,
 )
+from tensorboardX.proto.event_pb2 import Event, SessionLog
 from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboardX.record_writer import masked_crc32c
 
@@ -351,8 +353,9 @@ def _plugin_summary(tag: str, data: HParamsPluginData) -> Summary:
 
 def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:
     """Makes the member's run directory a session of TensorBoard's HParams dashboard, named
-    `trial` (its experiment and run, readable); its metrics are the last points of its `train`
-    and `test` runs, which the experiment record (`write_experiment`) lists."""
+    `trial` (its run and experiment, `lr_0.001-seed_0 (five_layer_relu)`: the dashboard cuts
+    long names short, so the part that differs comes first); its metrics are the last points
+    of its `train` and `test` runs, which the experiment record (`write_experiment`) lists."""
     start = SessionStartInfo(group_name=trial, start_time_secs=time.time())
     for name, value in hparams.items():
         field, typed = _hparam_value(value)
@@ -378,35 +381,50 @@ def _session_file(run_dir: str, what: str) -> str:
     return os.path.join(run_dir, f"{name}.{HPARAMS}_{what}")
 
 
-def write_experiment(logdir: str, hparams: dict[str, object], test: list[str], train: list[str]):
-    """Adds `hparams` and the metrics to the experiment record at the log dir's root: the test
-    set's `epoch_<name>` first, then training's. TensorBoard uses one such record for the whole
-    log dir, so each run adds to it (under a lock, replaced whole) rather than writing its own;
-    the dashboard ticks the first five metrics."""
+def write_experiment(
+    logdir: str, members: list[dict[str, object]], named: list[tuple[str, str]]
+) -> None:
+    """Adds the members' hparams and the metrics `named` (run, tag) to the experiment record at
+    the log dir's root. TensorBoard uses one such record for the whole log dir, so each command
+    adds to it (under a lock, the file replaced whole) rather than writing its own. The
+    dashboard ticks the first five of each: hparams that differ between members come first,
+    metrics are kept test set first, then validation split, then training."""
     path = os.path.join(logdir, EXPERIMENT_FILE)
     with _reported(logdir):
         os.makedirs(logdir, exist_ok=True)
         with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             experiment = _read_experiment(path)
-            known = {h.name for h in experiment.hparam_infos}
-            for name, value in hparams.items():
-                if name not in known:
-                    kind = _TYPES[_hparam_value(value)[0]]
-                    experiment.hparam_infos.add(name=name, type=kind)
-            named = [(TEST, f"epoch_{m}") for m in test] + [(TRAIN, f"epoch_{m}") for m in train]
-            have = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
-            metric_infos = list(experiment.metric_infos)
-            # Test metrics stay ahead of every training one, whichever run added them.
-            new = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=g, tag=t),
-                                      display_name=f"{g} {t.removeprefix('epoch_')}")
-                   for g, t in named if (g, t) not in have]  # fmt: skip
-            ordered = sorted([*metric_infos, *new], key=lambda m: m.name.group != TEST)
-            del experiment.metric_infos[:]
-            experiment.metric_infos.extend(ordered)
+            _add_hparams(experiment, members)
+            _add_metrics(experiment, named)
             data = HParamsPluginData(experiment=experiment, version=0)
             event = Event(wall_time=time.time(), summary=_plugin_summary(EXPERIMENT_TAG, data))
             _replace(path, _file_version() + _record(event))
+
+
+def _add_hparams(experiment: api_pb2.Experiment, members: list[dict[str, object]]) -> None:
+    infos = {h.name: h for h in experiment.hparam_infos}
+    for name in dict.fromkeys(k for m in members for k in m):
+        values = [_hparam_value(m[name]) for m in members if name in m]
+        differs = len({json.dumps(v, sort_keys=True) for _, v in values}) > 1
+        if name not in infos:
+            infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[values[0][0]])
+        infos[name].differs |= differs
+
+
+def _add_metrics(experiment: api_pb2.Experiment, named: list[tuple[str, str]]) -> None:
+    have = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
+    infos = list(experiment.metric_infos) + [
+        api_pb2.MetricInfo(
+            name=api_pb2.MetricName(group=run, tag=tag),
+            display_name=f"{run} {tag.removeprefix('epoch_')}",
+        )
+        for run, tag in named
+        if (run, tag) not in have
+    ]
+    rank = {TEST: 0, VALIDATION: 1}
+    del experiment.metric_infos[:]
+    experiment.metric_infos.extend(sorted(infos, key=lambda m: rank.get(m.name.group, 2)))
 
 
 def _read_experiment(path: str) -> api_pb2.Experiment:

@@ -273,7 +273,7 @@ def test_hparams_read_back_with_tensorboards_reader(tmp_path):
     run_dir = tmp_path / "softmax" / "lr_0.5-seed_0"
     RunWriter(str(run_dir), {}).close()
     values = {"learning_rate": 0.5, "seed": 0, "loss": "binary", "raw": True, "hidden": [512, 512]}
-    writer.write_hparams(str(run_dir), "softmax/lr_0.5-seed_0", values)
+    writer.write_hparams(str(run_dir), "lr_0.5-seed_0 (softmax)", values)
     writer.end_hparams(str(run_dir), completed=True)
     events = accumulator(run_dir)
     content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
@@ -287,31 +287,38 @@ def test_hparams_read_back_with_tensorboards_reader(tmp_path):
         "raw": "bool_value",
         "hidden": "string_value",
     }
-    assert start.hparams["seed"].string_value == "0" and start.group_name == "softmax/lr_0.5-seed_0"
+    assert (
+        start.hparams["seed"].string_value == "0" and start.group_name == "lr_0.5-seed_0 (softmax)"
+    )
     assert start.hparams["hidden"].string_value == "[512,512]"
     assert hparams_metadata.SESSION_END_INFO_TAG in content
 
 
 def test_hparams_dashboard_lists_one_session_per_member_test_metrics_first(tmp_path):
-    for lr in (0.5, 0.25):
-        run = RunWriter(str(tmp_path / "softmax" / f"lr_{lr}"), {})
+    members = [{"lr": 0.5, "seed": 0}, {"lr": 0.25, "seed": 0}]
+    for values in members:
+        run = RunWriter(str(tmp_path / "softmax" / f"lr_{values['lr']}"), {})
         one_epoch(run)
         run.close()
-        writer.write_hparams(run.run_dir, f"softmax/lr_{lr}", {"lr": lr, "seed": 0})
-        writer.write_experiment(
-            str(tmp_path), {"lr": lr, "seed": 0}, ["loss", "accuracy"], ["loss", "accuracy"]
-        )
-    writer.write_experiment(str(tmp_path), {"model.dropout_rate": 0.5}, ["accuracy"], ["grad"])
+        writer.write_hparams(run.run_dir, f"lr_{values['lr']} (softmax)", values)
+    named = [("train", "epoch_loss"), ("test", "epoch_loss"), ("test", "epoch_accuracy")]
+    writer.write_experiment(str(tmp_path), members, named)
+    # A second command in the same log dir adds its keys and metrics, the test ones first.
+    more = [("train", "epoch_grad"), ("validation", "epoch_loss"), ("test", "epoch_x")]
+    writer.write_experiment(str(tmp_path), [{"model.dropout_rate": 0.5}], more)
     tb = backend_context.Context(base_plugin.TBContext(data_provider=data_provider(tmp_path)))
     ctx = context.RequestContext()
     sessions = tb.hparams_metadata(ctx, "")
     assert sorted(s for s in sessions if s != ".") == ["softmax/lr_0.25", "softmax/lr_0.5"]
     experiment = tb.experiment_from_metadata(ctx, "", True, sessions, None)
-    assert {h.name for h in experiment.hparam_infos} == {"lr", "seed", "model.dropout_rate"}
+    differs = {h.name: h.differs for h in experiment.hparam_infos}
+    assert differs == {"lr": True, "seed": False, "model.dropout_rate": False}
+    assert [h.name for h in experiment.hparam_infos][0] == "lr"  # what differs is shown first
     assert [(m.name.group, m.name.tag) for m in experiment.metric_infos] == [
         ("test", "epoch_loss"),
         ("test", "epoch_accuracy"),
+        ("test", "epoch_x"),
+        ("validation", "epoch_loss"),
         ("train", "epoch_loss"),
-        ("train", "epoch_accuracy"),
         ("train", "epoch_grad"),
     ]
