@@ -238,27 +238,30 @@ def _default(config: Config, key: str) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
-def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
+def parse(p: Parser, config: Config, argv: list[str] | None) -> argparse.Namespace:
     """The flags and `KEY=VALUE`s in any order; a flag that does not exist is refused naming
-    the nearest one (or the key it meant), and no flag is taken from its abbreviation."""
+    the nearest one (or `config`'s key it meant), and no flag is taken from its abbreviation."""
     args, unknown = p.parse_known_intermixed_args(argv)
     for word in unknown:
         if word.startswith("-"):
-            p.error(unknown_flag(p, word.partition("=")[0]))
+            keys = sweep.valid_keys(config, sweep.names_in(config))
+            p.error(unknown_flag(p, word.partition("=")[0], keys))
     if unknown:  # not a flag: what argparse could not place after a flag of no value
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
 
 
-def unknown_flag(p: Parser, flag: str) -> str:
-    """`--epohcs`: did you mean --epochs? `--optimizer`: optimizer= is a KEY=VALUE."""
+def unknown_flag(p: Parser, flag: str, keys: list[str]) -> str:
+    """`--epohcs`: did you mean --epochs? `--dropout-rate`: model.dropout_rate= is a KEY=VALUE
+    (`keys`: the settings there are)."""
     flags = [o for a in p._actions for o in a.option_strings if o.startswith("--")]
     if flag.replace("_", "-") in flags:
         return f"unknown flag {flag}; did you mean {flag.replace('_', '-')}?"
     key = flag.lstrip("-").replace("-", "_")
-    if key in sweep.FIELDS or key in sweep.SETTINGS or "." in key:
-        return f"unknown flag {flag}; settings are KEY=VALUE, without dashes: {key}=..."
-    spellings = {flag: flag for flag in flags} | {
+    meant = [k for k in keys if key in (k, k.rpartition(".")[2])] or ([key] if "." in key else [])
+    if meant:
+        return f"unknown flag {flag}; settings are KEY=VALUE, without dashes: {meant[0]}=..."
+    spellings = {f: f for f in flags} | {
         other: form.flag for form in SHORT_FORMS for other in form.also
     }
     near = difflib.get_close_matches(flag.replace("_", "-"), list(spellings), n=1, cutoff=0.7)

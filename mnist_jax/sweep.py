@@ -65,6 +65,11 @@ class Group:
     members: tuple[Member, ...]
 
 
+def names_in(config: Config) -> dict[str, set[str]]:
+    """The registered names `config` uses, by kind: `{"model": {"mlp"}, ...}`."""
+    return {kind: {getattr(config, f"{kind}_name")} for kind in SETTINGS}
+
+
 def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
     """Every key an override may set, for the registered names in play."""
     keys = [*FIELDS, *SETTINGS]
@@ -81,7 +86,7 @@ def expand(
     (settings a search drew: every key a value); refuses what cannot run, before any work, in
     one line."""
     drawn = [Override(k, tuple(s[k] for s in samples)) for k in (samples[0] if samples else ())]
-    names = {kind: {getattr(config, f"{kind}_name")} for kind in SETTINGS}
+    names = names_in(config)
     for o in [*given, *drawn]:
         if o.key in SETTINGS:
             names[o.key] = {str(v) for v in o.values}

@@ -181,6 +181,8 @@ CASES = [
             (["--batch_size"], "did you mean --batch-size?"),
             (["--quie"], "did you mean --quiet?"),
             (["--optimizer"], "settings are KEY=VALUE, without dashes: optimizer=..."),
+            (["--dropout-rate"], "settings are KEY=VALUE, without dashes: model.dropout_rate=..."),
+            (["--b1"], "settings are KEY=VALUE, without dashes: optimizer.b1=..."),
             (["--model.hidden=[3]"], "settings are KEY=VALUE, without dashes: model.hidden=..."),
             (["--frobnicate"], "see --help for the flags, and any setting is KEY=VALUE"),
         ]
