@@ -45,6 +45,8 @@ from mnist_jax.writer import LogWriteError
 class Parser(argparse.ArgumentParser):
     """argparse's parser, its errors one line: the usage block it prints first buries them."""
 
+    setting_keys: list[str] = []  # the experiment's keys: a flag named like one is pointed there
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -134,6 +136,7 @@ def parser(config: Config) -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--epoch` is a typo to name, not `--epochs` to guess
     )
+    p.setting_keys = sweep.valid_keys(config, sweep.names_in(config))
     p.add_argument(
         "overrides",
         nargs="*",
@@ -238,14 +241,13 @@ def _default(config: Config, key: str) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
-def parse(p: Parser, config: Config, argv: list[str] | None) -> argparse.Namespace:
+def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
     """The flags and `KEY=VALUE`s in any order; a flag that does not exist is refused naming
-    the nearest one (or `config`'s key it meant), and no flag is taken from its abbreviation."""
+    the nearest one (or the setting it meant), and no flag is taken from its abbreviation."""
     args, unknown = p.parse_known_intermixed_args(argv)
     for word in unknown:
         if word.startswith("-"):
-            keys = sweep.valid_keys(config, sweep.names_in(config))
-            p.error(unknown_flag(p, word.partition("=")[0], keys))
+            p.error(unknown_flag(p, word.partition("=")[0], p.setting_keys))
     if unknown:  # not a flag: what argparse could not place after a flag of no value
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args

@@ -100,7 +100,7 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
 def resolved(name, argv):
     """The one member `argv` makes of experiment `name`'s config."""
     p = cli.parser(config_of(name))
-    config, given = cli.settings(config_of(name), cli.parse(p, config_of(name), argv))
+    config, given = cli.settings(config_of(name), cli.parse(p, argv))
     (member,) = sweep.expand(config, overrides.parse_all(given))
     return member.config
 
@@ -120,13 +120,9 @@ def test_tutorial_setting_and_flags_on_top():
 
 def test_learning_rate_lists_and_log_ranges_are_the_overrides_grammar():
     p = cli.parser(config_of("softmax"))
-    _, given = cli.settings(
-        config_of("softmax"), cli.parse(p, config_of("softmax"), ["--lr", "3e-4,1e-3"])
-    )
+    _, given = cli.settings(config_of("softmax"), cli.parse(p, ["--lr", "3e-4,1e-3"]))
     assert overrides.parse_all(given)[0].values == (3e-4, 1e-3)
-    _, given = cli.settings(
-        config_of("softmax"), cli.parse(p, config_of("softmax"), ["--lr", "1e-4:1e-2:5"])
-    )
+    _, given = cli.settings(config_of("softmax"), cli.parse(p, ["--lr", "1e-4:1e-2:5"]))
     np.testing.assert_allclose(
         overrides.parse_all(given)[0].values,
         [1e-4, 10**-3.5, 1e-3, 10**-2.5, 1e-2],
