@@ -258,6 +258,8 @@ class MemberCheckpoints:
             with _quiet_orbax():
                 self.manager.save(epoch, args=ocp.args.Composite(**items))
         except Exception as error:  # orbax and tensorstore raise many kinds for a failed write
+            if jax.process_count() > 1 and not _os_error(error):
+                raise  # a collective that failed: a lost peer, which the watchdog names
             for partial in glob.glob(os.path.join(self.path, f"{epoch}.orbax-checkpoint-tmp*")):
                 shutil.rmtree(partial, ignore_errors=True)  # the space it took is freed
             raise SaveError(
@@ -329,13 +331,18 @@ def _closed(error: RuntimeError) -> bool:
     return str(error) == "Event loop is closed"
 
 
-def _reason(error: Exception) -> str:
-    """The cause in a few words: tensorstore's messages run to kilobytes of its settings."""
+def _os_error(error: Exception) -> str | None:
+    """The system's words for the file error behind `error`, if one is."""
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     code = re.search(r"os_error_code='(\d+)'", str(error))
-    if code:
-        return os.strerror(int(code.group(1)))
+    return os.strerror(int(code.group(1))) if code else None
+
+
+def _reason(error: Exception) -> str:
+    """The cause in a few words: tensorstore's messages run to kilobytes of its settings."""
+    if why := _os_error(error):
+        return why
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
 

@@ -400,7 +400,8 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     compile_cache.enable()
     if args.distributed or args.coordinator:
         init_distributed(args)
-    watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir))
+    processes = jax.process_count()  # here: the watchdog's thread must not start JAX's backend
+    watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir, processes))
     options = {  # the search's settings travel as overrides, `search.samples=9`, ...
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(experiment.Options)
@@ -413,7 +414,8 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     except files.WriteError as error:  # a result file or a checkpoint: it says what is kept
         p.exit(1, f"{p.prog}: stopped: {error}\n")
     except LogWriteError as error:
-        p.exit(1, f"{p.prog}: stopped: {error}; {resume_hint(args.checkpoint_dir)}\n")
+        hint = resume_hint(args.checkpoint_dir, jax.process_count())
+        p.exit(1, f"{p.prog}: stopped: {error}; {hint}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
         p.exit(128 + signum, stop_message(p.prog, stopped, argv, args.checkpoint_dir))
@@ -428,11 +430,11 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     return result
 
 
-def resume_hint(checkpoint_dir: str | None) -> str:
+def resume_hint(checkpoint_dir: str | None, processes: int = 1) -> str:
     if checkpoint_dir and not experiment.checkpoint_module().has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir:
-        every = " (on every process)" if jax.process_count() > 1 else ""
+        every = " (on every process)" if processes > 1 else ""
         return (
             f"the last checkpoint in {checkpoint_dir} is intact: run the same command again "
             f"with --resume{every}"
