@@ -156,7 +156,7 @@ def learning_rate(o: Observed) -> jax.Array:
 @register("grad_norm", where=(BATCH,), optional=True, short="grad_norm")
 def grad_norm(o: Observed) -> jax.Array:
     """The global L2 norm of the step's gradient (of the loss, penalty included)."""
-    return optax.global_norm(o.grads)
+    return optax.tree.norm(o.grads)
 
 
 @register("weight_norm", where=(EPOCH,), optional=True)
