@@ -230,4 +230,4 @@ def test_two_resumes_of_one_checkpoint_dir_at_once_one_is_refused_mock_data(tmp_
     assert codes == [0, 2], errs
     refused = errs[[p.returncode for p in procs].index(2)]
     assert refused.count("\n") == 1 and "is in use by a run in process" in refused, refused
-    assert len(list((tmp_path / "logs" / RELU).iterdir())) == 2  # one run dir, and the layout
+    assert len([p for p in (tmp_path / "logs" / RELU).iterdir() if p.is_dir()]) == 1  # one run
