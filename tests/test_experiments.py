@@ -61,12 +61,16 @@ def scalars(event_dir):
 # compiled epoch program; five_layer_relu's 8 steps end in a partial epoch of 2 batches, a second
 # program, the same code for every experiment.
 PARTIAL_EPOCH_STEPS = {"five_layer_relu": 8}
+# The CNN's convolution forced: `auto` would time every candidate first (tests/test_conv.py tests
+# that choice); here only the experiment's pipeline is under test.
+EXTRA_FLAGS = {"gorner_cnn": ("model.conv=patches",)}
 
 
 @pytest.mark.parametrize("name", find_experiments())
 def test_experiment_end_to_end_mock_data(name, tmp_path):
     steps = PARTIAL_EPOCH_STEPS.get(name, 12)
-    report, saved = run_mock(name, tmp_path, "--steps", str(steps), "--batch-size", "20")
+    flags = ("--steps", str(steps), "--batch-size", "20", *EXTRA_FLAGS.get(name, ()))
+    report, saved = run_mock(name, tmp_path, *flags)
     assert saved["experiment"] == name
     (run,) = saved["runs"]
     assert set(run) >= RUN_KEYS
