@@ -334,21 +334,6 @@ def kept_defaults(defaults: Sequence[str], args: argparse.Namespace) -> list[str
     return [d for d in defaults if d.partition("=")[0].strip() not in given]
 
 
-def unwritable(path: str) -> str | None:
-    """Why `path` cannot be written as a directory, or None when it can; creates nothing.
-
-    A path that does not exist yet is judged by its nearest existing parent.
-    """
-    existing = os.path.abspath(path)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        return f"{existing} is not a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
-    return None
-
-
 def flag_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the flags taken together or with the paths they name; None if nothing.
 
@@ -368,7 +353,7 @@ def flag_problem(args: argparse.Namespace) -> str | None:
         ("--checkpoint-dir", args.checkpoint_dir, args.checkpoint_dir),
         ("--json", args.json_path, json_folder),
     ]:
-        if path is not None and (why := unwritable(folder)):
+        if path is not None and (why := files.folder_problem(folder)):
             return f"{flag} {path}: {why}"
     return None
 
@@ -377,7 +362,7 @@ def data_dir_problem(data_dir: str | None, names: set[str]) -> str | None:
     """Why `--data-dir` can neither provide nor receive the tfds datasets `names`, or None."""
     if data_dir is None:
         return None
-    why = unwritable(os.path.expanduser(data_dir))
+    why = files.folder_problem(os.path.expanduser(data_dir))
     for name in sorted(n for n in names if datasets.tfds_spec(n)):
         if why and not data.is_prepared(data_dir, name):
             return f"--data-dir {data_dir}: holds no prepared {name} to read and {why}"

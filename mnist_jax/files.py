@@ -21,13 +21,21 @@ def destination_problem(path: str) -> str | None:
     """
     if os.path.isdir(path):
         return "is a directory, expected a file name"
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.lexists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        return f"{folder} is not a directory"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{folder} is not writable"
+    return folder_problem(os.path.dirname(os.path.abspath(path)))
+
+
+def folder_problem(path: str) -> str | None:
+    """Why `path` cannot be written as a folder, or None when it can; creates nothing.
+
+    A folder that does not exist yet is judged by its nearest existing parent.
+    """
+    existing = os.path.abspath(path)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
     return None
 
 
