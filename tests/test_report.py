@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import MNIST_EXPERIMENTS, report
+from experiments.report import claims, figures, main, markdown
 
 COLUMNS = [
     "experiment",
@@ -60,9 +61,9 @@ def test_quick_report_has_every_experiment_mock_data(tmp_path, monkeypatch, caps
     monkeypatch.chdir(tmp_path)  # where a quick run without --out writes
     logs, data_dir = tmp_path / "logs", tmp_path / "tfds"
     with tfds.testing.mock_data(num_examples=100):
-        report.main(["--quick", "--logdir", str(logs), "--data-dir", str(data_dir)])
-    assert not (tmp_path / report.OUT).exists()  # the committed report's place is left alone
-    out = tmp_path / report.QUICK_OUT
+        main.main(["--quick", "--logdir", str(logs), "--data-dir", str(data_dir)])
+    assert not (tmp_path / main.OUT).exists()  # the committed report's place is left alone
+    out = tmp_path / main.QUICK_OUT
     assert str(out.resolve()) in capsys.readouterr().out.splitlines()[-1]
     text = out.read_text()
     header, rule, *rows = table_rows(text)
@@ -107,10 +108,10 @@ def test_quick_report_has_every_experiment_mock_data(tmp_path, monkeypatch, caps
 def test_command_names_no_absolute_path(argv, expected, monkeypatch, tmp_path):
     seen = {}
     monkeypatch.chdir(tmp_path)  # nothing is written, but never beside the committed REPORT.md
-    monkeypatch.setattr(report, "run_all", lambda *args: fake_results())
-    monkeypatch.setattr(report, "render", lambda results, meta: seen.update(meta) or "")
-    monkeypatch.setattr(report.files, "write_atomic", lambda path, text: None)
-    report.main(argv)
+    monkeypatch.setattr(main, "run_all", lambda *args: fake_results())
+    monkeypatch.setattr(markdown, "render", lambda results, meta: seen.update(meta) or "")
+    monkeypatch.setattr(main.files, "write_atomic", lambda path, text: None)
+    main.main(argv)
     assert seen["command"] == expected
     assert seen["logdir"] is None or not os.path.isabs(seen["logdir"])
 
@@ -155,8 +156,8 @@ def fake_results(overrides=None):
 
 
 def test_mean_std_is_the_sample_spread():
-    assert report.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
-    assert report.pm([0.89, 0.90, 0.91]) == "0.9000 ± 0.0100"
+    assert figures.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert figures.pm([0.89, 0.90, 0.91]) == "0.9000 ± 0.0100"
 
 
 def test_table_cells_reported_numbers_and_footnote():
@@ -166,7 +167,7 @@ def test_table_cells_reported_numbers_and_footnote():
             ("five_layer_relu", "corrected"): sweep([0.97, 0.98, 0.99], diverged=True),
         }
     )
-    header, rule, *rows = table_rows(report.results_table(results))
+    header, rule, *rows = table_rows(markdown.results_table(results))
     assert header == COLUMNS
     by_name = {row[0].strip("`"): row for row in rows}
     assert by_name["softmax"] == [
@@ -181,18 +182,18 @@ def test_table_cells_reported_numbers_and_footnote():
     assert by_name["five_layer_relu"][5] == "0.9825 ¹"
     assert by_name["five_layer_relu_dropout"][5] == "—"
     assert by_name["five_layer_relu_lrdecay"][1] == "—"
-    text = report.render(results, META)
+    text = markdown.render(results, META)
     assert "Adam 0.003; ours uses the tutorial's 0.001" in text
     assert "Quick smoke run" not in text
 
 
 def test_binary_accuracy_arithmetic():
     # 92 % right, each error costing 2 of 10 outputs: 1 - 2 * 0.08 / 10.
-    assert report.predicted_binary_accuracy(0.92) == pytest.approx(0.984)
-    assert report.outputs_wrong_per_error(0.92, 0.984) == pytest.approx(2.0)
-    assert report.outputs_wrong_per_error(0.92, 0.992) == pytest.approx(1.0)
-    assert report.accuracy_from_binary(0.944) == pytest.approx(0.72)
-    line = report.inflation_lines(
+    assert figures.predicted_binary_accuracy(0.92) == pytest.approx(0.984)
+    assert figures.outputs_wrong_per_error(0.92, 0.984) == pytest.approx(2.0)
+    assert figures.outputs_wrong_per_error(0.92, 0.992) == pytest.approx(1.0)
+    assert figures.accuracy_from_binary(0.944) == pytest.approx(0.72)
+    line = markdown.inflation_lines(
         fake_results({("softmax", "tutorial"): sweep([0.92] * 3, binaries=[0.984] * 3)})
     )[0]
     assert line == (
@@ -211,17 +212,17 @@ def test_binary_accuracy_arithmetic():
     ],
 )
 def test_verdict(favoured, other, higher, expected):
-    assert report.verdict(favoured, other, higher) == expected
+    assert claims.verdict(favoured, other, higher) == expected
 
 
 def test_overfitting_measures():
-    measured = report.overfitting(run(0.97, losses=[(0.3, 0.2), (0.1, 0.15), (0.05, 0.25)]))
+    measured = claims.overfitting(run(0.97, losses=[(0.3, 0.2), (0.1, 0.15), (0.05, 0.25)]))
     assert measured == pytest.approx({"gap": 0.2, "rise": 0.1, "test_accuracy": 0.97})
 
 
 def test_accuracy_claims_from_the_runs():
     results = fake_results({("softmax", setting): sweep([0.8] * 3) for setting in report.SETTINGS})
-    lines = report.accuracy_claim_lines(results)
+    lines = claims.accuracy_claim_lines(results)
     deeper = [line for line in lines if line.startswith("- tutorial (`five_layer_sigmoid`")]
     assert deeper == [
         "- tutorial (`five_layer_sigmoid` adam 0.001, 30 epochs; `softmax` adam 0.001, 30 epochs): "
@@ -242,7 +243,7 @@ def test_dropout_claim_from_the_runs():
             },
         }
     )
-    lines = report.dropout_claim_lines(results)
+    lines = claims.dropout_claim_lines(results)
     tutorial, corrected = [x for x in lines if x.startswith("- `five_layer_relu_dropout`")]
     assert tutorial.startswith("- `five_layer_relu_dropout` vs `five_layer_relu`, tutorial: holds.")
     assert "loss gap 0.0200 ± 0.0000 vs 0.2500 ± 0.0000 (-0.2300, **holds**)" in tutorial
@@ -254,18 +255,18 @@ def test_dropout_claim_from_the_runs():
 
 
 def test_runs_stuck_at_chance_are_named():
-    assert report.saturated_loss() == pytest.approx(0.9 * 2 * math.log(1e7) / 10)
+    assert figures.saturated_loss() == pytest.approx(0.9 * 2 * math.log(1e7) / 10)
     stuck = sweep([0.098, 0.97, 0.1], losses=[(2.9, 2.95)])
     results = fake_results({("five_layer_relu_lrdecay", "tutorial"): stuck})
-    row = report.results_table(results).splitlines()[6]
+    row = markdown.results_table(results).splitlines()[6]
     assert row.startswith("| `five_layer_relu_lrdecay` | — | 0.9900 ± 0.0000 (2/3 at chance) |")
-    assert report.stuck_lines(results) == [
+    assert markdown.stuck_lines(results) == [
         "- `five_layer_relu_lrdecay`, tutorial: seeds 0, 2 of 3 ended at chance, test accuracy "
         "0.0980, 0.1000; binary training loss in the last epoch 2.9000, 2.9000."
     ]
-    assert "2 of these runs ended at chance" in "".join(report.dropout_claim_lines(results))
-    assert "## Runs that learned nothing" in report.render(results, META)
-    assert "## Runs that learned nothing" not in report.render(fake_results(), META)
+    assert "2 of these runs ended at chance" in "".join(claims.dropout_claim_lines(results))
+    assert "## Runs that learned nothing" in markdown.render(results, META)
+    assert "## Runs that learned nothing" not in markdown.render(fake_results(), META)
 
 
 @pytest.mark.parametrize("out", ["{file}/REPORT.md", "{dir}"])
@@ -275,11 +276,9 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_run(
     (tmp_path / "a_file").write_text("")
     (tmp_path / "a_dir").mkdir()
     out = out.format(file=tmp_path / "a_file", dir=tmp_path / "a_dir")
-    monkeypatch.setattr(
-        report, "run_all", lambda *a: pytest.fail("trained before --out was checked")
-    )
+    monkeypatch.setattr(main, "run_all", lambda *a: pytest.fail("trained before --out was checked"))
     with pytest.raises(SystemExit) as exit_info:
-        report.main(["--quick", "--out", out])
+        main.main(["--quick", "--out", out])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(
@@ -297,14 +296,14 @@ def test_a_quick_report_keeps_no_logs_unless_asked(tmp_path, monkeypatch, capsys
         (Path(logdir) / "tutorial").mkdir(parents=True)
         return fake_results()
 
-    monkeypatch.setattr(report, "run_all", run_all)
-    report.main(["--quick"])
+    monkeypatch.setattr(main, "run_all", run_all)
+    main.main(["--quick"])
     (logdir,) = used
     assert not logdir.exists() and not (tmp_path / "logs").exists()
     assert not logdir.is_relative_to(tmp_path)
     assert capsys.readouterr().out.endswith("; its logs were not kept (--logdir DIR keeps them)\n")
-    text = (tmp_path / report.QUICK_OUT).read_text()
+    text = (tmp_path / main.QUICK_OUT).read_text()
     assert "its TensorBoard logs were not kept." in text
-    report.main(["--quick", "--logdir", "smoke"])
+    main.main(["--quick", "--logdir", "smoke"])
     assert used[1] == Path("smoke") and (tmp_path / "smoke" / "tutorial").is_dir()
     assert capsys.readouterr().out.endswith("; the runs' logs are in smoke\n")
