@@ -81,10 +81,14 @@ def logged(workdir, name):
 @pytest.mark.parametrize(
     "name, flags",
     [
-        ("five_layer_relu_dropout", ()),
-        ("five_layer_relu", ("--lr", "1e-3,1e-2", "--seed", "0,1", "--max-members", "2")),
+        pytest.param("five_layer_relu_dropout", (), id="single"),
+        pytest.param(
+            "five_layer_relu",
+            ("--lr", "1e-3,1e-2", "--seed", "0,1", "--max-members", "2"),
+            id="sweep-in-two-chunks",
+            marks=pytest.mark.slow,  # three runs of two chunks: .ci/run runs it
+        ),
     ],
-    ids=["single", "sweep-in-two-chunks"],
 )
 def test_stop_after_epoch_2_and_resume_is_bit_identical_mock_data(tmp_path, name, flags):
     whole = run(name, tmp_path / "whole", "--epochs", "4", *flags)
@@ -285,8 +289,8 @@ def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
 @pytest.mark.parametrize(
     "name, flags",
     [
-        ("five_layer_relu", ("--lr", "1e-3,1e-2")),
-        (
+        pytest.param("five_layer_relu", ("--lr", "1e-3,1e-2"), id="sweep"),
+        pytest.param(
             "gorner_cnn",
             (
                 "model.channels=[2,4,4]",
@@ -294,10 +298,11 @@ def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
                 "model.dropout_rate=0,0.5",
                 "model.conv=xla_canonical",
             ),
+            id="cnn",
+            marks=pytest.mark.slow,  # a CNN compiled twice: .ci/run runs it
         ),
-        ("five_layer_relu", ("model.hidden=[16],[8,8]",)),
+        pytest.param("five_layer_relu", ("model.hidden=[16],[8,8]",), id="groups"),
     ],
-    ids=["sweep", "cnn", "groups"],
 )
 def test_evaluate_gives_the_runs_final_test_numbers_mock_data(tmp_path, capsys, name, flags):
     report = run(name, tmp_path, "--epochs", "2", *flags)

@@ -166,6 +166,7 @@ def test_sweep_members_get_their_own_runs_and_a_sorted_table_mock_data(tmp_path,
     assert accuracies == sorted(accuracies, reverse=True)
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_members_past_max_members_train_in_chunks_with_the_same_numbers_mock_data(tmp_path):
     flags = ("--steps", "6", "--batch-size", "20", "--lr", "1e-3,1e-2", "--seed", "0,1")
     _, together = run_mock("five_layer_relu_dropout", tmp_path / "a", *flags)

@@ -67,6 +67,7 @@ def test_a_metric_declared_once_reaches_all_five_outputs_mock_data(logit_norm, t
     assert f"test_lnorm {epoch['test_logit_norm']:.4f}" in line
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_a_label_smoothing_sweep_is_one_group_and_equals_each_member_alone_mock_data(tmp_path):
     members = sweep.expand(softmax.CONFIG, overrides.parse_all(["loss.label_smoothing=0,0.05,0.1"]))
     assert len(sweep.groups(members)) == 1  # one compiled program: the values are data
@@ -83,6 +84,7 @@ def test_a_label_smoothing_sweep_is_one_group_and_equals_each_member_alone_mock_
     assert losses[0] < losses[1] < losses[2]  # smoothed targets: a higher floor on the loss
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_an_l2_sweep_shrinks_every_layers_weight_norm_mock_data(tmp_path):
     args = ["model.hidden=[16,16]", "loss.l2=0,1", "metrics=[weight_norm,grad_norm]"]
     result, saved = train_mock(five_layer_relu.CONFIG, tmp_path, *args)

@@ -170,6 +170,7 @@ def test_halving_keeps_the_best_of_each_rung():
     assert strategies.halving_alive(rungs, history, 4) == []
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_halving_trains_each_rung_in_a_smaller_program_compiled_once_mock_data(tmp_path):
     before = train.train_epoch._cache_size()
     args = ["--epochs", "5", "--samples", "9", "--search", "halving", "--csv", str(tmp_path / "r")]
@@ -235,10 +236,16 @@ def stop_after(epochs: int, monkeypatch):
 @pytest.mark.parametrize(
     "strategy, stopped_after",
     [
-        (["--search", "halving", "--rung-epochs", "2", "--samples", "4", "--eta", "2"], 3),
-        (["--search", "pbt", "--samples", "4", "--pbt-interval", "2"], 2),
+        pytest.param(
+            ["--search", "halving", "--rung-epochs", "2", "--samples", "4", "--eta", "2"],
+            3,
+            id="halving-mid-rung",
+            marks=pytest.mark.slow,  # the same resume as pbt's, over more epochs: .ci/run runs it
+        ),
+        pytest.param(
+            ["--search", "pbt", "--samples", "4", "--pbt-interval", "2"], 2, id="pbt-after-a-step"
+        ),
     ],
-    ids=["halving-mid-rung", "pbt-after-a-step"],
 )
 def test_resume_mid_search_equals_a_straight_run_mock_data(
     tmp_path, monkeypatch, strategy, stopped_after

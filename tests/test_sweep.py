@@ -254,6 +254,7 @@ def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsy
     assert alone.runs[0].test_loss == pytest.approx(result.runs[2].test_loss, rel=1e-5)
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_a_structural_sweep_trains_in_groups_with_one_table_mock_data(tmp_path, capsys):
     result, saved = train_mock(
         RELU, tmp_path, "--steps", "3", "model.hidden=[16],[32]", "optimizer=adam,adamw"

@@ -105,6 +105,7 @@ def test_same_seed_same_numbers_synthetic(synthetic_data):
     np.testing.assert_array_equal(w_a, w_b)
 
 
+@pytest.mark.slow  # minutes of CPU in all: .ci/run runs it
 def test_sweep_members_equal_separate_runs_synthetic(synthetic_data):
     lrs = [3e-4, 1e-3, 3e-3]
     key = jax.random.key(5)
