@@ -357,6 +357,14 @@ def test_uninstalled_frameworks_are_skipped_without_import():
     assert [v.name for v in ok] == ["a"] and [v.name for v in skipped] == ["b"]
 
 
+def test_skipped_variants_are_named_with_the_command_that_installs_them():
+    needs_torch = variants.Variant("t", "m", requires="torch")
+    needs_keras = variants.Variant("k", "m", requires="keras")
+    note = main.skipped_note([needs_torch, needs_keras])
+    assert note.startswith("skipped, not installed: t, k (they need keras, torch: ")
+    assert note.endswith(" -m pip install -e '.[bench]')")
+
+
 def test_parse_project_report():
     report = {
         "startup_seconds": 4.5,

@@ -11,6 +11,7 @@ import tempfile
 import experiments.benchmark as package
 from experiments.benchmark import inputs, report, running, summary, variants
 from experiments.benchmark.variants import Variant
+from mnist_jax import commands
 
 
 def member_counts(text: str) -> tuple[int, ...]:
@@ -85,11 +86,20 @@ def choose(args: argparse.Namespace) -> tuple[list[Variant], list[Variant]]:
     return chosen, skipped
 
 
+def skipped_note(skipped: list[Variant]) -> str:
+    """The variants left out, and the command that installs what they import."""
+    missing = ", ".join(sorted({v.requires for v in skipped}))
+    return (
+        f"skipped, not installed: {', '.join(v.name for v in skipped)} (they need {missing}: "
+        f"{commands.python()} -m pip install -e '.[bench]')"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     chosen, skipped = choose(args)
     if skipped:
-        print(f"skipped, not installed: {', '.join(v.name for v in skipped)}", file=sys.stderr)
+        print(skipped_note(skipped), file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         read = inputs.prepare(chosen, args.data_dir, args.mnist, tmp)
         examples = inputs.train_examples(args.data_dir) if args.accelerator else None
