@@ -15,6 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 import tensorflow_datasets as tfds
+from mock_run import train_then_evaluate
 from test_experiments import config_of, scalars
 
 from mnist_jax import checkpoint, cli, evaluate
@@ -358,33 +359,11 @@ if __name__ == "__main__":
         cli.main(CONFIG)
 """
 
-EVALUATE = """
-import sys
-import tensorflow_datasets as tfds
-from mnist_jax import evaluate, results
-
-assert "tiny_exp" not in sys.modules
-with tfds.testing.mock_data(num_examples=200):
-    results.write_json(sys.argv[2], evaluate.main([sys.argv[1]]))
-"""
-
 
 @pytest.mark.slow  # two fresh processes: what it checks is a process that never imported it
 def test_evaluate_rebuilds_a_model_registered_in_an_experiment_module_mock_data(tmp_path):
-    (tmp_path / "tiny_exp.py").write_text(TINY_EXPERIMENT)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    ckpt, trained, evaluated = tmp_path / "ckpt", tmp_path / "trained.json", tmp_path / "eval.json"
-    train_args = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(ckpt), "--quiet"]
-    subprocess.run(
-        [sys.executable, "-m", "tiny_exp", *train_args, "--json", str(trained), "model.width=4"],
-        env=env, cwd=tmp_path, check=True, timeout=300,
-    )  # fmt: skip
-    assert json.loads((ckpt / "run.json").read_text())["modules"] == ["tiny_exp"]
-    subprocess.run(
-        [sys.executable, "-c", EVALUATE, str(ckpt), str(evaluated)],
-        env=env, cwd=ROOT, check=True, timeout=300,
-    )  # fmt: skip
-    (before,), (after,) = (json.loads(p.read_text())["runs"] for p in (trained, evaluated))
+    runs = train_then_evaluate(tmp_path, "tiny_exp", TINY_EXPERIMENT, "model.width=4")
+    (before,), (after,) = runs
     assert after["config"]["model_name"] == "tiny" and after["config"]["model"]["width"] == 4
     assert (after["test_loss"], after["test_accuracy"]) == (
         before["test_loss"],

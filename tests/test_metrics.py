@@ -4,9 +4,6 @@ through a checkpoint and a fresh process, the dropout settings refused. On tfds 
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -16,9 +13,9 @@ import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu, softmax
 from mnist_jax import cli, metrics, overrides, sweep, writer
+from tests.mock_run import train_then_evaluate
 from tests.test_experiments import scalars
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--batch-size", "20", "--steps", "6"]  # 120 mock images: one whole epoch
 
 
@@ -154,33 +151,10 @@ if __name__ == "__main__":
         cli.main(CONFIG)
 """
 
-EVALUATE = """
-import sys
-import tensorflow_datasets as tfds
-from mnist_jax import evaluate, results
-
-assert "my_exp" not in sys.modules
-with tfds.testing.mock_data(num_examples=200):
-    results.write_json(sys.argv[2], evaluate.main([sys.argv[1]]))
-"""
-
 
 @pytest.mark.slow  # two fresh processes: what it checks is a process that never imported it
 def test_a_users_loss_and_metric_survive_checkpoint_and_fresh_evaluate_mock_data(tmp_path):
-    (tmp_path / "my_exp.py").write_text(MY_EXPERIMENT)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    ckpt, trained, evaluated = tmp_path / "ckpt", tmp_path / "trained.json", tmp_path / "eval.json"
-    args = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(ckpt), "--quiet"]
-    subprocess.run(
-        [sys.executable, "-m", "my_exp", *args, "--json", str(trained), "loss.margin=0.5,1"],
-        env=env, cwd=tmp_path, check=True, timeout=300,
-    )  # fmt: skip
-    assert json.loads((ckpt / "run.json").read_text())["modules"] == ["my_exp"]
-    subprocess.run(
-        [sys.executable, "-c", EVALUATE, str(ckpt), str(evaluated)],
-        env=env, cwd=ROOT, check=True, timeout=300,
-    )  # fmt: skip
-    before, after = (json.loads(p.read_text())["runs"] for p in (trained, evaluated))
+    before, after = train_then_evaluate(tmp_path, "my_exp", MY_EXPERIMENT, "loss.margin=0.5,1")
     assert [r["config"]["loss"] for r in after] == [{"margin": 0.5}, {"margin": 1.0}]
     assert [r["group"] for r in before] == [0, 0]  # the margin is data: one program
     for b, a in zip(before, after, strict=True):
