@@ -208,6 +208,7 @@ def test_a_non_finite_loss_stops_a_single_run_naming_step_and_rate_mock_data(tmp
     assert len(saved["epochs"]) == 1  # stopped after the epoch it diverged in, not after 5
 
 
+@pytest.mark.slow  # the freeze itself: test_train: .ci/run runs it
 def test_a_sweep_marks_its_diverged_member_and_trains_on_mock_data(tmp_path, capsys):
     report = run("five_layer_relu", tmp_path, "--epochs", "2", "--lr", "1e-3,1e30")
     assert [r.diverged for r in report.runs] == [False, True]
@@ -302,7 +303,12 @@ def test_resume_without_a_checkpoint_is_refused_mock_data(tmp_path, capsys):
             id="cnn",
             marks=pytest.mark.slow,  # a CNN compiled twice: .ci/run runs it
         ),
-        pytest.param("five_layer_relu", ("model.hidden=[16],[8,8]",), id="groups"),
+        pytest.param(
+            "five_layer_relu",
+            ("model.hidden=[16],[8,8]",),
+            id="groups",
+            marks=pytest.mark.slow,  # the sweep case is the fast one: .ci/run runs it
+        ),
     ],
 )
 def test_evaluate_gives_the_runs_final_test_numbers_mock_data(tmp_path, capsys, name, flags):
@@ -315,6 +321,7 @@ def test_evaluate_gives_the_runs_final_test_numbers_mock_data(tmp_path, capsys, 
     assert "after epoch 2" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # four groups, three runs: .ci/run runs it
 def test_resume_across_groups_is_the_same_as_a_straight_run_mock_data(tmp_path):
     sweep = ("model.hidden=[16],[8,8]", "model.activation=relu,tanh")
     whole = run("five_layer_relu", tmp_path / "whole", "--epochs", "2", *sweep)

@@ -53,6 +53,7 @@ def test_implementations_agree_on_outputs_and_both_gradients():
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{name} {stride}")
 
 
+@pytest.mark.slow  # each layer's agreement is the fast test: .ci/run runs it
 def test_forced_implementations_give_the_same_network_from_the_same_params():
     x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
     small = {"channels": [2, 3, 4], "dense": 8}

@@ -134,6 +134,7 @@ def test_learning_rate_lists_and_log_ranges_are_the_overrides_grammar():
     )
 
 
+@pytest.mark.slow  # run folders and names: test_messages, test_sweep: .ci/run runs it
 def test_sweep_members_get_their_own_runs_and_a_sorted_table_mock_data(tmp_path, capsys):
     report, saved = run_mock(
         "five_layer_relu_dropout",  # the program of the next test's sweep, compiled once
