@@ -150,8 +150,9 @@ def test_resume_on_four_devices_is_bit_identical_mock_data(tmp_path):
 @pytest.mark.parametrize(
     "signum",
     [
-        pytest.param(signal.SIGINT, id="SIGINT"),
-        # The same handler; slow for its fresh process.
+        # A fresh process, signalled: slow (.ci/run runs them). In-process, a SIGINT's stop after
+        # the epoch and its resume: test_search_runs' mid-search resume.
+        pytest.param(signal.SIGINT, id="SIGINT", marks=pytest.mark.slow),
         pytest.param(signal.SIGTERM, id="SIGTERM", marks=pytest.mark.slow),
     ],
 )
