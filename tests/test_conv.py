@@ -22,6 +22,7 @@ SHAPES = [
     (14, 14, 12, 24, 4, 2),
     (7, 9, 3, 5, 3, 2),
     (8, 8, 2, 3, 4, 3),
+    (10, 10, 2, 3, 2, 4),  # a stride past the kernel: some rows get no gradient
 ]
 SMALL_LAYER = conv.Layer((2, 6, 6, 1), (3, 3, 1, 2), 2, "float32", train=True)
 
@@ -47,7 +48,7 @@ def test_implementations_agree_on_outputs_and_both_gradients():
             return (y, *vjp(g))
 
         expected = outputs(x, kernel, g, impl=conv.xla)
-        for name in ("xla_canonical", "patches"):
+        for name in set(conv.IMPLEMENTATIONS) - {"xla"}:
             got = outputs(x, kernel, g, impl=conv.IMPLEMENTATIONS[name])
             for a, b in zip(got, expected, strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{name} {stride}")
@@ -70,7 +71,7 @@ def test_forced_implementations_give_the_same_network_from_the_same_params():
         return run(params)
 
     expected = logits_and_grads("xla")
-    for impl in ("xla_canonical", "patches"):
+    for impl in set(conv.IMPLEMENTATIONS) - {"xla"}:
         for got, want in zip(
             jax.tree.leaves(logits_and_grads(impl)), jax.tree.leaves(expected), strict=True
         ):
@@ -91,7 +92,10 @@ def test_auto_takes_the_recorded_choice_and_compiles_it(choices_file):
     choices_file.write_text(
         json.dumps(
             {
-                f"{conv.host()} | {layers[name].key()}": {"impl": impl, "ms": {impl: 1.0}}
+                conv.record_key(layers[name]): {
+                    "impl": impl,
+                    "ms": {c: 1.0 for c in conv.candidates(layers[name])},
+                }
                 for name, impl in recorded.items()
             }
         )
@@ -116,10 +120,19 @@ def test_auto_measures_once_records_and_reads_it_back(choices_file):
     )
     assert conv.choice_for(SMALL_LAYER, conv.AUTO) is first  # remembered in this process
     record = json.loads(choices_file.read_text())
-    assert record == {f"{conv.host()} | {SMALL_LAYER.key()}": {"impl": first.impl, "ms": first.ms}}
+    assert record == {conv.record_key(SMALL_LAYER): {"impl": first.impl, "ms": first.ms}}
     conv._chosen.clear()  # as a later process finds it
     again = conv.choice_for(SMALL_LAYER, conv.AUTO)
     assert (again.impl, again.source, again.ms) == (first.impl, "recorded", first.ms)
+
+
+def test_a_choice_recorded_before_a_candidate_was_added_is_measured_again(choices_file):
+    older = [c for c in conv.candidates(SMALL_LAYER) if c != "toeplitz"]
+    key = conv.record_key(SMALL_LAYER)
+    choices_file.write_text(json.dumps({key: {"impl": "patches", "ms": {c: 1.0 for c in older}}}))
+    again = conv.choice_for(SMALL_LAYER, conv.AUTO)
+    assert again.source == "measured" and set(again.ms) == set(conv.candidates(SMALL_LAYER))
+    assert set(json.loads(choices_file.read_text())[key]["ms"]) == set(again.ms)
 
 
 def test_auto_is_xla_off_a_cpu_and_forced_is_as_asked(choices_file, monkeypatch):
@@ -137,7 +150,7 @@ def test_an_unknown_implementation_is_one_line_with_status_2(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "conv takes one of auto, xla, xla_canonical, patches, got 'fast'" in err
+    assert "conv takes one of auto, xla, xla_canonical, patches, toeplitz, got 'fast'" in err
 
 
 def test_the_choices_are_printed_before_training_and_in_the_json_mock_data(tmp_path, capsys):
