@@ -13,7 +13,7 @@ without dropout and its 0.993 with it; training accuracy reaches 0.9996, so the 
 less than the MLPs (test loss 0.035 against their 0.09-0.13).
 How its convolutions are computed is chosen per layer by measurement on the first run on a
 host (`model.conv=auto`, see `mnist_jax.conv`; printed before training, in the JSON under
-`conv`); `model.conv=xla|xla_canonical|patches` forces one.
+`conv`); `model.conv=xla|xla_canonical|patches|toeplitz` forces one.
 """
 
 from mnist_jax import cli

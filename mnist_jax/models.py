@@ -158,7 +158,8 @@ class Conv(nn.Module):
 class GornerCNN(nn.Module):
     """The lab's convolutional network (its file 3.1): 6@6x6 stride 1, 12@5x5 stride 2,
     24@4x4 stride 2, all ReLU and 'same' padding, dense 200 ReLU, dropout, dense 10.
-    `conv` names the convolutions' implementation (`model.conv=xla|xla_canonical|patches|auto`).
+    `conv` names the convolutions' implementation
+    (`model.conv=xla|xla_canonical|patches|toeplitz|auto`).
     """
 
     channels: Sequence[int] = (6, 12, 24)
