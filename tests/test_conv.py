@@ -54,6 +54,14 @@ def test_implementations_agree_on_outputs_and_both_gradients():
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"{name} {stride}")
 
 
+def test_toeplitz_blocks_divide_the_row_nearest_the_kernel_size():
+    assert conv.block_width(28, 6) == 7  # the lab's first layer: 4 blocks
+    assert conv.block_width(14, 5) == 7  # 2 is as near as 7 is not: 3 against 2
+    assert conv.block_width(7, 4) == 7  # a tie between 1 and 7: the larger
+    assert conv.block_width(12, 3) == 3
+    assert conv.block_width(5, 9) == 5
+
+
 @pytest.mark.slow  # each layer's agreement is the fast test: .ci/run runs it
 def test_forced_implementations_give_the_same_network_from_the_same_params():
     x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
