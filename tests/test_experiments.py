@@ -66,7 +66,23 @@ PARTIAL_EPOCH_STEPS = {"five_layer_relu": 8}
 EXTRA_FLAGS = {"gorner_cnn": ("model.conv=patches",)}
 
 
-@pytest.mark.parametrize("name", find_experiments())
+# These differ from a fast case only in their settings (activation, schedule, optimizer), which
+# the fast tests of those settings cover; .ci/run runs them with the slow set.
+SLOW_END_TO_END = {
+    "five_layer_sigmoid",
+    "five_layer_relu_lrdecay",
+    "five_layer_relu_lrdecay_dropout",
+    "keras_mnist_mlp",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name in SLOW_END_TO_END else name
+        for name in find_experiments()
+    ],
+)
 def test_experiment_end_to_end_mock_data(name, tmp_path):
     steps = PARTIAL_EPOCH_STEPS.get(name, 12)
     flags = ("--steps", str(steps), "--batch-size", "20", *EXTRA_FLAGS.get(name, ()))
@@ -201,6 +217,7 @@ def test_overwrite_replaces_the_earlier_run_of_the_same_name_only_mock_data(tmp_
     assert sorted(p.name for p in (runs / "lr_0.5-seed_0-2").rglob("*")) == kept
 
 
+@pytest.mark.slow  # test_train's same-seed test is the fast one: .ci/run runs this
 def test_same_seed_same_numbers_mock_data(tmp_path):
     def numbers(path):
         _, saved = run_mock("five_layer_relu_dropout", path, "--steps", "6", "--batch-size", "20")
