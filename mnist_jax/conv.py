@@ -320,7 +320,8 @@ def _complete(recorded: dict | None, layer: Layer) -> bool:
     return (
         isinstance(recorded, dict)
         and recorded.get("impl") in IMPLEMENTATIONS
-        and set(recorded.get("ms", {})) == set(candidates(layer))
+        and isinstance(recorded.get("ms"), dict)
+        and set(recorded["ms"]) == set(candidates(layer))
     )
 
 

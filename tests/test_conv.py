@@ -141,6 +141,9 @@ def test_a_choice_recorded_before_a_candidate_was_added_is_measured_again(choice
     again = conv.choice_for(SMALL_LAYER, conv.AUTO)
     assert again.source == "measured" and set(again.ms) == set(conv.candidates(SMALL_LAYER))
     assert set(json.loads(choices_file.read_text())[key]["ms"]) == set(again.ms)
+    conv._chosen.clear()
+    choices_file.write_text(json.dumps({key: {"impl": "patches", "ms": 5}}))  # edited by hand
+    assert conv.choice_for(SMALL_LAYER, conv.AUTO).source == "measured"
 
 
 def test_auto_is_xla_off_a_cpu_and_forced_is_as_asked(choices_file, monkeypatch):
