@@ -56,7 +56,7 @@ def test_implementations_agree_on_outputs_and_both_gradients():
 
 def test_toeplitz_blocks_divide_the_row_nearest_the_kernel_size():
     assert conv.block_width(28, 6) == 7  # the lab's first layer: 4 blocks
-    assert conv.block_width(14, 5) == 7  # 2 is as near as 7 is not: 3 against 2
+    assert conv.block_width(14, 5) == 7  # 7 is nearer than 2: 2 columns off against 3
     assert conv.block_width(7, 4) == 7  # a tie between 1 and 7: the larger
     assert conv.block_width(12, 3) == 3
     assert conv.block_width(5, 9) == 5
