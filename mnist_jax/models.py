@@ -28,13 +28,13 @@ ACTIVATIONS = {f.__name__: f for f in (nn.relu, nn.sigmoid, nn.tanh, nn.gelu, nn
 
 
 def _dense(features: int, name: str, dtype: str) -> nn.Dense:
-    extra = {"dot_general": bfloat16_dot_general} if dtype == "bfloat16" else {}
+    products = bfloat16_dot_general if dtype == "bfloat16" else float32_dot_general
     return nn.Dense(
         features,
         kernel_init=KERAS_KERNEL_INIT,
         bias_init=nn.initializers.zeros,
         name=name,
-        **extra,
+        dot_general=products,
     )
 
 
@@ -285,9 +285,43 @@ def bfloat16_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_
     nothing, hence the custom VJP.
     """
     del precision, preferred_element_type
-    if dimension_numbers != (((lhs.ndim - 1,), (0,)), ((), ())) or rhs.ndim != 2:
-        raise ValueError(f"bfloat16_dot_general handles x @ W only, got {dimension_numbers}")
+    _check_matmul(lhs, rhs, dimension_numbers)
     return _bfloat16_matmul(lhs, rhs)
+
+
+@jax.custom_vjp
+def _float32_matmul(x_BxI: jax.Array, w_IxO: jax.Array) -> jax.Array:
+    return x_BxI @ w_IxO
+
+
+def _float32_matmul_fwd(x_BxI, w_IxO):
+    return x_BxI @ w_IxO, (x_BxI, w_IxO)
+
+
+def _float32_matmul_bwd(residuals, g_BxO):
+    x_BxI, w_IxO = residuals
+    return g_BxO @ w_IxO.T, x_BxI.T @ g_BxO
+
+
+_float32_matmul.defvjp(_float32_matmul_fwd, _float32_matmul_bwd)
+
+
+def float32_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    """A Dense layer's product, its weight gradient written `x^T @ g` (input-major).
+
+    In a sweep whose members share the batch (`train.train_epoch` on a CPU), `x` is the same for
+    every member, so that gradient is one product `[I, B] @ [B, M*O]` over all members' kernels;
+    autodiff's own form came out `[M*O, I]` and XLA transposed it every step. One member: the
+    same products as autodiff's.
+    """
+    del precision, preferred_element_type
+    _check_matmul(lhs, rhs, dimension_numbers)
+    return _float32_matmul(lhs, rhs)
+
+
+def _check_matmul(lhs, rhs, dimension_numbers) -> None:
+    if dimension_numbers != (((lhs.ndim - 1,), (0,)), ((), ())) or rhs.ndim != 2 or lhs.ndim != 2:
+        raise ValueError(f"a Dense product here is x_BxI @ W only, got {dimension_numbers}")
 
 
 DTYPES = ("float32", "bfloat16")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -528,3 +529,23 @@ def test_an_experiment_is_a_module_assigning_config_at_its_top_level():
     names = find_experiments()
     assert "gorner_cnn" in names
     assert not [n for n in names if n.startswith("benchmark")]  # the package and benchmark_*
+
+
+def test_first_layer_layouts_compute_the_same_products():
+    from experiments import benchmark_first_layer as first
+
+    members = 3
+    key_x, key_w = jax.random.split(jax.random.key(1))
+    x_BxI = jax.random.uniform(key_x, (first.BATCH, first.INPUTS))
+    w_MxIxO = jax.random.normal(key_w, (members, first.INPUTS, first.OUTPUTS))
+    y_MxBxO, grad_MxIxO = first.per_member(x_BxI, w_MxIxO)
+    y_BxMxO, grad_IxMxO = first.shared_input_major(x_BxI, w_MxIxO.transpose(1, 0, 2))
+    y_MxOxB, grad_MxOxI = first.shared_output_major(x_BxI, w_MxIxO.transpose(0, 2, 1))
+    for y, grad in [
+        (y_BxMxO.transpose(1, 0, 2), grad_IxMxO.transpose(1, 0, 2)),
+        (y_MxOxB.transpose(0, 2, 1), grad_MxOxI.transpose(0, 2, 1)),
+    ]:
+        np.testing.assert_allclose(y, y_MxBxO, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(grad, grad_MxIxO, rtol=1e-4, atol=1e-1)
+    # the per-member product is each member's own x @ w
+    np.testing.assert_allclose(y_MxBxO[2], x_BxI @ w_MxIxO[2], rtol=1e-5, atol=1e-4)
