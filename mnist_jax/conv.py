@@ -49,6 +49,7 @@ CHOICES_FILE = "conv_choices.json"
 TIMED_STEPS = 5  # training steps in one timed call
 ROUNDS = 3  # timed calls of each candidate, interleaved; the median is kept
 FORWARD_EXAMPLES = 1000  # the most examples a forward pass alone is timed on
+MEMBERS = "members"  # the axis name of the vmaps over a sweep's members
 REVISION = 2  # of the implementations; 2: `xla_canonical`'s input gradient by stride phases
 
 
@@ -219,12 +220,14 @@ class Layer:
     dtype: str
     train: bool
     input_grad: bool = True
+    members: int = 1  # a sweep's members mapped over (`jax.vmap`), each with its own kernel
 
     def key(self) -> str:
         shape = "x".join(map(str, self.input_shape))
         kernel = "x".join(map(str, self.kernel_shape))
         mode = "forward" if not self.train else "train" if self.input_grad else "train-kernel"
-        return f"{shape} * {kernel} stride {self.stride} {self.dtype} {mode}"
+        members = f" {self.members} members" if self.members > 1 else ""
+        return f"{shape} * {kernel} stride {self.stride} {self.dtype} {mode}{members}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,8 +358,8 @@ def _measure(layer: Layer) -> Choice:
     keys = jax.random.split(jax.random.key(0), 2)
     batch, *example = layer.input_shape
     batch = batch if layer.train else min(batch, FORWARD_EXAMPLES)
-    x = jax.random.uniform(keys[0], (batch, *example), dtype)
-    kernel = jax.random.normal(keys[1], layer.kernel_shape, dtype) * 0.1
+    x = jax.random.uniform(keys[0], (*_members(layer, layer.input_grad), batch, *example), dtype)
+    kernel = jax.random.normal(keys[1], (*_members(layer), *layer.kernel_shape), dtype) * 0.1
     programs = {name: _timed_program(IMPLEMENTATIONS[name], layer) for name in candidates(layer)}
     for program in programs.values():
         jax.block_until_ready(program(x, kernel))  # compile and warm
@@ -371,26 +374,50 @@ def _measure(layer: Layer) -> Choice:
     return Choice(layer.key(), min(ms, key=ms.get), "measured", rounded)
 
 
+def _members(layer: Layer, mapped: bool = True) -> tuple[int, ...]:
+    """The leading members axis of a timed array, if the layer runs in a sweep and the array is
+    per member (a first layer's input, the data, is one batch that the members share)."""
+    return (layer.members,) if layer.members > 1 and mapped else ()
+
+
 def _timed_program(impl, layer: Layer):
     """`TIMED_STEPS` steps of the layer in a `lax.scan`, as the compiled epoch runs it: with
     `layer.train`, the forward pass and the gradients, each step moving the input and kernel
-    (so no step can be skipped); else the forward pass alone."""
+    (so no step can be skipped); else the forward pass alone. A sweep's layer is mapped over
+    its members as `train.train_epoch` maps it."""
     stride = layer.stride
     argnums = (0, 1) if layer.input_grad else (1,)
+
+    def grads(x, kernel):
+        loss = lambda x, k: jnp.sum(jnp.square(impl(x, k, stride).astype(jnp.float32)))  # noqa: E731
+        return jax.grad(loss, argnums=argnums)(x, kernel)
+
+    def forward(x, kernel):
+        return jnp.mean(impl(x, kernel, stride))
+
+    if layer.members > 1:
+        x_axis = 0 if layer.input_grad else None
+        grads = jax.vmap(grads, in_axes=(x_axis, 0), axis_name=MEMBERS)
+        forward = jax.vmap(forward, in_axes=(x_axis, 0), axis_name=MEMBERS)
 
     def step(carry, _):
         x, kernel = carry
         if not layer.train:
-            y = impl(x, kernel, stride)
-            return (x + jnp.mean(y).astype(x.dtype), kernel), None
-        grads = jax.grad(
-            lambda x, k: jnp.sum(jnp.square(impl(x, k, stride).astype(jnp.float32))),
-            argnums=argnums,
-        )(x, kernel)
-        g_x = grads[0] if layer.input_grad else jnp.zeros_like(x)
-        return (x - 1e-6 * g_x, kernel - 1e-6 * grads[-1]), None
+            return (x + jnp.mean(forward(x, kernel)).astype(x.dtype), kernel), None
+        found = grads(x, kernel)
+        g_x = found[0] if layer.input_grad else jnp.zeros_like(x)
+        return (x - 1e-6 * g_x, kernel - 1e-6 * found[-1]), None
 
     return jax.jit(lambda x, kernel: jax.lax.scan(step, (x, kernel), None, length=TIMED_STEPS)[0])
+
+
+def members_mapped() -> int:
+    """How many members the layer being traced is mapped over: the size of the `MEMBERS` axis
+    of `train`'s vmaps, 1 outside them."""
+    try:
+        return jax.lax.axis_size(MEMBERS)
+    except NameError:
+        return 1
 
 
 def _choices_path() -> Path | None:

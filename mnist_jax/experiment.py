@@ -197,7 +197,7 @@ def train_all(config: Config, plan: search.Plan, opts: Options) -> Result:
         try:
             for group in groups:
                 last = group is groups[-1]
-                convs += conv_choices(group, inputs)
+                convs += conv_choices(group, inputs, opts.max_members)
                 started = train_group(
                     config.name, group, inputs, opts, say, stop, last, runs, convs, plan
                 )
@@ -397,11 +397,11 @@ def train_group(
     return startup_seconds
 
 
-def conv_choices(group: sweep.Group, inputs) -> list[ConvChoice]:
+def conv_choices(group: sweep.Group, inputs, max_members: int) -> list[ConvChoice]:
     """How the group's convolutions are computed in training (a batch) and in evaluation (the
-    whole test set, or validation split, at once): `auto` ones chosen now, before anything
-    compiles."""
-    config = group.members[0].config
+    whole test set, or validation split, at once), in a program of its first chunk's members:
+    `auto` ones chosen now, before anything compiles."""
+    config, members = group.members[0].config, min(len(group.members), max_members)
     (train_x, _), validation, (test_x, _) = inputs[data_key(config)]
     model = train_spec(config).model()
     shapes = {"train": (config.batch_size, *train_x.shape[1:]), "evaluate": test_x.shape}
@@ -410,7 +410,7 @@ def conv_choices(group: sweep.Group, inputs) -> list[ConvChoice]:
     return [
         ConvChoice(group.index, name, mode, c.impl, c.source, c.ms)
         for mode, shape in shapes.items()
-        for name, c in models.conv_choices(model, shape, mode == "train").items()
+        for name, c in models.conv_choices(model, shape, mode == "train", members).items()
     ]
 
 

@@ -149,7 +149,8 @@ class Conv(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         compute = jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32
         x, kernel = x_BxHxWxC.astype(compute), kernel.astype(compute)
-        layer = conv.Layer(x.shape, shape, self.stride, self.dtype, train, input_grad)
+        members = conv.members_mapped()
+        layer = conv.Layer(x.shape, shape, self.stride, self.dtype, train, input_grad, members)
         y = conv.IMPLEMENTATIONS[conv.choose(layer, self.impl)](x, kernel, self.stride)
         return y.astype(jnp.float32) + bias
 
@@ -185,9 +186,12 @@ class GornerCNN(nn.Module):
         return _dense(self.num_classes, "dense_2", self.dtype)(h)
 
 
-def conv_choices(model: nn.Module, batch_shape: tuple[int, ...], train: bool) -> dict:
+def conv_choices(
+    model: nn.Module, batch_shape: tuple[int, ...], train: bool, members: int = 1
+) -> dict:
     """`{layer name: conv.Choice}` of each convolution in `model` at `batch_shape` (B, H, W, C),
-    trained or only run forward: an `auto` layer's choice is read or measured now."""
+    trained or only run forward, in a program of `members` members: an `auto` layer's choice is
+    read or measured now."""
     layers = {}
 
     def capture(next_fun, args, kwargs, context):
@@ -195,7 +199,9 @@ def conv_choices(model: nn.Module, batch_shape: tuple[int, ...], train: bool) ->
         if isinstance(module, Conv) and context.method_name == "__call__":
             x, input_grad = args[0], kwargs.get("input_grad", True)
             kernel = (module.size, module.size, x.shape[-1], module.features)
-            layer = conv.Layer(x.shape, kernel, module.stride, module.dtype, train, input_grad)
+            layer = conv.Layer(
+                x.shape, kernel, module.stride, module.dtype, train, input_grad, members
+            )
             layers[module.name] = (layer, module.impl)
         return next_fun(*args, **kwargs)
 

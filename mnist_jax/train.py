@@ -196,13 +196,15 @@ def train_epoch(
         return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
 
     if shares_batch(mesh):
-        step_shared = jax.vmap(functools.partial(train_step, spec), in_axes=(0, None, 0))
+        step_shared = jax.vmap(
+            functools.partial(train_step, spec), in_axes=(0, None, 0), axis_name=conv.MEMBERS
+        )
 
         def body(state_M, idx_B):
             return step_shared(state_M, batch(idx_B), _member_keys(state_M))
 
     else:
-        step_all = jax.vmap(functools.partial(train_step, spec))
+        step_all = jax.vmap(functools.partial(train_step, spec), axis_name=conv.MEMBERS)
 
         def body(state_M, idx_B):
             copies = jax.tree.map(lambda a: jnp.broadcast_to(a, (members, *a.shape)), batch(idx_B))
@@ -267,4 +269,4 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[di
             for where in (metrics.TEST, metrics.END)
         )
 
-    return jax.vmap(values)(params_M, hparams_M)
+    return jax.vmap(values, axis_name=conv.MEMBERS)(params_M, hparams_M)

@@ -3,6 +3,7 @@
 No speed is asserted: which implementation is fastest is what `auto` measures on each host.
 """
 
+import dataclasses
 import functools
 import json
 
@@ -132,6 +133,51 @@ def test_auto_measures_once_records_and_reads_it_back(choices_file):
     conv._chosen.clear()  # as a later process finds it
     again = conv.choice_for(SMALL_LAYER, conv.AUTO)
     assert (again.impl, again.source, again.ms) == (first.impl, "recorded", first.ms)
+
+
+def test_a_sweep_chooses_for_its_members_mapped_over_not_for_one(choices_file):
+    # The mapped layer is measured as the sweep runs it and recorded apart from the lone one.
+    mapped_layer = dataclasses.replace(SMALL_LAYER, members=2)
+    swept = conv.choice_for(mapped_layer, conv.AUTO)
+    assert swept.source == "measured" and swept.layer.endswith(" 2 members")
+    assert list(json.loads(choices_file.read_text())) == [conv.record_key(mapped_layer)]
+    # Inside train's vmap over 3 members the model asks for its layers mapped over 3: with
+    # those recorded as `patches` (the lone ones unrecorded), the program has no convolution.
+    model = models.build("gorner_cnn", {"channels": [2, 3, 4], "dense": 8})
+    layers = [
+        conv.Layer(shape, kernel, stride, "float32", True, name != "conv_1", members=3)
+        for name, shape, kernel, stride in (
+            ("conv_1", (5, 28, 28, 1), (6, 6, 1, 2), 1),
+            ("conv_2", (5, 28, 28, 2), (5, 5, 2, 3), 2),
+            ("conv_3", (5, 14, 14, 3), (4, 4, 3, 4), 2),
+        )
+    ]
+    choices_file.write_text(
+        json.dumps(
+            {
+                conv.record_key(layer): {
+                    "impl": "patches",
+                    "ms": {c: 1.0 for c in conv.candidates(layer)},
+                }
+                for layer in layers
+            }
+        )
+    )
+    conv._chosen.clear()
+    chosen = models.conv_choices(model, (5, 28, 28, 1), train=True, members=3)
+    assert {(c.impl, c.source) for c in chosen.values()} == {("patches", "recorded")}
+    x = jnp.zeros((5, 28, 28, 1))
+    with conv.shapes_only():
+        params = model.init(jax.random.key(0), x)["params"]
+    params_M = jax.tree.map(lambda a: jnp.stack([a] * 3), params)
+
+    def loss(params):
+        logits = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(1)})
+        return jnp.sum(logits)
+
+    jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss), axis_name=conv.MEMBERS))(params_M))
+    assert "conv_general_dilated" not in jaxpr
+    assert conv.members_mapped() == 1  # outside any vmap
 
 
 def test_a_choice_recorded_before_a_candidate_was_added_is_measured_again(choices_file):
