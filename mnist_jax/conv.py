@@ -21,6 +21,9 @@ compiled, each candidate is timed on a few training steps in a compiled loop (fo
 kernel gradients; the forward alone for evaluation), and the choice is written to
 `conv_choices.json` in JAX's compilation cache folder (`compile_cache.cache_dir()`), so later
 runs pay nothing. Delete that file to measure again. With the cache off, each process measures.
+A sweep's layer, mapped over its members (the vmap axis `MEMBERS`), is its own layer: timed
+mapped over that many members and recorded apart, since the fastest lone layer can be the
+slowest mapped one (`xla_canonical`'s convolutions become grouped ones).
 """
 
 import contextlib
