@@ -408,7 +408,7 @@ def conv_choices(group: sweep.Group, inputs, max_members: int) -> list[ConvChoic
     if validation is not None:
         shapes["validate"] = validation[0].shape
     return [
-        ConvChoice(group.index, name, mode, c.impl, c.source, c.ms)
+        ConvChoice(group.index, name, mode, c.impl, c.source, c.ms, members)
         for mode, shape in shapes.items()
         for name, c in models.conv_choices(model, shape, mode == "train", members).items()
     ]

@@ -146,7 +146,8 @@ class Run:
 @dataclasses.dataclass(frozen=True)
 class ConvChoice:
     """How one convolution layer of one group was computed (`mnist_jax.conv`): `mode` train or
-    evaluate; `source` forced, backend, recorded or measured; `ms` each candidate's timing."""
+    evaluate; `source` forced, backend, recorded or measured; `ms` each candidate's timing, of
+    all `members` the layer is mapped over in its program."""
 
     group: int
     layer: str
@@ -154,10 +155,12 @@ class ConvChoice:
     impl: str
     source: str
     ms: dict[str, float]
+    members: int = 1
 
     def describe(self) -> str:
         timed = ", ".join(f"{name} {ms:.2f}" for name, ms in self.ms.items())
-        return f"{self.impl} ({self.source}{f'; ms per step: {timed}' if timed else ''})"
+        per_step = "ms per step" + (f" of {self.members} members" if self.members > 1 else "")
+        return f"{self.impl} ({self.source}{f'; {per_step}: {timed}' if timed else ''})"
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from experiments import gorner_cnn
 from mnist_jax import cli, conv, models
+from mnist_jax.results import ConvChoice
 
 # (H, W, C, F, size, stride): the lab's three layers, and odd sizes and strides.
 SHAPES = [
@@ -222,5 +223,16 @@ def test_the_choices_are_printed_before_training_and_in_the_json_mock_data(tmp_p
     assert len(records) == 6  # three layers, trained and evaluated
     assert records[1] == {
         "group": 0, "layer": "conv_2", "mode": "train", "impl": "patches", "source": "forced",
-        "ms": {},
+        "ms": {}, "members": 1,
     }  # fmt: skip
+
+
+def test_a_sweeps_choice_says_its_times_are_of_all_its_members():
+    timed = {"toeplitz": 1.0, "patches": 2.5}
+    swept = ConvChoice(0, "conv_1", "train", "toeplitz", "measured", timed, members=4)
+    assert (
+        swept.describe()
+        == "toeplitz (measured; ms per step of 4 members: toeplitz 1.00, patches 2.50)"
+    )
+    alone = dataclasses.replace(swept, members=1)
+    assert alone.describe() == "toeplitz (measured; ms per step: toeplitz 1.00, patches 2.50)"
