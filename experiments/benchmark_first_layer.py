@@ -10,7 +10,11 @@ gradient, weight update), in a compiled loop, for each way of laying the kernels
 - `shared [784, M*200]`: the batch times every kernel at once, and its kernel gradient
   `x^T g` likewise (kernels kept input-major);
 - `shared [M*200, 784]`: every kernel times the batch transposed, kernel gradient `g^T x`
-  (kernels kept output-major).
+  (kernels kept output-major);
+- `shared, kept per member`: what a sweep on a CPU runs (`train.shares_batch`), the kernels kept
+  `[M, 784, 200]`, the shared products as above, the kernels transposed each way between them;
+- `copies forward, shared gradient`: the forward product per member on copies of the batch, the
+  kernel gradient one product, then transposed to `[M, 784, 200]`.
 
 Prints ms per step (median over interleaved rounds) and each layout's ratio to `per member`.
 A shared layout pays off only if its ratio is well below 1: the parameters must also be moved
@@ -47,10 +51,23 @@ def shared_output_major(x_BxI, w_MxOxI):
     return y_MxOxB, jnp.einsum("mob,bi->moi", y_MxOxB, x_BxI)
 
 
+def shared_kept_per_member(x_BxI, w_MxIxO):
+    y_BxMxO = jnp.einsum("bi,mio->bmo", x_BxI, w_MxIxO)
+    return y_BxMxO, jnp.einsum("bi,bmo->imo", x_BxI, y_BxMxO).transpose(1, 0, 2)
+
+
+def copies_forward_shared_gradient(x_BxI, w_MxIxO):
+    x_MxBxI = jnp.broadcast_to(x_BxI, (w_MxIxO.shape[0], *x_BxI.shape))
+    y_MxBxO = jnp.einsum("mbi,mio->mbo", x_MxBxI, w_MxIxO)
+    return y_MxBxO, jnp.einsum("bi,mbo->imo", x_BxI, y_MxBxO).transpose(1, 0, 2)
+
+
 LAYOUTS = {  # name: (one step, the kernels' shape for M members)
     "per member": (per_member, lambda m: (m, INPUTS, OUTPUTS)),
     f"shared [{INPUTS}, M*{OUTPUTS}]": (shared_input_major, lambda m: (INPUTS, m, OUTPUTS)),
     f"shared [M*{OUTPUTS}, {INPUTS}]": (shared_output_major, lambda m: (m, OUTPUTS, INPUTS)),
+    "shared, kept per member": (shared_kept_per_member, lambda m: (m, INPUTS, OUTPUTS)),
+    "copies fwd, shared grad": (copies_forward_shared_gradient, lambda m: (m, INPUTS, OUTPUTS)),
 }
 
 
@@ -96,7 +113,7 @@ def main() -> None:
     for name, values in ms.items():
         median = statistics.median(values)
         spread = f"{min(values):.2f}-{max(values):.2f}"
-        print(f"  {name:<22} {median:6.2f} ms  ({median / base:.3f} x; rounds {spread})")
+        print(f"  {name:<24} {median:6.2f} ms  ({median / base:.3f} x; rounds {spread})")
 
 
 if __name__ == "__main__":

@@ -541,9 +541,13 @@ def test_first_layer_layouts_compute_the_same_products():
     y_MxBxO, grad_MxIxO = first.per_member(x_BxI, w_MxIxO)
     y_BxMxO, grad_IxMxO = first.shared_input_major(x_BxI, w_MxIxO.transpose(1, 0, 2))
     y_MxOxB, grad_MxOxI = first.shared_output_major(x_BxI, w_MxIxO.transpose(0, 2, 1))
+    y_kept, grad_kept = first.shared_kept_per_member(x_BxI, w_MxIxO)
+    y_copies, grad_copies = first.copies_forward_shared_gradient(x_BxI, w_MxIxO)
     for y, grad in [
         (y_BxMxO.transpose(1, 0, 2), grad_IxMxO.transpose(1, 0, 2)),
         (y_MxOxB.transpose(0, 2, 1), grad_MxOxI.transpose(0, 2, 1)),
+        (y_kept.transpose(1, 0, 2), grad_kept),
+        (y_copies, grad_copies),
     ]:
         np.testing.assert_allclose(y, y_MxBxO, rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(grad, grad_MxIxO, rtol=1e-4, atol=1e-1)
