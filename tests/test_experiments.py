@@ -67,8 +67,10 @@ EXTRA_FLAGS = {"gorner_cnn": ("model.conv=patches",)}
 
 
 # These differ from a fast case only in their settings (activation, schedule, optimizer), which
-# the fast tests of those settings cover; .ci/run runs them with the slow set.
+# the fast tests of those settings cover, or (gorner_cnn) are run end to end by another fast test
+# (tests/test_conv.py prints its choices from a mock run); .ci/run runs them with the slow set.
 SLOW_END_TO_END = {
+    "gorner_cnn",
     "five_layer_sigmoid",
     "five_layer_relu_lrdecay",
     "five_layer_relu_lrdecay_dropout",

@@ -207,6 +207,7 @@ def train_mock(config, tmp_path, *args):
     return result, json.loads((tmp_path / "out.json").read_text())
 
 
+@pytest.mark.slow  # 9 s; a sweep's run names are also checked by test_messages.py's fast test
 def test_a_float_grid_trains_in_one_group_with_its_csv_mock_data(tmp_path, capsys):
     grid = ["model.dropout_rate=0,0.5", "lr=1e-3,1e-2", "--csv", str(tmp_path / "runs.csv")]
     # 6 steps, one whole epoch: the program of test_experiments.py's dropout sweep.
