@@ -28,7 +28,15 @@ ACTIVATIONS = {f.__name__: f for f in (nn.relu, nn.sigmoid, nn.tanh, nn.gelu, nn
 
 
 def _dense(features: int, name: str, dtype: str) -> nn.Dense:
-    products = bfloat16_dot_general if dtype == "bfloat16" else float32_dot_general
+    """Flax's Dense; in bfloat16, or inside a sweep's vmap over members, with a custom VJP for
+    its product (see `float32_dot_general`). Elsewhere autodiff's own, so `jax.jvp` and the
+    like work through a lone model."""
+    if dtype == "bfloat16":
+        products = bfloat16_dot_general
+    elif conv.members_mapped() > 1:
+        products = float32_dot_general
+    else:
+        products = None  # lax.dot_general
     return nn.Dense(
         features,
         kernel_init=KERAS_KERNEL_INIT,
@@ -317,8 +325,8 @@ def float32_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_e
 
     In a sweep whose members share the batch (`train.train_epoch` on a CPU), `x` is the same for
     every member, so that gradient is one product `[I, B] @ [B, M*O]` over all members' kernels;
-    autodiff's own form came out `[M*O, I]` and XLA transposed it every step. One member: the
-    same products as autodiff's.
+    autodiff's own form came out `[M*O, I]` and XLA transposed it every step. Reverse mode only,
+    as every custom VJP: used where training needs nothing else.
     """
     del precision, preferred_element_type
     _check_matmul(lhs, rhs, dimension_numbers)

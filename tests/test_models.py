@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mnist_jax import models
+from mnist_jax import conv, models
 from mnist_jax.config import ConfigError
 
 IMAGE = (28, 28, 1)  # one example's input shape: models take image batches B x 28 x 28 x 1
@@ -112,3 +112,25 @@ def test_bfloat16_matmuls_close_to_float32_with_float32_weight_gradient():
     assert jax.tree.all(jax.tree.map(lambda g: g.dtype == jnp.float32, g16))
     for a, b in zip(jax.tree.leaves(g32), jax.tree.leaves(g16), strict=True):
         assert float(jnp.linalg.norm(b - a) / jnp.linalg.norm(a)) < 0.05
+
+
+def test_dense_products_are_autodiffs_alone_and_a_custom_vjp_in_a_sweep():
+    model = models.build("mlp", {"hidden": [8]})
+    x = jnp.ones((4, 28, 28, 1))
+    params = model.init(jax.random.key(0), x)["params"]
+
+    def logits(params):
+        return model.apply({"params": params}, x)
+
+    # Alone: forward mode works, as through any Flax model.
+    _, tangent = jax.jvp(logits, (params,), (jax.tree.map(jnp.ones_like, params),))
+    assert tangent.shape == (4, 10)
+    assert "custom_vjp_call" not in str(jax.make_jaxpr(logits)(params))
+    # Inside train's vmap over members: the product whose weight gradient is x^T @ g.
+    params_M = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    mapped = jax.vmap(logits, axis_name=conv.MEMBERS)
+    assert "custom_vjp_call" in str(jax.make_jaxpr(mapped)(params_M))
+    grads = jax.vmap(jax.grad(lambda p: jnp.sum(logits(p))), axis_name=conv.MEMBERS)(params_M)
+    expected = jax.grad(lambda p: jnp.sum(logits(p)))(params)
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got[1], want, rtol=1e-5, atol=1e-6)
