@@ -195,7 +195,7 @@ def train_epoch(
         state_M, metrics_MxS = jax.tree.map(lambda leaf: leaf[None], (state, metrics_S))
         return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
 
-    if shares_batch(mesh):
+    if shares_batch(spec, mesh):
         step_shared = jax.vmap(
             functools.partial(train_step, spec), in_axes=(0, None, 0), axis_name=conv.MEMBERS
         )
@@ -215,16 +215,20 @@ def train_epoch(
     return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
 
 
-def shares_batch(mesh: Mesh) -> bool:
+def shares_batch(spec: TrainSpec, mesh: Mesh) -> bool:
     """Whether a sweep's members read one batch (`in_axes=None`) rather than a copy each.
 
-    On a CPU with one device: a first layer's forward and weight gradient are then one product
-    over all members' kernels (with `models.float32_dot_general`), an epoch of the lab MLP's
-    8-member sweep 6 % shorter than with copies (`experiments.benchmark_first_layer` times the
-    layer alone). Elsewhere each member keeps its own copy, the plain vmapped form: a mesh
-    shards the copies, and GPUs and TPUs were not measured.
+    For this package's models on a CPU with one device: a first layer's forward and weight
+    gradient are then one product over all members' kernels (its Dense layers write that
+    gradient as `models.float32_dot_general` does), an epoch of the lab MLP's 8-member sweep 6 %
+    shorter than with copies (`experiments.benchmark_first_layer` times the layer alone).
+    Elsewhere each member keeps its own copy, the plain vmapped form: a model of one's own may
+    use Flax's Dense, whose weight gradient XLA then transposed every step (17 % slower than
+    copies, measured before the custom product); a mesh shards the copies; GPUs and TPUs were
+    not measured.
     """
-    return mesh.size == 1 and jax.default_backend() == "cpu"
+    own = models.MODELS.get(spec.model_name).__module__ == models.__name__
+    return own and mesh.size == 1 and jax.default_backend() == "cpu"
 
 
 def epoch_metrics(spec: TrainSpec, params_M) -> dict[str, jax.Array]:

@@ -221,3 +221,17 @@ def test_added_optimizers_train_synthetic(synthetic_data, optimizer, settings, l
     assert losses[-1] < 0.7 * losses[0]
     for k, v in settings.items():
         assert float(state.opt_state.hyperparams[k]) == np.float32(v)
+
+
+def test_a_sweep_shares_the_batch_only_for_this_packages_models_on_one_cpu(monkeypatch):
+    assert jax.default_backend() == "cpu" and MESH.size == 1
+    assert train.shares_batch(SPEC, MESH)  # its Dense layers write x^T g inside the vmap
+
+    class OwnModel:  # a model of one's own, registered from its own module
+        pass
+
+    monkeypatch.setattr(train.models.MODELS, "get", lambda name: OwnModel)
+    assert not train.shares_batch(SPEC, MESH)
+    monkeypatch.undo()
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not train.shares_batch(SPEC, MESH)
