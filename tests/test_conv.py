@@ -88,28 +88,35 @@ def test_forced_implementations_give_the_same_network_from_the_same_params():
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=impl)
 
 
-def test_auto_takes_the_recorded_choice_and_compiles_it(choices_file):
-    model = models.build("gorner_cnn", {"channels": [2, 3, 4], "dense": 8})
-    layers = {
-        name: conv.Layer(shape, kernel, stride, "float32", train=True, input_grad=name != "conv_1")
+SMALL_CNN = {"channels": [2, 3, 4], "dense": 8}
+
+
+def small_cnn_layers(members: int = 1) -> dict[str, conv.Layer]:
+    """The training layers of `SMALL_CNN` at batch 5, in a program of `members` members."""
+    return {
+        name: conv.Layer(shape, kernel, stride, "float32", True, name != "conv_1", members)
         for name, shape, kernel, stride in (
             ("conv_1", (5, 28, 28, 1), (6, 6, 1, 2), 1),
             ("conv_2", (5, 28, 28, 2), (5, 5, 2, 3), 2),
             ("conv_3", (5, 14, 14, 3), (4, 4, 3, 4), 2),
         )
     }
+
+
+def write_records(choices_file, impls: dict[conv.Layer, str]) -> None:
+    """`conv_choices.json` recording `impls`, each made among today's candidates."""
+    records = {
+        conv.record_key(layer): {"impl": impl, "ms": {c: 1.0 for c in conv.candidates(layer)}}
+        for layer, impl in impls.items()
+    }
+    choices_file.write_text(json.dumps(records))
+
+
+def test_auto_takes_the_recorded_choice_and_compiles_it(choices_file):
+    model = models.build("gorner_cnn", SMALL_CNN)
+    layers = small_cnn_layers()
     recorded = {"conv_1": "patches", "conv_2": "xla_canonical", "conv_3": "patches"}
-    choices_file.write_text(
-        json.dumps(
-            {
-                conv.record_key(layers[name]): {
-                    "impl": impl,
-                    "ms": {c: 1.0 for c in conv.candidates(layers[name])},
-                }
-                for name, impl in recorded.items()
-            }
-        )
-    )
+    write_records(choices_file, {layers[name]: impl for name, impl in recorded.items()})
     chosen = models.conv_choices(model, (5, 28, 28, 1), train=True)
     assert {name: (c.impl, c.source) for name, c in chosen.items()} == {
         name: (impl, "recorded") for name, impl in recorded.items()
@@ -143,27 +150,10 @@ def test_a_sweep_chooses_for_its_members_mapped_over_not_for_one(choices_file):
     assert swept.source == "measured" and swept.layer.endswith(" 2 members")
     assert list(json.loads(choices_file.read_text())) == [conv.record_key(mapped_layer)]
     # Inside train's vmap over 3 members the model asks for its layers mapped over 3: with
-    # those recorded as `patches` (the lone ones unrecorded), the program has no convolution.
-    model = models.build("gorner_cnn", {"channels": [2, 3, 4], "dense": 8})
-    layers = [
-        conv.Layer(shape, kernel, stride, "float32", True, name != "conv_1", members=3)
-        for name, shape, kernel, stride in (
-            ("conv_1", (5, 28, 28, 1), (6, 6, 1, 2), 1),
-            ("conv_2", (5, 28, 28, 2), (5, 5, 2, 3), 2),
-            ("conv_3", (5, 14, 14, 3), (4, 4, 3, 4), 2),
-        )
-    ]
-    choices_file.write_text(
-        json.dumps(
-            {
-                conv.record_key(layer): {
-                    "impl": "patches",
-                    "ms": {c: 1.0 for c in conv.candidates(layer)},
-                }
-                for layer in layers
-            }
-        )
-    )
+    # those recorded as `patches` and the lone ones as `xla`, the program has no convolution.
+    model = models.build("gorner_cnn", SMALL_CNN)
+    mapped = dict.fromkeys(small_cnn_layers(members=3).values(), "patches")
+    write_records(choices_file, mapped | dict.fromkeys(small_cnn_layers().values(), "xla"))
     conv._chosen.clear()
     chosen = models.conv_choices(model, (5, 28, 28, 1), train=True, members=3)
     assert {(c.impl, c.source) for c in chosen.values()} == {("patches", "recorded")}
