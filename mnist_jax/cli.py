@@ -7,13 +7,11 @@ grid. A few settings have short forms (`SHORT_FORMS`: `--lr 1e-3` is `lr=1e-3`),
 same grammar into the same overrides. The other flags say where a run reads and writes and how
 it reports. Every bad flag, key, value, combination or path is refused before any work starts,
 in one line with exit status 2: `python -m experiments.<name>: error: MESSAGE`. The command
-line is parse, then `train_and_evaluate`.
+line is parsed once (`settings`), then trained (`experiment.run`).
 """
 
 import argparse
 import dataclasses
-import difflib
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -24,20 +22,27 @@ import jax
 from mnist_jax import (
     commands,
     compile_cache,
-    data,
     datasets,
-    devices,
     experiment,
     files,
     interrupt,
-    losses,
-    models,
     overrides,
+    run_record,
     search,
     sweep,
     watchdog,
 )
-from mnist_jax.config import DTYPES, Config, ConfigError
+from mnist_jax.config import Config, ConfigError
+from mnist_jax.flags import (
+    SHORT_FORMS,
+    data_dir_problem,
+    flag_problem,
+    kept_defaults,
+    mesh_layout,
+    non_negative_int,
+    positive_int,
+    unknown_flag,
+)
 from mnist_jax.results import Result, summary_table
 from mnist_jax.writer import LogWriteError
 
@@ -49,84 +54,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-@dataclasses.dataclass(frozen=True)
-class ShortForm:
-    """A flag that stands for a key: `--lr 1e-3,3e-3` is `lr=1e-3,3e-3`, value and all."""
-
-    flag: str
-    key: str
-    help: str
-    switch: bool = False  # takes no value: `--raw-pixels` is `raw_pixels=true`
-    also: tuple[str, ...] = ()  # other spellings a user may guess, answered with `flag`
-
-
-SHORT_FORMS = (
-    ShortForm(
-        "--lr",
-        "lr",
-        "learning rate; a sweep: 3e-4,1e-3,3e-3 or 1e-4:1e-2:5 (log-spaced start:stop:count)",
-        also=("--learning-rate",),
-    ),
-    ShortForm("--seed", "seed", "initialisation and dropout; repeats: 0,1,2 (a member each)"),
-    ShortForm("--epochs", "epochs", "passes over the training set"),
-    ShortForm("--steps", "steps", "total batches instead of epochs"),
-    ShortForm("--batch-size", "batch_size", "examples per batch"),
-    ShortForm("--loss", "loss", f"one of {', '.join(losses.LOSSES.names())}"),
-    ShortForm(
-        "--raw-pixels", "raw_pixels", "feed pixels 0..255 unscaled, as the tutorial did", True
-    ),
-    ShortForm("--dtype", "dtype", f"matmul precision: {', '.join(DTYPES)}"),
-    ShortForm(
-        "--activation",
-        "model.activation",
-        f"the hidden layers' activation: {', '.join(models.ACTIVATIONS)}",
-    ),
-    ShortForm(
-        "--search",
-        "search",
-        f"a search on the validation split: {', '.join(search.STRATEGIES)} (random is the "
-        "default with --samples)",
-    ),
-    ShortForm("--samples", "search.samples", "settings drawn from the distributions given"),
-    ShortForm("--search-seed", "search.seed", "the draws' seed, and PBT's"),
-    ShortForm("--eta", "search.eta", "halving keeps the best 1/eta of each rung"),
-    ShortForm("--rung-epochs", "search.rung_epochs", "epochs each halving rung trains"),
-    ShortForm("--pbt-interval", "search.pbt_interval", "epochs between PBT's copies"),
-)
-EXCLUSIVE = (("epochs", "steps"),)  # keys of which one at most is given
-
-
-def _whole_number(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < low:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return _whole_number(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    return _whole_number(text, 0)
-
-
-def mesh_layout(text: str) -> dict[str, int]:
-    """`members=8` or `data=2,members=4`: the device mesh's axis sizes."""
-    layout = {}
-    for piece in text.split(","):
-        axis, _, size = piece.partition("=")
-        if axis not in devices.AXES or axis in layout:
-            raise argparse.ArgumentTypeError(
-                f"expected AXIS=N[,AXIS=N] with axes {' and '.join(devices.AXES)}, got {text!r}"
-            )
-        layout[axis] = _whole_number(size, 1)
-    return layout
 
 
 def parser(config: Config) -> Parser:
@@ -253,25 +180,6 @@ def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def unknown_flag(p: Parser, flag: str, keys: list[str]) -> str:
-    """`--epohcs`: did you mean --epochs? `--dropout-rate`: model.dropout_rate= is a KEY=VALUE
-    (`keys`: the settings there are)."""
-    flags = [o for a in p._actions for o in a.option_strings if o.startswith("--")]
-    if flag.replace("_", "-") in flags:
-        return f"unknown flag {flag}; did you mean {flag.replace('_', '-')}?"
-    key = flag.lstrip("-").replace("-", "_")
-    meant = [k for k in keys if key in (k, k.rpartition(".")[2])] or ([key] if "." in key else [])
-    if meant:
-        return f"unknown flag {flag}; settings are KEY=VALUE, without dashes: {meant[0]}=..."
-    spellings = {f: f for f in flags} | {
-        other: form.flag for form in SHORT_FORMS for other in form.also
-    }
-    near = difflib.get_close_matches(flag.replace("_", "-"), list(spellings), n=1, cutoff=0.7)
-    if near:
-        return f"unknown flag {flag}; did you mean {spellings[near[0]]}?"
-    return f"unknown flag {flag}; see --help for the flags, and any setting is KEY=VALUE"
-
-
 def init_distributed(args: argparse.Namespace) -> None:
     """Joins the other processes before any device is touched; CPUs talk over gloo."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -282,10 +190,12 @@ def init_distributed(args: argparse.Namespace) -> None:
     )
 
 
-def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str]]:
-    """The base config (the tutorial's setting if asked) and every override as `KEY=VALUE`, the
-    short forms' first (in `SHORT_FORMS`' order), then the rest as given; all checked here, so
-    a bad one is named as the user wrote it."""
+def settings(
+    config: Config, args: argparse.Namespace, opts: experiment.Options
+) -> tuple[Config, search.Population]:
+    """The base config (the tutorial's setting if asked) and the members the overrides ask
+    for, parsed, checked and drawn here, once: a bad override is named as the user wrote it
+    (`--lr 0:1`, `'lr=0:1'`). The short forms come first, in `SHORT_FORMS`' order."""
     if args.tutorial:
         config = config.tutorial_setting()
     texts, shown = [], []  # each override as KEY=VALUE, and as the user wrote it
@@ -297,89 +207,31 @@ def settings(config: Config, args: argparse.Namespace) -> tuple[Config, list[str
     texts += args.overrides
     shown += [repr(text) for text in args.overrides]
     try:
-        given = [overrides.parse(text, where) for text, where in zip(texts, shown, strict=True)]
+        given = overrides.parse_all(texts, shown)
     except overrides.OverrideError as error:
         raise ConfigError(str(error)) from None
-    spelled: dict[str, list[str]] = {}  # key -> how each of its overrides was given
-    for o, text, where in zip(given, texts, shown, strict=True):
-        spelled.setdefault(o.key, []).append(
-            where.split()[0] if where.startswith("--") else f"{text.partition('=')[0]}="
-        )
-    for key, ways in spelled.items():
-        if len(ways) > 1:
-            raise ConfigError(
-                f"give {' or '.join(ways)}, not both"
-                if len(set(ways)) > 1
-                else f"{key!r} is set {len(ways)} times; give it once "
-                f"(a sweep is one override: {key}=A,B)"
-            )
-    for exclusive in EXCLUSIVE:
-        if all(k in spelled for k in exclusive):
-            raise ConfigError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
-    experiment.check_size(config, given, args.max_members)  # before the grid is built
-    members = search.plan(config, given, search.Search()).members  # refuses what cannot run
-    if problem := data_dir_problem(args.data_dir, {m.config.dataset for m in members}):
+    population = experiment.populate(config, given, opts)
+    names = {m.config.dataset for m in population.members}
+    if problem := data_dir_problem(args.data_dir, names):
         raise ConfigError(problem)
-    return config, texts
-
-
-def kept_defaults(defaults: Sequence[str], args: argparse.Namespace) -> list[str]:
-    """The `defaults` whose keys the command line leaves alone (`epochs` and `steps` count as
-    one key: giving either replaces a default of the other)."""
-    given = {text.partition("=")[0].strip() for text in args.overrides}
-    given |= {form.key for form in SHORT_FORMS if getattr(args, form.key) is not None}
-    for exclusive in EXCLUSIVE:
-        if given & set(exclusive):
-            given |= set(exclusive)
-    return [d for d in defaults if d.partition("=")[0].strip() not in given]
-
-
-def flag_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the flags taken together or with the paths they name; None if nothing.
-
-    Checked before anything runs, so that a bad path fails at once and not after training.
-    """
-    if args.resume and args.checkpoint_dir is None:
-        return "--resume needs --checkpoint-dir, the folder of the checkpoints to resume from"
-    if args.resume and args.overwrite:
-        return "give --resume or --overwrite, not both: --overwrite starts afresh"
-    if args.json_path is not None and os.path.isdir(args.json_path):
-        return f"--json {args.json_path}: is a directory, expected a file name"
-    json_folder = (
-        None if args.json_path is None else os.path.dirname(os.path.abspath(args.json_path))
-    )
-    for flag, path, folder in [
-        ("--logdir", args.logdir, args.logdir),
-        ("--checkpoint-dir", args.checkpoint_dir, args.checkpoint_dir),
-        ("--json", args.json_path, json_folder),
-    ]:
-        if path is not None and (why := files.folder_problem(folder)):
-            return f"{flag} {path}: {why}"
-    return None
-
-
-def data_dir_problem(data_dir: str | None, names: set[str]) -> str | None:
-    """Why `--data-dir` can neither provide nor receive the tfds datasets `names`, or None."""
-    if data_dir is None:
-        return None
-    why = files.folder_problem(os.path.expanduser(data_dir))
-    for name in sorted(n for n in names if datasets.tfds_spec(n)):
-        if why and not data.is_prepared(data_dir, name):
-            return f"--data-dir {data_dir}: holds no prepared {name} to read and {why}"
-    return None
+    return config, population
 
 
 def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] = ()) -> Result:
-    """Parses the command line, then `train_and_evaluate`; exits with a line on what failed.
-    `defaults`: `KEY=VALUE`s an experiment module adds (a search's settings), each dropped when
-    the command line sets its key."""
+    """Parses the command line once, then trains (`experiment.run`); exits with a line on what
+    failed. `defaults`: `KEY=VALUE`s an experiment module adds (a search's settings), each
+    dropped when the command line sets its key."""
     p = parser(config)
     args = parse(p, argv)
     args.overrides = [*kept_defaults(defaults, args), *args.overrides]
     if problem := flag_problem(args):
         p.error(problem)
+    opts = experiment.Options(  # the search's settings travel as overrides, `search.samples=9`
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)
+           if f.name != "search"}
+    )  # fmt: skip
     try:
-        config, given = settings(config, args)
+        config, population = settings(config, args, opts)
     except ConfigError as error:
         p.error(str(error))
     compile_cache.enable()
@@ -387,13 +239,9 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
         init_distributed(args)
     processes = jax.process_count()  # here: the watchdog's thread must not start JAX's backend
     watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir, processes))
-    options = {  # the search's settings travel as overrides, `search.samples=9`, ...
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(experiment.Options)
-        if f.name != "search"
-    }
+    experiment.announce_chunks(population, opts)
     try:
-        result = experiment.train_and_evaluate(config, given, **options)
+        result = experiment.run(config, population, opts)
     except (datasets.DataError, ConfigError) as error:
         p.error(str(error))
     except files.WriteError as error:  # a result file or a checkpoint: it says what is kept
@@ -416,7 +264,7 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
 
 
 def resume_hint(checkpoint_dir: str | None, processes: int = 1) -> str:
-    if checkpoint_dir and not experiment.checkpoint_module().has_run(checkpoint_dir):
+    if checkpoint_dir and not run_record.checkpoint_module().has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir:
         every = " (on every process)" if processes > 1 else ""
@@ -439,7 +287,7 @@ def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoi
             f"from. Run it again with:\n  {commands.python_module(module, *args)}\n"
             "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)\n"
         )
-    if not experiment.checkpoint_module().has_run(checkpoint_dir):  # stopped before a save
+    if not run_record.checkpoint_module().has_run(checkpoint_dir):  # stopped before a save
         return (
             f"{prog}: stopped: {what}; nothing was saved in {checkpoint_dir} yet. Run it again "
             f"with:\n  {commands.python_module(module, *args)}\n"

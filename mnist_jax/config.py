@@ -1,8 +1,9 @@
 """The one config type every experiment fills in: plain JSON data.
 
-The dataset, model, optimizer, schedule and loss are named (looked up in `datasets.DATASETS`,
-`models.MODELS`, `optim.OPTIMIZERS`, `optim.SCHEDULES`, `losses.LOSSES`) and the last four given
-keyword settings, as big_vision's configs do, so a whole config is JSON: recorded beside each
+The dataset, model, optimizer, schedule, loss, training step and augmentation are named (looked
+up in `datasets.DATASETS`, `models.MODELS`, `optim.OPTIMIZERS`, `optim.SCHEDULES`,
+`losses.LOSSES`, `steps.TRAIN_STEPS`, `augment.AUGMENTS`) and all but the dataset given keyword
+settings, as big_vision's configs do, so a whole config is JSON: recorded beside each
 run, in the JSON report and in a checkpoint, which rebuilds the run from that record alone.
 """
 
@@ -49,6 +50,10 @@ class Config:
     dtype: str = "float32"
     tutorial: dict[str, Any] = dataclasses.field(default_factory=dict)
     dataset: str = "mnist"  # a name registered in `datasets.DATASETS`
+    train_step_name: str = "standard"  # the step, registered in `steps.TRAIN_STEPS`
+    train_step: dict[str, Any] = dataclasses.field(default_factory=dict)
+    augment_name: str = "none"  # the training batches' augmentation, in `augment.AUGMENTS`
+    augment: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def tutorial_setting(self) -> "Config":
         return dataclasses.replace(

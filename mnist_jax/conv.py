@@ -21,7 +21,7 @@ compiled, each candidate is timed on a few training steps in a compiled loop (fo
 kernel gradients; the forward alone for evaluation), and the choice is written to
 `conv_choices.json` in JAX's compilation cache folder (`compile_cache.cache_dir()`), so later
 runs pay nothing. Delete that file to measure again. With the cache off, each process measures.
-A sweep's layer, mapped over its members (the vmap axis `MEMBERS`), is its own layer: timed
+A sweep's layer, mapped over its members (`devices.members_mapped`), is its own layer: timed
 mapped over that many members and recorded apart, since the fastest lone layer can be the
 slowest mapped one (`xla_canonical`'s convolutions become grouped ones).
 """
@@ -32,11 +32,9 @@ import functools
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,15 +42,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_jax import compile_cache
+from mnist_jax import compile_cache, conv_timing
 
 NHWC_HWIO = ("NHWC", "HWIO", "NHWC")
 AUTO = "auto"
 CHOICES_FILE = "conv_choices.json"
-TIMED_STEPS = 5  # training steps in one timed call
-ROUNDS = 3  # timed calls of each candidate, interleaved; the median is kept
-FORWARD_EXAMPLES = 1000  # the most examples a forward pass alone is timed on
-MEMBERS = "members"  # the axis name of the vmaps over a sweep's members
 REVISION = 2  # of the implementations; 2: `xla_canonical`'s input gradient by stride phases
 
 
@@ -353,74 +347,11 @@ def _agreed(found: Choice) -> Choice:
 
 
 def _measure(layer: Layer) -> Choice:
-    """Times each implementation on `TIMED_STEPS` steps in a compiled loop, `ROUNDS` times
-    interleaved; the fastest median wins. The forward pass alone (evaluation, where the whole
-    test set is one batch) is timed on at most `FORWARD_EXAMPLES` examples, and without
-    `xla_canonical`, whose forward pass is `xla`'s."""
-    dtype = jnp.bfloat16 if layer.dtype == "bfloat16" else jnp.float32
-    keys = jax.random.split(jax.random.key(0), 2)
-    batch, *example = layer.input_shape
-    batch = batch if layer.train else min(batch, FORWARD_EXAMPLES)
-    x = jax.random.uniform(keys[0], (*_members(layer, layer.input_grad), batch, *example), dtype)
-    kernel = jax.random.normal(keys[1], (*_members(layer), *layer.kernel_shape), dtype) * 0.1
-    programs = {name: _timed_program(IMPLEMENTATIONS[name], layer) for name in candidates(layer)}
-    for program in programs.values():
-        jax.block_until_ready(program(x, kernel))  # compile and warm
-    seconds: dict[str, list[float]] = {name: [] for name in programs}
-    for _ in range(ROUNDS):
-        for name, program in programs.items():
-            start = time.perf_counter()
-            jax.block_until_ready(program(x, kernel))
-            seconds[name].append(time.perf_counter() - start)
-    ms = {n: 1000 * statistics.median(s) / TIMED_STEPS for n, s in seconds.items()}
+    """The fastest of the layer's candidates on this host (`conv_timing`); `xla_canonical` is
+    left out of a forward pass alone, which is `xla`'s."""
+    ms = conv_timing.milliseconds(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
     rounded = {name: round(value, 3) for name, value in ms.items()}
     return Choice(layer.key(), min(ms, key=ms.get), "measured", rounded)
-
-
-def _members(layer: Layer, mapped: bool = True) -> tuple[int, ...]:
-    """The leading members axis of a timed array, if the layer runs in a sweep and the array is
-    per member (a first layer's input, the data, is one batch that the members share)."""
-    return (layer.members,) if layer.members > 1 and mapped else ()
-
-
-def _timed_program(impl, layer: Layer):
-    """`TIMED_STEPS` steps of the layer in a `lax.scan`, as the compiled epoch runs it: with
-    `layer.train`, the forward pass and the gradients, each step moving the input and kernel
-    (so no step can be skipped); else the forward pass alone. A sweep's layer is mapped over
-    its members as `train.train_epoch` maps it."""
-    stride = layer.stride
-    argnums = (0, 1) if layer.input_grad else (1,)
-
-    def grads(x, kernel):
-        loss = lambda x, k: jnp.sum(jnp.square(impl(x, k, stride).astype(jnp.float32)))  # noqa: E731
-        return jax.grad(loss, argnums=argnums)(x, kernel)
-
-    def forward(x, kernel):
-        return jnp.mean(impl(x, kernel, stride))
-
-    if layer.members > 1:
-        x_axis = 0 if layer.input_grad else None
-        grads = jax.vmap(grads, in_axes=(x_axis, 0), axis_name=MEMBERS)
-        forward = jax.vmap(forward, in_axes=(x_axis, 0), axis_name=MEMBERS)
-
-    def step(carry, _):
-        x, kernel = carry
-        if not layer.train:
-            return (x + jnp.mean(forward(x, kernel)).astype(x.dtype), kernel), None
-        found = grads(x, kernel)
-        g_x = found[0] if layer.input_grad else jnp.zeros_like(x)
-        return (x - 1e-6 * g_x, kernel - 1e-6 * found[-1]), None
-
-    return jax.jit(lambda x, kernel: jax.lax.scan(step, (x, kernel), None, length=TIMED_STEPS)[0])
-
-
-def members_mapped() -> int:
-    """How many members the layer being traced is mapped over: the size of the `MEMBERS` axis
-    of `train`'s vmaps, 1 outside them."""
-    try:
-        return jax.lax.axis_size(MEMBERS)
-    except NameError:
-        return 1
 
 
 def _choices_path() -> Path | None:

@@ -18,10 +18,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from mnist_jax.datasets import DataError, DataFileError, DataNotFoundError, catalog, loading
+from mnist_jax.datasets import DataError, catalog, loading
 
-# MNIST's shortcuts, the names this module had before there were other datasets.
-MnistError, MnistNotFoundError, MnistFileError = DataError, DataNotFoundError, DataFileError
 MNIST = catalog.SPECS["mnist"]
 MNIST_SHA256 = catalog.MNIST_SHA256
 

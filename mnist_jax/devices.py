@@ -15,8 +15,18 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mnist_jax.config import ConfigError
 
-DATA_AXIS, MEMBERS_AXIS = "data", "members"
+DATA_AXIS, MEMBERS_AXIS = "data", "members"  # the mesh's axes; also the name of the vmaps
+# over a sweep's members, so a layer can ask how many members it is mapped over
 AXES = (DATA_AXIS, MEMBERS_AXIS)
+
+
+def members_mapped() -> int:
+    """How many members the code being traced is mapped over: the size of the vmap axis
+    `MEMBERS_AXIS` of a sweep's epoch, 1 outside it."""
+    try:
+        return jax.lax.axis_size(MEMBERS_AXIS)
+    except NameError:
+        return 1
 
 
 def local_devices(devices: int | None) -> list:

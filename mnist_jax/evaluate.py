@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import os
 
-from mnist_jax import checkpoint, data, datasets, devices, experiment, loop, registry, sweep, train
+from mnist_jax import checkpoint, data, datasets, devices, progress, registry, spec, sweep, train
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.results import TEST, Epoch, Result, Run, summary_table
 
@@ -65,14 +65,14 @@ def check_transfer(trained: str, other: str) -> None:
 
 
 def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> list[Run]:
-    spec = experiment.train_spec(group.members[0].config, [m.config for m in group.members])
+    group_spec = spec.train_spec(group.members[0].config, [m.config for m in group.members])
     runs = []
     for first in range(0, len(group.members), size):
         members = group.members[first : first + size]
         start = group.first + first
         if not os.path.isdir(checkpoint.group_path(directory, start, len(members))):
             continue  # this chunk had not started when the run stopped
-        like_M = loop.initial_state(spec, mesh, members, test_xy[0].shape[1:])
+        like_M = progress.initial_state(group_spec, mesh, members, test_xy[0].shape[1:])
         store = checkpoint.MemberCheckpoints(directory, start, len(members))
         try:
             saved = store.latest(like_M)
@@ -82,7 +82,7 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
             continue
         state_M = devices.place_state(mesh, saved.state)
         test, final = devices.to_host(
-            train.evaluate(spec, mesh, state_M.params, state_M.hparams, test_xy)
+            train.evaluate(group_spec, mesh, state_M.params, state_M.hparams, test_xy)
         )
         for m, member in enumerate(members):
             history = [Epoch.from_json(e) for e in saved.history[m]]

@@ -1,266 +1,174 @@
-"""The epoch loop for one compiled chunk of members: start or resume, one epoch, collect.
+"""The one epoch loop: trains a chunk of members epoch after epoch; a search's policy acts
+between epochs.
 
 Logs are written on a background thread while the next epoch computes; a failed write stops
 the run at the next epoch's end. With a checkpoint dir the state is saved after every epoch once
-that epoch's logs are on disk, so a resumed run's logs continue where its checkpoint does.
+that epoch's logs are on disk, so a resumed run's logs continue where its checkpoint does. Every
+chunk, plain or searched, gets the same wall times, divergence reports, stop on a signal and
+handling of a failed save.
 """
 
 import dataclasses
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 
 import mnist_jax
-from mnist_jax import commands, devices, interrupt, metrics, sweep, train
+from mnist_jax import devices, interrupt, metrics, progress, sweep, train
+from mnist_jax.progress import Chunk, Context, Progress
 from mnist_jax.results import TEST, VAL, Epoch, Run
-from mnist_jax.sweep import Member
-from mnist_jax.writer import RunWriter, claim_run_dir, write_hparams
 
 
 @dataclasses.dataclass(frozen=True)
-class Chunk:
-    """Members trained together: `members[i]` is member `first + i` of the whole sweep."""
+class Policy:
+    """What a search does between epochs (`strategies`); the default trains every member to the
+    end of the chunk's epochs."""
 
-    group: int
-    index: int | None  # its number within the group, when the group is split by --max-members
-    first: int
-    members: tuple[Member, ...]
-    spec: train.TrainSpec
-    plan: tuple[int, ...]  # batches in each epoch
-    traced: tuple[str, ...] = ()  # float hyperparameters recorded every epoch (PBT changes them)
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    """What every chunk of a run shares."""
-
-    experiment: str
-    mesh: Mesh
-    train_xy: tuple[jax.Array, jax.Array]
-    test_xy: tuple[jax.Array, jax.Array] | None  # None: the test set is not read every epoch
-    val_xy: tuple[jax.Array, jax.Array] | None  # the validation split, when there is one
-    logdir: str
-    overwrite: bool
-    checkpoint_dir: str | None
-    resume: bool
-    say: Callable[..., None]
-    stop: interrupt.StopOnSignal
+    epochs: int | None = None  # epochs to train; None: all of the chunk's
+    # The members (ascending indices) that train an epoch, from every member's history so far
+    # and the epoch (1-based); a smaller set trains as a smaller compiled program.
+    alive: Callable[[Sequence[Sequence[Epoch]], int], list[int]] | None = None
+    between: Callable[[Progress], None] | None = None  # after an epoch's logs, before its save
 
 
 @dataclasses.dataclass
-class Progress:
-    """A chunk's state between epochs."""
+class Training:
+    """The members that train now: all of them, or a policy's survivors, as their own chunk
+    and progress (whose lists are the whole population's, so what an epoch appends reaches
+    every record) on a mesh of their size."""
 
-    state: train.TrainState
-    done: int  # epochs done
-    history: list[list[Epoch]]
-    batch_losses: list[list[np.ndarray]]
-    final: dict[str, np.ndarray]  # the `END` metrics after the last epoch done, `[M, ...]`
-    run_dirs: list[str | None]  # None: no logs (--no-logs, or not process 0)
-    writers: list[RunWriter]
-    store: object | None  # checkpoint.MemberCheckpoints
+    alive: list[int]
+    chunk: Chunk
+    progress: Progress
+    ctx: Context
 
 
-def hparams_of(members) -> dict[str, jax.Array]:
-    """The members' float hyperparameters, one [M] array per key."""
-    floats = [sweep.float_hparams(m.config) for m in members]
-    return {k: jnp.array([f[k] for f in floats], jnp.float32) for k in floats[0]}
+def train_chunk(
+    chunk: Chunk, contexts: Callable[[int], Context], data_seed: int, policy: Policy = Policy()
+) -> tuple[list[Run], float, int]:
+    """Trains `chunk` to the end of its epochs (or the policy's), until every member training
+    has diverged, or until a stop signal; returns its runs, the start-up time to its first step
+    and the epochs done. `contexts(n)`: where n members train.
+
+    A checkpoint that cannot be written stops it after that epoch: `checkpoint.SaveError` is
+    raised with the chunk's runs up to there."""
+    ctx = contexts(len(chunk.members))
+    whole = progress.start(chunk, ctx)
+    order_key = jax.random.key(data_seed)
+    last = policy.epochs or len(chunk.batches)
+    first_step = sum(chunk.batches[: whole.done]) + 1
+    startup_seconds = time.perf_counter() - mnist_jax.IMPORT_TIME
+    diverged = np.array(devices.to_host(whole.state.diverged))
+    population = None  # every member's state on the host, while a policy trains some
+    now = Training(list(range(len(chunk.members))), chunk, whole, ctx)
+    pending: list[Future] = []
+    failed = None
+    with ThreadPoolExecutor(max_workers=1) as log_thread:
+        try:
+            for epoch in range(whole.done + 1, last + 1):
+                raise_failed(pending)  # a log dir that filled up stops the run now
+                if policy.alive is not None:
+                    if population is None:
+                        population = host_state(whole.state)
+                    alive = policy.alive(whole.history, epoch)
+                    if alive != now.alive or now.progress is whole:
+                        now = survivors(alive, chunk, whole, population, contexts(len(alive)))
+                epoch_start = time.perf_counter()
+                trained = train.train_epoch(
+                    now.chunk.spec,
+                    now.ctx.mesh,
+                    now.progress.state,
+                    now.ctx.train_xy,
+                    jax.random.fold_in(order_key, epoch),
+                    chunk.batches[epoch - 1],
+                )
+                jax.block_until_ready(trained[0])
+                seconds = time.perf_counter() - epoch_start
+                batch_metrics = record_epoch(now, trained, seconds)
+                whole.done = epoch
+                if now.progress.writers:
+                    logs = (now.progress, epoch, first_step, batch_metrics)
+                    pending.append(log_thread.submit(progress.write_logs, *logs))
+                first_step += chunk.batches[epoch - 1]
+                now.ctx.say(progress.progress_line(now.chunk, now.progress, last, seconds))
+                if population is not None:
+                    store(population, now.alive, host_state(now.progress.state))
+                    whole.state = on_device(population)
+                if policy.between is not None:
+                    policy.between(whole)
+                if whole.store:
+                    if pending:
+                        pending[-1].result()  # logs first: a checkpoint never runs ahead
+                    failed = progress.save_or_fail(whole)
+                diverged[now.alive] = report_divergence(now, diverged[now.alive])
+                record_wall(now.progress, time.perf_counter() - epoch_start)
+                stop = interrupt.agreed_stop(now.ctx.stop) is not None
+                if failed or diverged[now.alive].all() or stop:
+                    break
+            if whole.writers and whole.done and whole.final:
+                pending.append(log_thread.submit(progress.write_final, whole))
+        finally:
+            pending += [log_thread.submit(w.close) for w in whole.writers]
+            if whole.store:
+                whole.store.close()
+    for future in pending:
+        future.result()  # a failed write surfaces here
+    if population is not None:
+        whole.state = population
+    runs = collect(chunk, whole, diverged, now.ctx.mesh.shape)
+    if failed:
+        failed.runs = runs
+        raise failed
+    return runs, startup_seconds, whole.done
 
 
-def initial_state(spec: train.TrainSpec, mesh: Mesh, members, input_shape) -> train.TrainState:
-    seeds_M = jnp.array([m.seed for m in members], jnp.int32)
-    return train.init_members(spec, mesh, seeds_M, hparams_of(members), input_shape)
-
-
-def run_config(member: Member, chunk: Chunk, ctx: Context, run_dir: str) -> dict:
-    """What `config.json` records beside a run's logs: the member's whole config."""
-    return {
-        **member.config.to_json(),
-        "experiment": ctx.experiment,
-        "run": os.path.basename(run_dir),
-        "hparams": member.hparams,
-        "group": chunk.group,
-        "devices": int(ctx.mesh.devices.size),
-        "mesh": dict(ctx.mesh.shape),
-    }
-
-
-def start(chunk: Chunk, ctx: Context) -> Progress:
-    """Fresh members, or the latest checkpoint of these members when resuming."""
-    state = initial_state(chunk.spec, ctx.mesh, chunk.members, ctx.train_xy[0].shape[1:])
-    if not ctx.checkpoint_dir:
-        return fresh(chunk, ctx, state, None)
-    from mnist_jax import checkpoint  # orbax is slow to import: only runs that save pay
-
-    store = checkpoint.MemberCheckpoints(ctx.checkpoint_dir, chunk.first, len(chunk.members))
-    try:
-        saved = store.latest(state) if ctx.resume else None
-        return (
-            fresh(chunk, ctx, state, store) if saved is None else resume(chunk, ctx, saved, store)
-        )
-    except BaseException:  # a damaged checkpoint, a failed first save: orbax's threads end now
-        store.close()
-        raise
-
-
-def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progress:
-    """Members from their initial state, each logging into a new run directory."""
-    logging = jax.process_index() == 0 and ctx.logdir is not None
-    run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
-    writers = [
-        RunWriter(d, run_config(m, chunk, ctx, d))
-        for d, m in zip(run_dirs, chunk.members, strict=True)
-        if d is not None
-    ]
-    for d, m in zip(run_dirs, chunk.members, strict=True):
-        if d is not None:
-            write_hparams(d, f"{os.path.basename(d)} ({ctx.experiment})", m.shown())
-    empty = [[] for _ in chunk.members]
-    progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)
-    ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
-    if store:
-        save(progress)
-    return progress
-
-
-def resume(chunk: Chunk, ctx: Context, saved, store) -> Progress:
-    """Members from their latest checkpoint, logging where this command says: into the run
-    directories they had when those are under its `logdir`, else into new ones there (none
-    with `--no-logs`), never into another log dir the checkpoint happens to name."""
-    check_resumable(saved, chunk.plan, store.path)
-    resume_at = (saved.epoch + 1, saved.steps + 1)
-    run_dirs = saved.run_dirs
-    if jax.process_index() == 0:
-        run_dirs = [
-            resumed_run_dir(ctx, m, d) for m, d in zip(chunk.members, run_dirs, strict=True)
-        ]
-    writers = [
-        RunWriter(d, run_config(m, chunk, ctx, d), resume_at)
-        for d, m in zip(run_dirs, chunk.members, strict=True)
-        if jax.process_index() == 0 and d is not None
-    ]
-    ctx.say(f"resuming after epoch {saved.epoch} ({saved.steps} steps) from {store.path}")
-    ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
-    return Progress(
-        state=devices.place_state(ctx.mesh, saved.state),
-        done=saved.epoch,
-        history=[[Epoch.from_json(e) for e in h] for h in saved.history],
-        batch_losses=[
-            [row[: sum(chunk.plan[: len(h)])]]  # a halved member's padding cut off
-            for row, h in zip(saved.batch_losses, saved.history, strict=True)
-        ],
-        final={},
-        run_dirs=run_dirs,
-        writers=writers,
-        store=store,
+def survivors(
+    alive: list[int], chunk: Chunk, whole: Progress, population, ctx: Context
+) -> Training:
+    """The members `alive` as a chunk of their own, their state taken from the population's
+    and placed on `ctx`'s mesh (a smaller compiled program than the whole chunk's)."""
+    ctx.say(f"{len(alive)} of {len(chunk.members)} member(s) train from epoch {whole.done + 1}")
+    view = Progress(
+        state=devices.place_state(ctx.mesh, jax.tree.map(lambda leaf: leaf[alive], population)),
+        done=whole.done,
+        history=[whole.history[m] for m in alive],
+        batch_losses=[whole.batch_losses[m] for m in alive],
+        final={},  # a search evaluates the test set for its choice only, at the end
+        run_dirs=[whole.run_dirs[m] for m in alive],
+        writers=[whole.writers[m] for m in alive] if whole.writers else [],
+        store=None,
     )
+    members = tuple(chunk.members[m] for m in alive)
+    return Training(alive, dataclasses.replace(chunk, members=members), view, ctx)
 
 
-def resumed_run_dir(ctx: Context, member: Member, saved: str | None) -> str | None:
-    """The saved run directory if it lies where this command logs, else a new one there."""
-    if ctx.logdir is None:
-        return None
-    if saved is not None:
-        here = os.path.join(ctx.logdir, ctx.experiment, os.path.basename(saved))
-        if os.path.abspath(here) == saved:
-            return saved
-    return claim(ctx, member)
+def host_state(state_M: train.TrainState) -> train.TrainState:
+    """A stacked state on the host, writable, its keys as raw key data (what
+    `devices.place_state` takes back)."""
+    host = devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
+    return jax.tree.map(lambda leaf: np.array(leaf, copy=True), host)
 
 
-def where(logdir: str | None, run_dirs: list[str | None], checkpoint_dir: str | None) -> str:
-    """The runs' own folders by name (a rerun's `-2` too), the checkpoints, and the command
-    that shows the logs: `logs in logs/softmax/lr_0.5-seed_0-2; view with: tensorboard ...`."""
-    shown = [_shown(d, logdir) for d in run_dirs if d is not None]
-    if not shown:
-        places = ["no logs written"]
-    elif len(shown) == 1:
-        places = [f"logs in {shown[0]}"]
-    else:
-        folders = list(dict.fromkeys(os.path.dirname(d) for d in shown))
-        names = shown if len(folders) > 1 else [os.path.basename(d) for d in shown]
-        more = len(names) - RUNS_SHOWN
-        listed = ", ".join(names[:RUNS_SHOWN]) + (f" and {more} more" if more > 0 else "")
-        inside = "" if len(folders) > 1 else f" in {folders[0]}{os.sep}"
-        places = [f"logs of {len(shown)} runs{inside}: {listed}"]
-    if checkpoint_dir:
-        places.append(f"checkpoints in {checkpoint_dir}")
-    view = f"; view with: {commands.tensorboard(logdir)}" if shown and logdir else ""
-    return ", ".join(places) + view
+def store(population: train.TrainState, alive: list[int], state: train.TrainState) -> None:
+    """Writes the `alive` members' host `state` into the population's."""
+    for leaf, new in zip(jax.tree.leaves(population), jax.tree.leaves(state), strict=True):
+        leaf[alive] = new
 
 
-RUNS_SHOWN = 8  # run folders named in a line; a larger sweep says how many more
+def on_device(population: train.TrainState) -> train.TrainState:
+    """The host population with its keys typed again, as a checkpoint saves it."""
+    return population.replace(key=jax.random.wrap_key_data(population.key))
 
 
-def _shown(run_dir: str, logdir: str | None) -> str:
-    """`run_dir` (absolute) under `logdir` as the user gave it, else as it is."""
-    if logdir is None:
-        return run_dir
-    relative = os.path.relpath(run_dir, os.path.abspath(logdir))
-    return run_dir if relative.startswith("..") else os.path.join(logdir, relative)
-
-
-def claim(ctx: Context, member: Member) -> str:
-    """A fresh run directory named by what differs, as an absolute path: resumable from
-    another working directory."""
-    path = os.path.join(ctx.logdir, ctx.experiment, sweep.run_name(member))
-    return os.path.abspath(claim_run_dir(path, ctx.overwrite))
-
-
-def check_resumable(saved, plan: tuple[int, ...], path: str) -> None:
-    from mnist_jax.checkpoint import CheckpointError
-
-    if saved.epoch > len(plan):
-        raise CheckpointError(
-            f"the checkpoint in {path} is after epoch {saved.epoch}, past the {len(plan)} "
-            f"epoch(s) asked: --epochs counts from the start, so ask for at least {saved.epoch}"
-        )
-    if saved.steps != sum(plan[: saved.epoch]):
-        raise CheckpointError(
-            f"the checkpoint in {path} is after {saved.steps} steps, but epoch {saved.epoch} of "
-            f"this run ends after {sum(plan[: saved.epoch])}: resume with the --steps it was "
-            "saved with, or more whole epochs of it"
-        )
-
-
-def save(progress: Progress) -> None:
-    """The checkpoint of the epoch just done; members that trained fewer steps (successive
-    halving stops some) have their batch losses padded with NaN."""
-    rows = [np.concatenate(b) if b else np.zeros(0, np.float32) for b in progress.batch_losses]
-    steps = max(len(row) for row in rows)
-    losses_MxS = np.stack([np.pad(r, (0, steps - len(r)), constant_values=np.nan) for r in rows])
-    progress.store.save(
-        progress.done,
-        int(losses_MxS.shape[1]),
-        progress.state,
-        losses_MxS,
-        [[e.to_json() for e in h] for h in progress.history],
-        progress.run_dirs,
-    )
-
-
-def run_epoch(
-    chunk: Chunk, ctx: Context, progress: Progress, data_key: jax.Array
-) -> tuple[float, dict[str, np.ndarray]]:
-    """Trains and evaluates one epoch and appends its records; returns its compiled seconds and
-    the per-batch metrics `[M, batches]`."""
+def record_epoch(now: Training, trained, seconds: float) -> dict[str, np.ndarray]:
+    """Evaluates the epoch just `trained` (`train.train_epoch`'s state and metrics, which took
+    `seconds`) and appends its records; returns the per-batch metrics `[M, batches]`."""
+    state, batch_metrics, epoch_metrics = trained
+    chunk, ctx, progress = now.chunk, now.ctx, now.progress
     epoch = progress.done + 1
-    start_time = time.perf_counter()
-    state, batch_metrics, epoch_metrics = train.train_epoch(
-        chunk.spec,
-        ctx.mesh,
-        progress.state,
-        ctx.train_xy,
-        jax.random.fold_in(data_key, epoch),
-        chunk.plan[epoch - 1],
-    )
-    jax.block_until_ready(state)
-    seconds = time.perf_counter() - start_time
     evaluated = {
         prefix: train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, xy)
         for prefix, xy in ((TEST, ctx.test_xy), (VAL, ctx.val_xy))
@@ -281,87 +189,7 @@ def run_epoch(
         hparams = {k: float(v[m]) for k, v in traced.items()} if traced else None
         progress.history[m].append(Epoch(epoch, values, seconds, hparams=hparams))
     progress.state, progress.done, progress.final = state, epoch, final
-    return seconds, batch_metrics
-
-
-def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: dict) -> None:
-    for m, writer in enumerate(progress.writers):
-        last = progress.history[m][epoch - 1]  # the main thread may have appended the next
-        writer.write_batches(first_step, {k: v[m] for k, v in batch_metrics.items()})
-        writer.write_epoch(last)
-        writer.flush()  # on disk before the epoch's checkpoint, and before a crash
-
-
-def train_chunk(
-    chunk: Chunk, ctx: Context, data_seed: int, between: Callable[[Progress], None] | None = None
-) -> tuple[list[Run], float, int]:
-    """Trains one chunk to the end of its plan, or until every member diverged or a stop
-    signal; returns its runs, the start-up time to its first step, and the epochs done.
-    `between(progress)` runs after each epoch's logs are handed over, before its checkpoint
-    (PBT's exploit-and-explore).
-
-    A checkpoint that cannot be written stops it after that epoch: `checkpoint.SaveError` is
-    raised with the chunk's runs up to there."""
-    progress = start(chunk, ctx)
-    data_key = jax.random.key(data_seed)
-    first_step = sum(chunk.plan[: progress.done]) + 1
-    startup_seconds = time.perf_counter() - mnist_jax.IMPORT_TIME
-    diverged = devices.to_host(progress.state.diverged)
-    pending: list[Future] = []
-    failed = None
-    with ThreadPoolExecutor(max_workers=1) as log_thread:
-        try:
-            for epoch in range(progress.done + 1, len(chunk.plan) + 1):
-                raise_failed(pending)  # a log dir that filled up stops the run now
-                epoch_start = time.perf_counter()
-                seconds, batch_metrics = run_epoch(chunk, ctx, progress, data_key)
-                if progress.writers:
-                    pending.append(
-                        log_thread.submit(write_logs, progress, epoch, first_step, batch_metrics)
-                    )
-                first_step += chunk.plan[epoch - 1]
-                ctx.say(progress_line(chunk, progress, len(chunk.plan), seconds))
-                if between is not None:
-                    between(progress)
-                if progress.store:
-                    if pending:
-                        pending[-1].result()  # logs first: a checkpoint never runs ahead
-                    failed = save_or_fail(progress)
-                diverged = report_divergence(progress.state, chunk.members, diverged, ctx.say)
-                record_wall(progress, time.perf_counter() - epoch_start)
-                if failed or diverged.all() or interrupt.agreed_stop(ctx.stop) is not None:
-                    break
-            if progress.writers and progress.done:
-                pending.append(log_thread.submit(write_final, progress))
-        finally:
-            pending += [log_thread.submit(w.close) for w in progress.writers]
-            if progress.store:
-                progress.store.close()
-    for future in pending:
-        future.result()  # a failed write surfaces here
-    runs = collect(chunk, progress, diverged, ctx.mesh.shape)
-    if failed:
-        failed.runs = runs
-        raise failed
-    return runs, startup_seconds, progress.done
-
-
-def save_or_fail(progress: Progress):
-    """Saves the epoch just trained; returns the `checkpoint.SaveError` if it failed."""
-    from mnist_jax.checkpoint import SaveError  # imported already: this run saves
-
-    try:
-        save(progress)
-    except SaveError as error:
-        return error
-    return None
-
-
-def write_final(progress: Progress) -> None:
-    """The `END` metrics of the last epoch done, in each member's test run."""
-    for m, writer in enumerate(progress.writers):
-        writer.write_final(progress.done, {k: v[m] for k, v in progress.final.items()})
-        writer.flush()
+    return batch_metrics
 
 
 def record_wall(progress: Progress, wall_seconds: float) -> None:
@@ -377,57 +205,31 @@ def raise_failed(pending: list[Future]) -> None:
             raise future.exception()
 
 
-def collect(chunk: Chunk, progress: Progress, diverged: np.ndarray, mesh_shape) -> list[Run]:
-    steps, params = devices.to_host((progress.state.step, progress.state.params))
+def collect(chunk: Chunk, whole: Progress, diverged: np.ndarray, mesh_shape) -> list[Run]:
+    steps, params = devices.to_host((whole.state.step, whole.state.params))
     return [
         Run(
             member=member,
             group=chunk.group,
             chunk=chunk.index,
-            run_dir=progress.run_dirs[m],
-            history=progress.history[m],
-            batch_losses=np.concatenate(progress.batch_losses[m]),
+            run_dir=whole.run_dirs[m],
+            history=whole.history[m],
+            batch_losses=np.concatenate(whole.batch_losses[m]),
             diverged=bool(diverged[m]),
             diverged_at_step=int(steps[m]) + 1 if diverged[m] else None,
             mesh=dict(mesh_shape),
-            final={k: v[m] for k, v in progress.final.items()},
+            final={k: v[m] for k, v in whole.final.items()},
             params=jax.tree.map(lambda leaf, m=m: leaf[m], params),
         )
         for m, member in enumerate(chunk.members)
     ]
 
 
-def report_divergence(state, members, diverged_before, say) -> np.ndarray:
-    """Says which members diverged in the last epoch; returns which have by now."""
-    diverged, steps = devices.to_host((state.diverged, state.step))
+def report_divergence(now: Training, diverged_before: np.ndarray) -> np.ndarray:
+    """Says which of the members training diverged in the last epoch; returns which have by
+    now."""
+    diverged, steps = devices.to_host((now.progress.state.diverged, now.progress.state.step))
     for m in np.flatnonzero(diverged & ~diverged_before):
-        say(f"{sweep.run_name(members[m])}: loss not finite at step {steps[m] + 1}; it stops there")
+        name = sweep.run_name(now.chunk.members[m])
+        now.ctx.say(f"{name}: loss not finite at step {steps[m] + 1}; it stops there")
     return diverged
-
-
-def progress_line(chunk: Chunk, progress: Progress, total: int, seconds: float) -> str:
-    """A single run's every metric with a `short` label: training's, the validation split's
-    (`val_`) and the test set's (`test_`), each when there is one; a sweep's members ranked by
-    validation accuracy when there is a split, else by test accuracy."""
-    line = f"epoch {progress.done}/{total}  {seconds:.2f}s"
-    if len(chunk.members) == 1:
-        values = progress.history[0][-1].values
-        shown = [
-            f"{prefix}{metrics.get(k).short} {values[prefix + k]:.4f}"
-            for prefix in ("", VAL, TEST)
-            for k in chunk.spec.metric_names
-            if metrics.get(k).short and prefix + k in values
-        ]
-        return "  ".join([line, *shown])
-    prefix = VAL if f"{VAL}accuracy" in progress.history[0][-1].values else TEST
-    accuracies = [
-        (h[-1].values.get(f"{prefix}accuracy", float("nan")), sweep.run_name(m))
-        for h, m in zip(progress.history, chunk.members, strict=True)
-    ]
-    shown = sorted(accuracies, reverse=True)[:PROGRESS_SHOWN]
-    more = f" (best {len(shown)} of {len(accuracies)})" if len(shown) < len(accuracies) else ""
-    ranked = ", ".join(f"{name} {acc:.4f}" for acc, name in shown)
-    return f"{line}  {prefix}acc{more} {ranked}"
-
-
-PROGRESS_SHOWN = 6  # members named in a sweep's progress line

@@ -12,9 +12,13 @@ Where a metric is computed (`Metric.where`, one or more of):
 - `END`: on the test set after the last epoch: a vector as scalars `<name>/<i>` in `<run>/test`
   and in the CSV, a matrix as an image in `<run>/test`; both in the run's JSON record.
 
-A metric returns a scalar, or a dict of scalars (one each, `<name>/<key>`: `weight_norm/dense_1`),
-or, at the end, an array. Optional metrics are computed only when a config names them
-(`metrics=[weight_norm,grad_norm]`); the others always. Adding one, from any module:
+A metric may read the batch's inputs (`Observed.x_BxHxWxC`) and, when it is registered with
+`activations=True`, what the model sows with `self.sow("intermediates", NAME, value)` (the
+built-in MLPs sow each hidden layer's activation): `Observed.activations`, Flax's nested dict
+of tuples. A metric returns a scalar, or a dict of scalars (one each, `<name>/<key>`:
+`weight_norm/dense_1`), or, at the end, an array. Optional metrics are computed only when a
+config names them (`metrics=[weight_norm,grad_norm]`); the others always. Adding one, from
+any module:
 
     @metrics.register("logit_norm", where=(metrics.BATCH, metrics.TEST))
     def logit_norm(o: metrics.Observed) -> jax.Array:
@@ -43,8 +47,9 @@ METRICS = Registry("metric")
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """What a metric reads. At `BATCH` every field is set; at `TEST` and `END` all but `grads`
-    and `learning_rate`; at `EPOCH` only `params`."""
+    """What a metric reads. At `BATCH` every field is set (`activations` when a metric of the
+    run asks for them); at `TEST` and `END` all but `grads` and `learning_rate`; at `EPOCH`
+    only `params`."""
 
     logits_BxK: jax.Array | None = None
     y_BxK: jax.Array | None = None
@@ -52,6 +57,8 @@ class Observed:
     params: Any = None
     grads: Any = None
     learning_rate: jax.Array | None = None  # the rate this step applied
+    x_BxHxWxC: jax.Array | None = None  # the inputs, as the model sees them
+    activations: Any = None  # what the model sowed, {"layer": {"name": (value,)}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Metric:
     reduce: str = "mean"  # of a `BATCH` metric over an epoch's steps: "mean" or "last"
     optional: bool = False  # computed only when a config's `metrics` names it
     short: str | None = None  # its label in a single run's progress line; None: not shown
+    activations: bool = False  # reads `Observed.activations`: the model's forward pass sows
 
 
 def register(
@@ -71,6 +79,7 @@ def register(
     reduce: str = "mean",
     optional: bool = False,
     short: str | None = None,
+    activations: bool = False,
 ):
     """`@register("name", where=(BATCH, TEST))` on a function of an `Observed`."""
     if set(where) - {BATCH, TEST, EPOCH, END} or reduce not in REDUCTIONS:
@@ -78,7 +87,7 @@ def register(
                          f"{'/'.join(REDUCTIONS)}")  # fmt: skip
 
     def add(fn: Callable[[Observed], Any]) -> Callable[[Observed], Any]:
-        metric = Metric(name, fn, tuple(where), reduce, optional, short)
+        metric = Metric(name, fn, tuple(where), reduce, optional, short, activations)
         METRICS.register(name, metric, importable_name(fn.__globals__))
         return fn
 
@@ -104,6 +113,11 @@ def active(chosen: Sequence[str]) -> tuple[str, ...]:
 def at(names: Sequence[str], where: str) -> tuple[str, ...]:
     """Those of `names` computed at `where`."""
     return tuple(n for n in names if where in get(n).where)
+
+
+def reads_activations(names: Sequence[str]) -> bool:
+    """Whether any of `names` reads the model's sown activations."""
+    return any(get(n).activations for n in names)
 
 
 def compute(names: Sequence[str], observed: Observed) -> dict[str, jax.Array]:

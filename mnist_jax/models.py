@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_jax import conv
+from mnist_jax import conv, devices
 from mnist_jax.registry import Registry
 
 MODELS = Registry("model")
@@ -33,7 +33,7 @@ def _dense(features: int, name: str, dtype: str) -> nn.Dense:
     like work through a lone model."""
     if dtype == "bfloat16":
         products = bfloat16_dot_general
-    elif conv.members_mapped() > 1:
+    elif devices.members_mapped() > 1:
         products = float32_dot_general
     else:
         products = None  # lax.dot_general
@@ -157,7 +157,7 @@ class Conv(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         compute = jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32
         x, kernel = x_BxHxWxC.astype(compute), kernel.astype(compute)
-        members = conv.members_mapped()
+        members = devices.members_mapped()
         layer = conv.Layer(x.shape, shape, self.stride, self.dtype, train, input_grad, members)
         y = conv.IMPLEMENTATIONS[conv.choose(layer, self.impl)](x, kernel, self.stride)
         return y.astype(jnp.float32) + bias

@@ -69,16 +69,30 @@ def parse(arg: str, shown: str | None = None) -> Override:
     return Override(key, tuple(values))
 
 
-def parse_all(args: Sequence[str]) -> list[Override]:
-    """Every override of `args`; a key given twice is refused rather than one silently winning."""
-    overrides = [parse(arg) for arg in args]
-    keys = [o.key for o in overrides]
-    for key in keys:
-        if keys.count(key) > 1:
+EXCLUSIVE = (("epochs", "steps"),)  # keys of which one at most is given
+
+
+def parse_all(args: Sequence[str], shown: Sequence[str] | None = None) -> list[Override]:
+    """Every override of `args`, the one parse of a command's settings: a key given twice is
+    refused rather than one silently winning, and so are both of an `EXCLUSIVE` pair. `shown`:
+    how the user wrote each (`--lr 1e-3` for a short form), quoted in refusals."""
+    shown = [repr(arg) for arg in args] if shown is None else list(shown)
+    overrides = [parse(arg, where) for arg, where in zip(args, shown, strict=True)]
+    spelled: dict[str, list[str]] = {}  # key -> how each of its overrides was given
+    for o, arg, where in zip(overrides, args, shown, strict=True):
+        way = where.split()[0] if where.startswith("--") else f"{arg.partition('=')[0].strip()}="
+        spelled.setdefault(o.key, []).append(way)
+    for key, ways in spelled.items():
+        if len(ways) > 1:
             raise OverrideError(
-                f"{key!r} is set {keys.count(key)} times; give it once "
+                f"give {' or '.join(ways)}, not both"
+                if len(set(ways)) > 1
+                else f"{key!r} is set {len(ways)} times; give it once "
                 f"(a sweep is one override: {key}=A,B)"
             )
+    for exclusive in EXCLUSIVE:
+        if all(k in spelled for k in exclusive):
+            raise OverrideError(f"give {' or '.join(spelled[k][0] for k in exclusive)}, not both")
     return overrides
 
 

@@ -69,7 +69,7 @@ def split_overrides(given: Sequence, search: Search) -> tuple[list, Search]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class Population:
     """What a command trains: its members, the keys that differ between them, and how."""
 
     members: list[sweep.Member]
@@ -78,7 +78,7 @@ class Plan:
     distributions: dict[str, Distribution] = dataclasses.field(default_factory=dict)
 
 
-def plan(config: Config, given: Sequence[Override], search: Search) -> Plan:
+def population(config: Config, given: Sequence[Override], search: Search) -> Population:
     """The members `given` asks for: a grid, or `search.samples` draws from its distributions
     (times any grid keys); refuses in one line what the strategy cannot run."""
     given, search = split_overrides(given, search)
@@ -100,7 +100,7 @@ def plan(config: Config, given: Sequence[Override], search: Search) -> Plan:
     members = sweep.expand(config, grid, samples)
     check(members, search)
     swept = sweep.shown_keys(grid, members) + list(dists)
-    return Plan(members, swept, search, dists)
+    return Population(members, swept, search, dists)
 
 
 def check(members: Sequence[sweep.Member], search: Search) -> None:
@@ -134,13 +134,13 @@ def rungs(members: int, eta: int, rung_epochs: int, max_epochs: int) -> list[tup
     """Successive halving's rungs as (members trained, epochs each has trained by its end):
     9 members, eta 3, 1 epoch a rung: [(9, 1), (3, 2), (1, 3)]. Stops once one member has
     trained its rung, or before a rung would pass `max_epochs`."""
-    plan, count, epochs = [], members, rung_epochs
+    found, count, epochs = [], members, rung_epochs
     while epochs <= max_epochs:
-        plan.append((count, epochs))
+        found.append((count, epochs))
         if count == 1:
             break
         count, epochs = max(1, count // eta), epochs + rung_epochs
-    return plan
+    return found
 
 
 def ranking(scores: Sequence[float]) -> list[int]:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mnist_jax import datasets, losses, metrics, models, optim, overrides
+from mnist_jax import augment, datasets, losses, metrics, models, optim, overrides, steps
 from mnist_jax.config import Config, ConfigError, check
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
@@ -24,9 +24,10 @@ SETTINGS = {
     "optimizer": optim.OPTIMIZERS,
     "schedule": optim.SCHEDULES,
     "loss": losses.LOSSES,
+    "train_step": steps.TRAIN_STEPS,
+    "augment": augment.AUGMENTS,
 }
-# Top-level fields a key may set; `model`, `optimizer`, `schedule` and `loss` name the registered
-# entry.
+# Top-level fields a key may set; each of `SETTINGS`' keys names the registered entry.
 FIELDS = (
     "dataset", "lr", "seed", "epochs", "steps", "batch_size", "metrics", "raw_pixels", "dtype",
     "data_seed", "val_split",

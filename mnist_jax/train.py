@@ -10,79 +10,17 @@ batch is dropped: each epoch trains on `N // batch_size` full batches of a fresh
 every example is seen equally often over epochs (batch 100 divides MNIST's 60,000 exactly).
 """
 
-import dataclasses
 import functools
-from typing import Any
 
-import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import conv, losses, metrics, models, optim
+from mnist_jax import conv, metrics, models
 from mnist_jax.devices import DATA_AXIS, MEMBERS_AXIS, by_member
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSpec:
-    """What is trained and how: the static part of a group of members, fixed at compile time.
-
-    Settings are sorted (key, value) pairs of the non-float settings (lists as tuples), so the
-    spec is hashable; the float settings are data, in `TrainState.hparams`.
-    """
-
-    model_name: str
-    model_settings: tuple[tuple[str, Any], ...] = ()
-    optimizer_name: str = "adam"
-    optimizer_settings: tuple[tuple[str, Any], ...] = ()
-    schedule_name: str = "constant"
-    schedule_settings: tuple[tuple[str, Any], ...] = ()
-    loss_name: str = "categorical"
-    loss_settings: tuple[tuple[str, Any], ...] = ()
-    float_keys: tuple[str, ...] = ("lr",)  # the keys of `TrainState.hparams`
-    metric_names: tuple[str, ...] = metrics.active(())  # the registered metrics it computes
-    batch_size: int = 100
-    dtype: str = "float32"
-    num_classes: int | None = None  # the dataset's, for a model that takes `num_classes`
-
-    def model(self, hparams: dict[str, jax.Array] | None = None) -> nn.Module:
-        """The model, its float settings from `hparams` (traced in a sweep), or zero."""
-        floats = {k.partition(".")[2]: v for k, v in self._floats("model", hparams).items()}
-        classes = {} if self.num_classes is None else {"num_classes": self.num_classes}
-        return models.MODELS.get(self.model_name)(
-            **{**dict(self.model_settings), **floats, **classes}, dtype=self.dtype
-        )
-
-    def tx(self, hparams: dict[str, jax.Array] | None = None) -> optax.GradientTransformation:
-        floats = {k.partition(".")[2]: v for k, v in self._floats("optimizer", hparams).items()}
-        return optim.make_optimizer(
-            self.optimizer_name, {**dict(self.optimizer_settings), **floats}
-        )
-
-    def loss(self, hparams: dict[str, jax.Array] | None = None):
-        """`loss(logits_BxK, y_BxK, params)`, its float settings from `hparams`."""
-        floats = {k.partition(".")[2]: v for k, v in self._floats("loss", hparams).items()}
-        return losses.make_loss(self.loss_name, {**dict(self.loss_settings), **floats})
-
-    def learning_rate(self, step: jax.Array, hparams: dict[str, jax.Array]) -> jax.Array:
-        floats = {k.partition(".")[2]: v for k, v in self._floats("schedule", hparams).items()}
-        schedule = optim.SCHEDULES.get(self.schedule_name)
-        return schedule(step, hparams["lr"], **dict(self.schedule_settings), **floats)
-
-    def _floats(self, kind: str, hparams) -> dict[str, Any]:
-        keys = [k for k in self.float_keys if k.startswith(f"{kind}.")]
-        return {k: 0.0 if hparams is None else hparams[k] for k in keys}
-
-
-def hashable(settings: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """Non-float settings as sorted pairs, lists as tuples."""
-    return tuple(
-        (k, tuple(v) if isinstance(v, list) else v)
-        for k, v in sorted(settings.items())
-        if not isinstance(v, float)
-    )
+from mnist_jax.spec import TrainSpec
 
 
 @flax.struct.dataclass
@@ -132,28 +70,20 @@ def init_members(
     return jax.lax.with_sharding_constraint(state_M, by_member(mesh))
 
 
-def train_step(spec: TrainSpec, state: TrainState, batch, key) -> tuple[TrainState, dict]:
-    """One optimizer step of one member on `batch = (x_BxHxWxC, y_BxK)`; `key` drives dropout."""
-    x_BxHxWxC, y_BxK = batch
-    model, loss_fn = spec.model(state.hparams), spec.loss(state.hparams)
+def step_of(spec: TrainSpec):
+    """`step(state, batch, key)` of one member: the run's registered step, the batch's inputs
+    augmented first with a draw of the member's own (its key comes from the step's)."""
 
-    def objective(params):
-        logits = model.apply({"params": params}, x_BxHxWxC, train=True, rngs={"dropout": key})
-        return loss_fn(logits, y_BxK, params), logits
+    def step(state: TrainState, batch, key) -> tuple[TrainState, dict]:
+        x_BxHxWxC, y_BxK = batch
+        augment = spec.augment(state.hparams)
+        x_BxHxWxC = augment(jax.random.fold_in(key, AUGMENT_STREAM), x_BxHxWxC)
+        return spec.train_step(state.hparams)(spec, state, (x_BxHxWxC, y_BxK), key)
 
-    (loss, logits), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-    learning_rate = spec.learning_rate(state.step, state.hparams)
-    opt_state = optim.with_learning_rate(state.opt_state, learning_rate)
-    updates, opt_state = spec.tx().update(grads, opt_state, state.params)
-    stepped = state.replace(
-        params=optax.apply_updates(state.params, updates), opt_state=opt_state, step=state.step + 1
-    )
-    finite = jnp.isfinite(loss)
-    keep = finite & ~state.diverged
-    observed = metrics.Observed(logits, y_BxK, loss, state.params, grads, learning_rate)
-    values = metrics.compute(metrics.at(spec.metric_names, metrics.BATCH), observed)
-    state = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
-    return state.replace(diverged=state.diverged | ~finite), values
+    return step
+
+
+AUGMENT_STREAM = 1  # the augmentation's key, folded from the step's: dropout keeps the step's
 
 
 def _member_keys(state_M: TrainState) -> jax.Array:
@@ -186,25 +116,24 @@ def train_epoch(
     def batch(idx_B):
         return shard_batch(mesh, (x_NxHxWxC[idx_B], y_NxK[idx_B]))
 
-    if members == 1:  # measured 16 % faster than a vmap over one member
+    step = step_of(spec)
+    if members == 1:  # a lone member is not mapped: no vmap over one
 
         def body(state, idx_B):
-            return train_step(spec, state, batch(idx_B), jax.random.fold_in(state.key, state.step))
+            return step(state, batch(idx_B), jax.random.fold_in(state.key, state.step))
 
         state, metrics_S = jax.lax.scan(body, member(state_M, 0), idx_SxB, unroll=2)
         state_M, metrics_MxS = jax.tree.map(lambda leaf: leaf[None], (state, metrics_S))
         return state_M, metrics_MxS, epoch_metrics(spec, state_M.params)
 
     if shares_batch(spec, mesh):
-        step_shared = jax.vmap(
-            functools.partial(train_step, spec), in_axes=(0, None, 0), axis_name=conv.MEMBERS
-        )
+        step_shared = jax.vmap(step, in_axes=(0, None, 0), axis_name=MEMBERS_AXIS)
 
         def body(state_M, idx_B):
             return step_shared(state_M, batch(idx_B), _member_keys(state_M))
 
     else:
-        step_all = jax.vmap(functools.partial(train_step, spec), axis_name=conv.MEMBERS)
+        step_all = jax.vmap(step, axis_name=MEMBERS_AXIS)
 
         def body(state_M, idx_B):
             copies = jax.tree.map(lambda a: jnp.broadcast_to(a, (members, *a.shape)), batch(idx_B))
@@ -220,12 +149,10 @@ def shares_batch(spec: TrainSpec, mesh: Mesh) -> bool:
 
     For this package's models on a CPU with one device: a first layer's forward and weight
     gradient are then one product over all members' kernels (its Dense layers write that
-    gradient as `models.float32_dot_general` does), an epoch of the lab MLP's 8-member sweep 6 %
-    shorter than with copies (`experiments.benchmark_first_layer` times the layer alone).
-    Elsewhere each member keeps its own copy, the plain vmapped form: a model of one's own may
-    use Flax's Dense, whose weight gradient XLA then transposed every step (17 % slower than
-    copies, measured before the custom product); a mesh shards the copies; GPUs and TPUs were
-    not measured.
+    gradient as `models.float32_dot_general` does; `experiments.benchmark_first_layer` times
+    the forms). Elsewhere each member keeps its own copy, the plain vmapped form: a model of
+    one's own may use Flax's Dense, whose weight gradient XLA transposes every step when the
+    batch is shared; a mesh shards the copies.
     """
     own = models.MODELS.get(spec.model_name).__module__ == models.__name__
     return own and mesh.size == 1 and jax.default_backend() == "cpu"
@@ -240,8 +167,8 @@ def epoch_metrics(spec: TrainSpec, params_M) -> dict[str, jax.Array]:
 
 
 def shard_batch(mesh: Mesh, batch):
-    """`batch` split over the mesh's data axis (on one device, left alone: the constraint alone
-    cost 4 % of an epoch)."""
+    """`batch` split over the mesh's data axis (on one device, left alone: the constraint
+    costs time and places nothing)."""
     if mesh.size == 1:
         return batch
     return jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
@@ -265,12 +192,24 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[di
     x_NxHxWxC, y_NxK = shard_batch(mesh, data)
 
     def values(params, hparams):
-        logits = spec.model(hparams).apply({"params": params}, x_NxHxWxC, train=False)
+        logits, seen = evaluated(spec, spec.model(hparams), params, x_NxHxWxC)
         loss = spec.loss(hparams)(logits, y_NxK, params)
-        observed = metrics.Observed(logits, y_NxK, loss, params)
+        observed = metrics.Observed(
+            logits, y_NxK, loss, params, x_BxHxWxC=x_NxHxWxC, activations=seen
+        )
         return tuple(
             metrics.compute(metrics.at(spec.metric_names, where), observed)
             for where in (metrics.TEST, metrics.END)
         )
 
-    return jax.vmap(values, axis_name=conv.MEMBERS)(params_M, hparams_M)
+    return jax.vmap(values, axis_name=MEMBERS_AXIS)(params_M, hparams_M)
+
+
+def evaluated(spec: TrainSpec, model, params, x_NxHxWxC):
+    """Logits with dropout off, and the sown activations when a metric of the run reads them."""
+    if not metrics.reads_activations(spec.metric_names):
+        return model.apply({"params": params}, x_NxHxWxC, train=False), None
+    logits, sown = model.apply(
+        {"params": params}, x_NxHxWxC, train=False, mutable=["intermediates"]
+    )
+    return logits, sown["intermediates"]

@@ -5,9 +5,10 @@ figures do not depend on the one the tests run on."""
 import pytest
 
 from experiments import five_layer_relu, softmax
-from mnist_jax import budget, cli, experiment, overrides, sweep
+from mnist_jax import budget, checks, cli, experiment, overrides, sweep
 from mnist_jax.config import ConfigError
 from mnist_jax.results import Result
+from mnist_jax.search import Search
 
 RELU = five_layer_relu.CONFIG
 MACHINE = 16 * 10**9
@@ -45,7 +46,7 @@ def test_a_range_of_ten_million_values_is_refused_before_numpy_builds_it():
 def test_a_grid_too_large_to_keep_is_refused_before_it_is_built(grid_points):
     given = overrides.parse_all(["lr=1e-4:1e-2:100", "seed=" + ",".join(map(str, range(500)))])
     with pytest.raises(ConfigError) as error:
-        experiment.check_size(RELU, given, 256)
+        checks.check_size(RELU, given, 256, Search())
     assert str(error.value).startswith("a sweep of 50,000 members needs about 47.6 GB")
     assert "sweep at most about 11,911 members a run" in str(error.value)
     assert len(grid_points) == 1  # its first point only
@@ -54,7 +55,7 @@ def test_a_grid_too_large_to_keep_is_refused_before_it_is_built(grid_points):
 def test_a_chunk_too_large_to_train_names_a_max_members_that_fits():
     given = overrides.parse_all(["lr=1e-4:1e-2:2000"])
     with pytest.raises(ConfigError) as error:
-        experiment.check_size(RELU, given, 2000)
+        checks.check_size(RELU, given, 2000, Search())
     assert "while 2000 members train at once" in str(error.value)
     assert "give --max-members 673 or fewer" in str(error.value)
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import MNIST_EXPERIMENTS, find_experiments, five_layer_relu, softmax
-from mnist_jax import cli, data, experiment
+from mnist_jax import cli, data, experiment, flags
 from mnist_jax.datasets import loading
 from mnist_jax.results import Result
 
@@ -420,7 +420,7 @@ SHORT_FORM_VALUES = {
 }
 
 
-SETTING_FORMS = [form for form in cli.SHORT_FORMS if not form.key.startswith("search")]
+SETTING_FORMS = [form for form in flags.SHORT_FORMS if not form.key.startswith("search")]
 
 
 @pytest.mark.parametrize("form", SETTING_FORMS, ids=lambda form: form.flag)

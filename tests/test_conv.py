@@ -14,7 +14,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import gorner_cnn
-from mnist_jax import cli, conv, models
+from mnist_jax import cli, conv, devices, models
 from mnist_jax.results import ConvChoice
 
 # (H, W, C, F, size, stride): the lab's three layers, and odd sizes and strides.
@@ -166,9 +166,9 @@ def test_a_sweep_chooses_for_its_members_mapped_over_not_for_one(choices_file):
         logits = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(1)})
         return jnp.sum(logits)
 
-    jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss), axis_name=conv.MEMBERS))(params_M))
+    jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss), axis_name=devices.MEMBERS_AXIS))(params_M))
     assert "conv_general_dilated" not in jaxpr
-    assert conv.members_mapped() == 1  # outside any vmap
+    assert devices.members_mapped() == 1  # outside any vmap
 
 
 def test_a_choice_recorded_before_a_candidate_was_added_is_measured_again(choices_file):

@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from tensorflow_datasets.proto import tf_example_pb2
 
-from mnist_jax import commands, data
+from mnist_jax import commands, data, datasets
 from mnist_jax.datasets import cache, catalog, loading, messages, tfds_builder
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"  # As in conftest.py.
@@ -184,7 +184,7 @@ def test_load_explains_a_dataset_only_tensorflow_reads(small_mnist, tmp_path):
     source, _, checksums = small_mnist
     info = data.prepare(source, str(tmp_path), checksums=checksums) / "dataset_info.json"
     info.write_text(info.read_text().replace('"array_record"', '"tfrecord"'))
-    with pytest.raises(data.MnistError, match="only TensorFlow reads"):
+    with pytest.raises(datasets.DataError, match="only TensorFlow reads"):
         data.load_mnist("train", data_dir=str(tmp_path))
 
 
@@ -212,11 +212,11 @@ def _truncate(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "name", "error"),
     [
-        (_corrupt, "t10k-images-idx3-ubyte", data.MnistFileError),  # Uncompressed: bad SHA-256.
-        (_corrupt, "train-labels-idx1-ubyte.gz", data.MnistFileError),  # Bad gzip CRC.
-        (_truncate, "train-images-idx3-ubyte.gz", data.MnistFileError),
-        (_truncate, "t10k-labels-idx1-ubyte", data.MnistFileError),
-        (Path.unlink, "train-labels-idx1-ubyte.gz", data.MnistNotFoundError),
+        (_corrupt, "t10k-images-idx3-ubyte", datasets.DataFileError),  # Uncompressed: bad SHA-256.
+        (_corrupt, "train-labels-idx1-ubyte.gz", datasets.DataFileError),  # Bad gzip CRC.
+        (_truncate, "train-images-idx3-ubyte.gz", datasets.DataFileError),
+        (_truncate, "t10k-labels-idx1-ubyte", datasets.DataFileError),
+        (Path.unlink, "train-labels-idx1-ubyte.gz", datasets.DataNotFoundError),
     ],
 )
 @pytest.mark.parametrize("data_dir_exists", [True, False])
@@ -277,7 +277,7 @@ def test_prepare_force_rebuilds_a_damaged_dataset(small_mnist_as_canonical, tmp_
     _flip_middle_byte(target / TRAIN_RECORDS)
     assert data.main(["prepare", str(source), "--data-dir", str(data_dir)]) == 0
     assert "--force rebuilds it" in capsys.readouterr().out
-    with pytest.raises(data.MnistFileError):
+    with pytest.raises(datasets.DataFileError):
         data.load_mnist("train", data_dir=str(data_dir))
     assert data.main(["prepare", str(source), "--data-dir", str(data_dir), "--force"]) == 0
     assert "Prepared mnist" in capsys.readouterr().out
@@ -363,7 +363,7 @@ def test_a_damaged_dataset_file_is_a_file_error_not_a_stale_cache(prepared_small
     data_dir, target, arrays = prepared_small
     _assert_is_small_mnist(data_dir, arrays)
     damage(target / TRAIN_RECORDS)
-    with pytest.raises(data.MnistFileError) as info:
+    with pytest.raises(datasets.DataFileError) as info:
         data.load_mnist("train", data_dir=str(data_dir))
     _assert_damaged_message(str(info.value), target / TRAIN_RECORDS, data_dir)
 
@@ -490,7 +490,7 @@ def test_load_names_missing_file_in_manual_dir(small_mnist_as_canonical, tmp_pat
     (source / "t10k-labels-idx1-ubyte").unlink()
     (tmp_path / "tfds" / "downloads").mkdir(parents=True)
     source.rename(tmp_path / "tfds" / "downloads" / "manual")
-    with pytest.raises(data.MnistNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(datasets.DataNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
         data.load_mnist("train", data_dir=str(tmp_path / "tfds"))
 
 
@@ -530,7 +530,7 @@ def _assert_not_found_message(message: str, data_dir: Path, url=data.MNIST.publi
 def test_no_network_error_is_fast_and_names_three_ways(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "network_error", lambda url: "offline (test)")
     start = time.perf_counter()
-    with pytest.raises(data.MnistNotFoundError) as info:
+    with pytest.raises(datasets.DataNotFoundError) as info:
         data.load_mnist("train", data_dir=str(tmp_path))
     assert time.perf_counter() - start < 5.0
     _assert_not_found_message(str(info.value), tmp_path)
@@ -547,7 +547,7 @@ def test_a_missing_data_dir_is_named_and_not_created(tmp_path, monkeypatch, capf
     monkeypatch.setattr(loading, "network_error", lambda url: None if online else "offline (test)")
     missing = tmp_path / "tfsd"  # Mistyped.
     monkeypatch.setenv("TFDS_DATA_DIR", str(missing))
-    with pytest.raises(data.MnistNotFoundError) as info:
+    with pytest.raises(datasets.DataNotFoundError) as info:
         data.load_mnist("train", data_dir=str(missing) if how == "argument" else None)
     message = str(info.value)
     assert message.startswith(f"dataset mnist is not in {missing}: the folder does not exist")
@@ -560,7 +560,7 @@ def test_a_missing_data_dir_is_named_and_not_created(tmp_path, monkeypatch, capf
 
 def test_offline_nothing_is_announced_or_created(tmp_path, monkeypatch, capfd):
     _offline(monkeypatch)
-    with pytest.raises(data.MnistNotFoundError, match="could not be fetched"):
+    with pytest.raises(datasets.DataNotFoundError, match="could not be fetched"):
         data.load_mnist("train", data_dir=str(tmp_path))
     out, err = capfd.readouterr()
     assert "Downloading" not in out + err
@@ -571,7 +571,7 @@ def test_offline_without_default_data_dir_creates_none(tmp_path, monkeypatch, ca
     _offline(monkeypatch)
     monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(data.MnistNotFoundError) as info:
+    with pytest.raises(datasets.DataNotFoundError) as info:
         data.load_mnist("test")
     _assert_not_found_message(str(info.value), tmp_path / "tensorflow_datasets")
     assert "Downloading" not in "".join(capfd.readouterr())
@@ -585,7 +585,7 @@ def test_silent_mirror_gives_the_error_within_the_timeout(tmp_path, monkeypatch)
     monkeypatch.setattr(messages, "NETWORK_TIMEOUT_S", 0.5)
     start = time.perf_counter()
     try:
-        with pytest.raises(data.MnistNotFoundError) as info:
+        with pytest.raises(datasets.DataNotFoundError) as info:
             loading.load(mirror, "test", data_dir=str(tmp_path))
     finally:
         silent.close()
@@ -636,7 +636,7 @@ def test_real_mnist_damaged_is_a_file_error(mnist_data_dir, tmp_path, damage):
     shutil.copytree(Path(mnist_data_dir) / "mnist", tmp_path / "mnist", ignore=ignore)
     path = tmp_path / "mnist" / "3.0.1" / TRAIN_RECORDS
     damage(path)
-    with pytest.raises(data.MnistFileError) as info:
+    with pytest.raises(datasets.DataFileError) as info:
         data.load_mnist("train", data_dir=str(tmp_path))
     _assert_damaged_message(str(info.value), path, tmp_path)
     assert _cache_files(path.parent) == []

@@ -19,7 +19,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu_dropout, softmax
-from mnist_jax import commands, data, datasets, evaluate, experiment, overrides, sweep
+from mnist_jax import checks, commands, data, datasets, evaluate, experiment, overrides, sweep
 from mnist_jax.config import ConfigError
 from mnist_jax.datasets import cache, catalog, loading, tfds_builder
 
@@ -486,4 +486,4 @@ def test_checking_a_models_outputs_measures_no_convolution(monkeypatch):
 
     monkeypatch.setattr(conv, "_measure", measure)
     (member,) = expand(gorner_cnn.CONFIG, "dataset=kmnist")
-    experiment.check_model(member.config, (28, 28, 1))
+    checks.check_model(member.config, (28, 28, 1))

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from experiments import find_experiments
 from experiments import five_layer_relu as five_layer_relu_module
-from mnist_jax import cli, experiment, models, overrides, sweep
+from mnist_jax import cli, experiment, models
 
 RUN_KEYS = {
     "learning_rate",
@@ -122,8 +122,8 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
 def resolved(name, argv):
     """The one member `argv` makes of experiment `name`'s config."""
     p = cli.parser(config_of(name))
-    config, given = cli.settings(config_of(name), cli.parse(p, argv))
-    (member,) = sweep.expand(config, overrides.parse_all(given))
+    _, population = cli.settings(config_of(name), cli.parse(p, argv), experiment.Options())
+    (member,) = population.members
     return member.config
 
 
@@ -142,11 +142,14 @@ def test_tutorial_setting_and_flags_on_top():
 
 def test_learning_rate_lists_and_log_ranges_are_the_overrides_grammar():
     p = cli.parser(config_of("softmax"))
-    _, given = cli.settings(config_of("softmax"), cli.parse(p, ["--lr", "3e-4,1e-3"]))
-    assert overrides.parse_all(given)[0].values == (3e-4, 1e-3)
-    _, given = cli.settings(config_of("softmax"), cli.parse(p, ["--lr", "1e-4:1e-2:5"]))
+    options = experiment.Options()
+    _, population = cli.settings(config_of("softmax"), cli.parse(p, ["--lr", "3e-4,1e-3"]), options)
+    assert [m.config.lr for m in population.members] == [3e-4, 1e-3]
+    _, population = cli.settings(
+        config_of("softmax"), cli.parse(p, ["--lr", "1e-4:1e-2:5"]), options
+    )
     np.testing.assert_allclose(
-        overrides.parse_all(given)[0].values,
+        [m.config.lr for m in population.members],
         [1e-4, 10**-3.5, 1e-3, 10**-2.5, 1e-2],
         rtol=1e-9,
     )

@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu_dropout, softmax
-from mnist_jax import cli, commands, experiment, interrupt
+from mnist_jax import cli, commands, experiment, interrupt, progress
 
 
 def run_mock(config, tmp_path, *flags) -> str:
@@ -47,10 +47,10 @@ def test_a_sweep_names_what_differs_and_every_run_folder_mock_data(tmp_path, cap
 
 def test_a_long_list_of_run_folders_says_how_many_more():
     dirs = [f"/x/logs/e/lr_{i}-seed_0" for i in range(10)]
-    line = experiment.loop.where("/x/logs", dirs, "ckpt")
+    line = progress.where("/x/logs", dirs, "ckpt")
     assert line.startswith("logs of 10 runs in /x/logs/e/: lr_0-seed_0, lr_1-seed_0, ")
     assert "lr_7-seed_0 and 2 more, checkpoints in ckpt; view with: " in line
-    assert experiment.loop.where(None, [None], None) == "no logs written"
+    assert progress.where(None, [None], None) == "no logs written"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mnist_jax import conv, models
+from mnist_jax import devices, models
 from mnist_jax.config import ConfigError
 
 IMAGE = (28, 28, 1)  # one example's input shape: models take image batches B x 28 x 28 x 1
@@ -128,9 +128,10 @@ def test_dense_products_are_autodiffs_alone_and_a_custom_vjp_in_a_sweep():
     assert "custom_vjp_call" not in str(jax.make_jaxpr(logits)(params))
     # Inside train's vmap over members: the product whose weight gradient is x^T @ g.
     params_M = jax.tree.map(lambda a: jnp.stack([a, a]), params)
-    mapped = jax.vmap(logits, axis_name=conv.MEMBERS)
+    mapped = jax.vmap(logits, axis_name=devices.MEMBERS_AXIS)
     assert "custom_vjp_call" in str(jax.make_jaxpr(mapped)(params_M))
-    grads = jax.vmap(jax.grad(lambda p: jnp.sum(logits(p))), axis_name=conv.MEMBERS)(params_M)
+    grad = jax.grad(lambda p: jnp.sum(logits(p)))
+    grads = jax.vmap(grad, axis_name=devices.MEMBERS_AXIS)(params_M)
     expected = jax.grad(lambda p: jnp.sum(logits(p)))(params)
     for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(got[1], want, rtol=1e-5, atol=1e-6)

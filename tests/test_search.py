@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mnist_jax import devices, overrides, pbt, search, train
+from mnist_jax import devices, overrides, pbt, search, spec, train
 from mnist_jax.config import ConfigError
 from mnist_jax.distributions import Distribution
 
@@ -98,7 +98,7 @@ def test_search_options_are_checked_and_set_by_keys():
 
 # --- PBT's step on a stacked state of 8 small MLP members ----------------------------------------
 
-SPEC = train.TrainSpec(
+SPEC = spec.TrainSpec(
     model_name="mlp",
     model_settings=(("hidden", (16,)),),
     float_keys=("lr", "optimizer.b1", "model.dropout_rate"),

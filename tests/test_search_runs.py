@@ -16,11 +16,9 @@ from mnist_jax import (
     datasets,
     experiment,
     interrupt,
-    overrides,
     pbt,
     search,
     strategies,
-    sweep,
     train,
 )
 from mnist_jax.results import Epoch, Result
@@ -60,8 +58,9 @@ def test_random_search_chooses_on_validation_and_says_how_to_train_the_choice_mo
     assert " -m experiments.five_layer_relu_dropout " in command
     assert f"chosen: {command}" in capsys.readouterr().out
     args = shlex.split(command)[3:]  # the command trains exactly the chosen member
-    base, given = cli.settings(CONFIG, cli.parse(cli.parser(CONFIG), args))
-    (again,) = sweep.expand(base, overrides.parse_all(given))
+    args = cli.parse(cli.parser(CONFIG), args)
+    _, population = cli.settings(CONFIG, args, experiment.Options())
+    (again,) = population.members
     assert again.config == result.chosen.member.config
 
 

@@ -1,14 +1,14 @@
 """Training on small synthetic arrays (not MNIST): the mechanics, not the accuracy."""
 
 import dataclasses
-import functools
 
 import jax
 import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from mnist_jax import experiment, loop, sweep, train
+from mnist_jax import experiment, progress, sweep, train
+from mnist_jax import spec as spec_module
 from mnist_jax.config import Config
 
 N, K = 64, 10
@@ -45,7 +45,7 @@ def members(spec, lrs, seeds=None, base=None):
         sweep.Member(dataclasses.replace(base, lr=lr, seed=s), {})
         for lr, s in zip(lrs, seeds, strict=True)
     ]
-    return loop.initial_state(spec, MESH, group, IMAGE)
+    return progress.initial_state(spec, MESH, group, IMAGE)
 
 
 unstack = train.member
@@ -53,7 +53,7 @@ unstack = train.member
 
 def test_train_step_lowers_the_loss_on_a_fixed_batch_synthetic(synthetic_data):
     state = unstack(members(SPEC, [1e-3]), 0)
-    step = jax.jit(functools.partial(train.train_step, SPEC))
+    step = jax.jit(train.step_of(SPEC))
     losses = []
     for _ in range(20):
         state, metrics = step(state, synthetic_data, jax.random.key(0))
@@ -70,7 +70,7 @@ def test_compiled_epoch_equals_the_same_steps_one_by_one_synthetic(synthetic_dat
         SGD_DROPOUT_SPEC, MESH, state_M, synthetic_data, key, num_batches=N // 8
     )
     x, y = synthetic_data
-    step = jax.jit(functools.partial(train.train_step, SGD_DROPOUT_SPEC))
+    step = jax.jit(train.step_of(SGD_DROPOUT_SPEC))
     idx = train.shuffled_batches(key, N, 8, N // 8)
     for i, batch_idx in enumerate(idx):
         step_key = jax.random.fold_in(one_by_one.key, one_by_one.step)
@@ -156,7 +156,7 @@ def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
 
 def test_batch_metrics_carry_the_scheduled_learning_rate_synthetic(synthetic_data):
     decay = config(schedule_name="lab_decay")
-    spec = experiment.train_spec(decay)
+    spec = spec_module.train_spec(decay)
     _, metrics, _ = train.train_epoch(
         spec, MESH, members(spec, [0.003], base=decay), synthetic_data, jax.random.key(0), N // 8
     )
@@ -183,15 +183,15 @@ def test_a_float_sweep_is_one_program_and_each_member_equals_its_lone_run_synthe
         )
         for rate, b1, lr in settings
     ]
-    specs = {experiment.train_spec(m.config) for m in group}
+    specs = {spec_module.train_spec(m.config) for m in group}
     assert specs == {DROPOUT_SPEC}  # floats are data: one compiled program
     key = jax.random.key(5)
     swept, swept_metrics, _ = train.train_epoch(
-        DROPOUT_SPEC, MESH, loop.initial_state(DROPOUT_SPEC, MESH, group, IMAGE),
+        DROPOUT_SPEC, MESH, progress.initial_state(DROPOUT_SPEC, MESH, group, IMAGE),
         synthetic_data, key, N // 8,
     )  # fmt: skip
     for m, member in enumerate(group):
-        alone_state = loop.initial_state(DROPOUT_SPEC, MESH, [member], IMAGE)
+        alone_state = progress.initial_state(DROPOUT_SPEC, MESH, [member], IMAGE)
         alone, alone_metrics, _ = train.train_epoch(
             DROPOUT_SPEC, MESH, alone_state, synthetic_data, key, N // 8
         )
@@ -211,9 +211,9 @@ def test_a_float_sweep_is_one_program_and_each_member_equals_its_lone_run_synthe
 )
 def test_added_optimizers_train_synthetic(synthetic_data, optimizer, settings, lr):
     base = config(optimizer_name=optimizer, optimizer=settings)
-    spec = experiment.train_spec(base)
+    spec = spec_module.train_spec(base)
     state = unstack(members(spec, [lr], base=base), 0)
-    step = jax.jit(functools.partial(train.train_step, spec))
+    step = jax.jit(train.step_of(spec))
     losses = []
     for _ in range(40):
         state, metrics = step(state, synthetic_data, jax.random.key(0))

@@ -25,11 +25,11 @@ class Inputs:
 
 
 def load_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    from mnist_jax import data
+    from mnist_jax import data, datasets
 
     try:
         return data.load_mnist(split, data_dir=data_dir)
-    except data.MnistError as error:
+    except datasets.DataError as error:
         raise SystemExit(f"benchmark: {error}") from error
 
 

@@ -1,0 +1,23 @@
+"""Training steps, registered by name (`train_step=NAME`): `standard` (the file to copy:
+`steps/standard.py`), `fgsm` and `dp_sgd`."""
+
+from mnist_jax.steps import dp_sgd, fgsm  # registers them
+from mnist_jax.steps.standard import (
+    TRAIN_STEPS,
+    apply_gradients,
+    forward,
+    keep_finite,
+    observe,
+    standard,
+)
+
+__all__ = [
+    "TRAIN_STEPS",
+    "apply_gradients",
+    "dp_sgd",
+    "fgsm",
+    "forward",
+    "keep_finite",
+    "observe",
+    "standard",
+]
