@@ -36,7 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from mnist_jax import devices, files
-from mnist_jax.config import ConfigError
+from mnist_jax.config import Config, ConfigError
 from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
@@ -191,9 +191,14 @@ MAX_DIFFERENCES = 6  # listed in a refusal; a sweep can differ in every member
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A member's config by the keys an override sets (`train_step`, `model.hidden`), with the
+    defaults of fields a checkpoint written before them lacks."""
+    config = Config.from_json(config).to_json()
     flat = {k: v for k, v in config.items() if k not in (*NOT_COMPARED, "tutorial")}
-    for kind in ("model", "optimizer", "schedule"):
-        flat |= {f"{kind}.{k}": v for k, v in flat.pop(kind, {}).items()}
+    for kind in ("model", "optimizer", "schedule", "loss", "train_step", "augment"):
+        settings = flat.pop(kind)
+        flat[kind] = flat.pop(f"{kind}_name")
+        flat |= {f"{kind}.{k}": v for k, v in settings.items()}
     return flat
 
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 import mnist_jax
-from mnist_jax import devices, interrupt, metrics, progress, sweep, train
+from mnist_jax import devices, interrupt, metrics, progress, steps, sweep, train
 from mnist_jax.progress import Chunk, Context, Progress
 from mnist_jax.results import TEST, VAL, Epoch, Run
 
@@ -108,6 +108,8 @@ def train_chunk(
                 stop = interrupt.agreed_stop(now.ctx.stop) is not None
                 if failed or diverged[now.alive].all() or stop:
                     break
+            if whole.done:
+                whole.final = {**whole.final, **run_figures(chunk, whole, len(ctx.train_xy[0]))}
             if whole.writers and whole.done and whole.final:
                 pending.append(log_thread.submit(progress.write_final, whole))
         finally:
@@ -223,6 +225,16 @@ def collect(chunk: Chunk, whole: Progress, diverged: np.ndarray, mesh_shape) -> 
         )
         for m, member in enumerate(chunk.members)
     ]
+
+
+def run_figures(chunk: Chunk, whole: Progress, num_examples: int) -> dict[str, np.ndarray]:
+    """What the run's step reports of the whole run (`steps.RUN_FIGURES`), `[M]` each."""
+    report = steps.RUN_FIGURES.get(chunk.spec.train_step_name)
+    if report is None:
+        return {}
+    taken = [sum(len(b) for b in losses) for losses in whole.batch_losses]
+    rows = [report(m.config, n, num_examples) for m, n in zip(chunk.members, taken, strict=True)]
+    return {k: np.array([row[k] for row in rows]) for k in rows[0]}
 
 
 def report_divergence(now: Training, diverged_before: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_jax import files, metrics
+from mnist_jax import files, metrics, sweep
 from mnist_jax.config import Config
 from mnist_jax.sweep import Member
 
@@ -263,7 +263,9 @@ def _csv_row(r: Run, swept: list[str]) -> dict[str, Any]:
             batch = metrics.BATCH in metrics.get(key.partition("/")[0]).where
             row[f"train_{key}" if batch else key] = value
     for name, value in r.final.items():
-        if value.ndim == 1:  # a vector as one column per entry; matrices only in the JSON
+        if value.ndim == 0:  # a figure of the whole run (DP-SGD's privacy spent)
+            row[name] = float(value)
+        elif value.ndim == 1:  # a vector as one column per entry; matrices only in the JSON
             row |= {f"{name}/{i}": float(v) for i, v in enumerate(value)}
     row["train_seconds"] = r.train_seconds
     if r.lineage is not None:  # PBT: the values it ended with, the states it took
@@ -309,7 +311,19 @@ def summary_table(result: Result) -> str:
     for line in lines:
         cells = [c.rjust(w) for c, w in zip(line[:-1], widths, strict=False)]
         out.append("  ".join(cells) + line[-1])
-    return "\n".join(out)
+    return "\n".join(out + run_figures(result))
+
+
+def run_figures(result: Result) -> list[str]:
+    """A line for each run whose step reports figures of the whole run: `lr_0.5-seed_0:
+    dp_epsilon 1.403, dp_delta 1e-05`."""
+    lines = []
+    for r in result.runs:
+        figures = {k: float(v) for k, v in r.final.items() if np.ndim(v) == 0}
+        if figures:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
+            lines.append(f"{sweep.run_name(r.member)}: {shown}")
+    return lines
 
 
 def search_table(result: Result) -> str:

@@ -3,6 +3,7 @@
 
 from mnist_jax.steps import dp_sgd, fgsm  # registers them
 from mnist_jax.steps.standard import (
+    RUN_FIGURES,
     TRAIN_STEPS,
     apply_gradients,
     forward,
@@ -12,6 +13,7 @@ from mnist_jax.steps.standard import (
 )
 
 __all__ = [
+    "RUN_FIGURES",
     "TRAIN_STEPS",
     "apply_gradients",
     "dp_sgd",

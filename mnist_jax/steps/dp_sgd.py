@@ -8,7 +8,13 @@ import jax.numpy as jnp
 import optax
 
 from mnist_jax import metrics
-from mnist_jax.steps.standard import TRAIN_STEPS, apply_gradients, keep_finite, observe
+from mnist_jax.steps.standard import (
+    RUN_FIGURES,
+    TRAIN_STEPS,
+    apply_gradients,
+    keep_finite,
+    observe,
+)
 
 
 def _check(settings) -> str | None:
@@ -69,6 +75,17 @@ def dp_sgd(
         logits_BxK, y_BxK, loss, state.params, grads, learning_rate, x_BxHxWxC
     )
     return keep_finite(state, stepped, loss), observe(spec, observed)
+
+
+def figures(config, steps: int, num_examples: int) -> dict[str, float]:
+    """The privacy a member spent: `dp_epsilon` at `dp_delta` (the step's `delta`)."""
+    settings = config.train_step
+    noise, delta = settings["noise_multiplier"], settings["delta"]
+    epsilon = privacy(noise, config.batch_size, num_examples, steps, delta)
+    return {"dp_epsilon": epsilon, "dp_delta": delta}
+
+
+RUN_FIGURES["dp_sgd"] = figures
 
 
 def privacy(

@@ -33,6 +33,10 @@ from mnist_jax import metrics, optim
 from mnist_jax.registry import Registry
 
 TRAIN_STEPS = Registry("train_step", keyword_only=True)
+# Figures a step reports of a whole run, by step name: `fn(config, steps, num_examples)` gives
+# `{name: value}` for one member that took `steps` steps over `num_examples` training examples
+# (DP-SGD's privacy spent). They reach the JSON, the CSV, the table and TensorBoard's test run.
+RUN_FIGURES: dict = {}
 
 
 @TRAIN_STEPS.register("standard")
