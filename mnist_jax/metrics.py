@@ -183,6 +183,15 @@ def weight_norm(o: Observed) -> dict[str, jax.Array]:
     }
 
 
+@register("dead_units", where=(BATCH,), optional=True, activations=True)
+def dead_units(o: Observed) -> dict[str, jax.Array]:
+    """Each sown hidden layer's fraction of units that output 0 for every example of the batch
+    (`dead_units/hidden_1`): dead ReLUs, which no gradient reaches."""
+    return {
+        layer: jnp.mean(jnp.all(value[0] <= 0, axis=0)) for layer, value in o.activations.items()
+    }
+
+
 def confusion_counts(o: Observed) -> jax.Array:
     """`[K, K]` counts: row the true class, column the predicted one."""
     predicted_BxK = jax.nn.one_hot(o.logits_BxK.argmax(-1), o.logits_BxK.shape[-1])

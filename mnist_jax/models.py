@@ -113,6 +113,8 @@ class MLP(nn.Module):
     `dropout_after` lists the hidden layers (1-based) whose activations are followed by dropout at
     `dropout_rate`; the tutorial puts it after layers 2, 3 and 4, the lab after all four.
     The default shape is the lab's five-layer network, 784-200-100-60-30-10 (185,300 parameters).
+    Each hidden layer's activation is sown as `intermediates/hidden_<i>`, for metrics
+    that read it (`metrics.Observed.activations`); nothing is kept unless one asks.
     """
 
     hidden: Sequence[int] = (200, 100, 60, 30)
@@ -128,6 +130,7 @@ class MLP(nn.Module):
         activation = ACTIVATIONS[self.activation]
         for layer, width in enumerate(self.hidden, start=1):
             h = activation(_dense(width, f"dense_{layer}", self.dtype)(h))
+            self.sow("intermediates", f"hidden_{layer}", h)
             if layer in self.dropout_after:
                 h = Dropout(self.dropout_rate, name=f"dropout_{layer}")(h, train)
         return _dense(self.num_classes, f"dense_{len(self.hidden) + 1}", self.dtype)(h)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from mnist_jax import experiment, progress, sweep, train
+from mnist_jax import progress, sweep, train
 from mnist_jax import spec as spec_module
 from mnist_jax.config import Config
 
@@ -26,7 +26,7 @@ def config(model=None, **fields) -> Config:
 PLAIN, SGD_DROPOUT = config(), config(DROPOUT, optimizer_name="sgd")
 ADAM_DROPOUT = config(DROPOUT)
 SPEC, SGD_DROPOUT_SPEC, DROPOUT_SPEC = map(
-    experiment.train_spec, (PLAIN, SGD_DROPOUT, ADAM_DROPOUT)
+    spec_module.train_spec, (PLAIN, SGD_DROPOUT, ADAM_DROPOUT)
 )
 CONFIGS = {SPEC: PLAIN, SGD_DROPOUT_SPEC: SGD_DROPOUT, DROPOUT_SPEC: ADAM_DROPOUT}
 
