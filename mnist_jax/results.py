@@ -252,8 +252,12 @@ def write_csv(path: str, result: Result) -> None:
 def _csv_row(r: Run, swept: list[str]) -> dict[str, Any]:
     config = r.member.config
     row = {k: _csv_value(r.hparams[k]) for k in swept if k not in ("lr", "seed")}
-    row |= {"learning_rate": r.learning_rate, "seed": r.seed, "loss": config.loss_name}
-    row |= {f"loss.{k}": v for k, v in config.loss.items() if f"loss.{k}" not in row}
+    row |= {"learning_rate": r.learning_rate, "seed": r.seed}
+    for kind in ("loss", "train_step", "augment"):
+        row[kind] = getattr(config, f"{kind}_name")
+        row |= {
+            f"{kind}.{k}": v for k, v in getattr(config, kind).items() if f"{kind}.{k}" not in row
+        }
     row |= {"group": r.group, "diverged": r.diverged, "epochs": len(r.history)}
     row |= {f"{TEST}{k}": r.test.get(k) for k in SHOWN}
     for key, value in r.history[-1].values.items():

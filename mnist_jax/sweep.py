@@ -51,10 +51,12 @@ class Member:
 
     def shown(self) -> dict[str, Any]:
         """What TensorBoard's HParams shows of it: the swept keys, the rate, the seed, and the
-        loss with its settings."""
-        loss = {"loss": self.config.loss_name}
-        loss |= {f"loss.{k}": v for k, v in self.config.loss.items()}
-        return {**self.hparams, "lr": self.learning_rate, "seed": self.seed, **loss}
+        loss, training step and augmentation with their settings."""
+        shown = {**self.hparams, "lr": self.learning_rate, "seed": self.seed}
+        for kind in ("loss", "train_step", "augment"):
+            shown[kind] = getattr(self.config, f"{kind}_name")
+            shown |= {f"{kind}.{k}": v for k, v in getattr(self.config, kind).items()}
+        return shown
 
 
 @dataclasses.dataclass(frozen=True)
