@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_jax import budget, conv, datasets, files, models, search, sweep, train
+from mnist_jax import budget, conv, datasets, files, metrics, models, search, sweep, train
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override
@@ -57,32 +57,114 @@ def budget_group(config: Config, members: int) -> budget.Group:
 
 
 def check_builds(group: sweep.Group) -> None:
-    """Builds the group's model, optimizer, step and metrics and takes one step of one member,
-    for shapes only (nothing is computed): a setting the library refuses only when used
-    (`optimizer.mu_dtype=abc`) is named in one line before anything is created, not as a
-    traceback after."""
+    """Builds the group's model, loss, optimizer, step and every metric and traces each for
+    shapes only (nothing is computed): a setting the library refuses only when used
+    (`optimizer.mu_dtype=abc`), or a component of one's own that fails or gives the wrong shape,
+    is named in one line with its module before anything is created, not after an epoch."""
     config = group.members[0].config
     spec = train_spec(config)
-    shape = datasets.get(config.dataset).image_shape
+    dataset = datasets.get(config.dataset)
     hparams = {k: jnp.float32(v) for k, v in sweep.float_hparams(config).items()}
-    x_BxHxWxC = jax.ShapeDtypeStruct((config.batch_size, *shape), jnp.float32)
-    y_BxK = jax.ShapeDtypeStruct((config.batch_size, datasets.get(config.dataset).num_classes),
-                                 jnp.float32)  # fmt: skip
+    x_BxHxWxC = jnp.zeros((config.batch_size, *dataset.image_shape), jnp.float32)
+    y_BxK = jnp.zeros((config.batch_size, dataset.num_classes), jnp.float32)
 
-    def step(x_BxHxWxC, y_BxK):
-        state = train.init_state(spec, jax.random.key(0), hparams, shape)
-        return train.step_of(spec)(state, (x_BxHxWxC, y_BxK), jax.random.key(1))
+    def state():
+        return train.init_state(spec, jax.random.key(0), hparams, dataset.image_shape)
+
+    def step():
+        return train.step_of(spec)(state(), (x_BxHxWxC, y_BxK), jax.random.key(1))
+
+    def evaluation():
+        params = state().params
+        logits, seen = train.evaluated(spec, spec.model(hparams), params, x_BxHxWxC)
+        loss = spec.loss(hparams)(logits, y_BxK, params)
+        return metrics.Observed(logits, y_BxK, loss, params, x_BxHxWxC=x_BxHxWxC, activations=seen)
+
+    with conv.shapes_only():
+        traced(config, "model", lambda: spec.model(hparams).init(jax.random.key(0), x_BxHxWxC))
+        traced(
+            config,
+            "loss",
+            lambda: _scalar(spec.loss(hparams)(*_logits(spec, hparams, x_BxHxWxC, y_BxK))),
+        )
+        traced(config, "optimizer", lambda: spec.tx(hparams).update(*_update_args(state)))
+        traced(config, "train_step", step)
+        for name in spec.metric_names:
+            metric = metrics.get(name)
+            for where in metric.where:
+                found = traced_metric(metric, where, step, evaluation, state)
+                if where != metrics.END and (bad := _not_scalars(found)):
+                    raise ConfigError(
+                        f"metric {name} (registered in {metrics.METRICS.module_of(name)}) gives "
+                        f"shape {bad} at {where}; a {where} metric gives a scalar or a dict of "
+                        "scalars"
+                    )
+
+
+def traced(config: Config, kind: str, build):
+    """`build()` traced for shapes; a failure is one line naming the component and its module."""
+    name = getattr(config, f"{kind}_name")
+    try:
+        return jax.eval_shape(build)
+    except ConfigError:
+        raise
+    except Exception as error:  # any library's refusal of a value it was handed
+        module = sweep.SETTINGS[kind].module_of(name)
+        raise ConfigError(
+            f"{kind} {name} (registered in {module}) cannot be built or run from these "
+            f"settings ({_reason(error)}); check the {kind}.* values given"
+        ) from None
+
+
+def traced_metric(metric, where: str, step, evaluation, state):
+    """The metric's value at `where`, traced for shapes, on what it sees there."""
+
+    def value():
+        if where == metrics.BATCH:
+            return step()[1]
+        if where == metrics.EPOCH:
+            observed = metrics.Observed(params=state().params)
+        else:
+            observed = evaluation()
+        return metrics.compute([metric.name], observed)
 
     try:
-        with conv.shapes_only():
-            jax.eval_shape(step, x_BxHxWxC, y_BxK)
-    except Exception as error:  # any library's refusal of a value it was handed
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        return jax.eval_shape(value)
+    except Exception as error:
+        module = metrics.METRICS.module_of(metric.name)
         raise ConfigError(
-            f"{config.model_name} with {config.optimizer_name} and the {config.train_step_name} "
-            f"step cannot be built from these settings ({type(error).__name__}: {reason}); "
-            "check the model.*, optimizer.* and train_step.* values given"
+            f"metric {metric.name} (registered in {module}) fails at {where} ({_reason(error)})"
         ) from None
+
+
+def _reason(error: Exception) -> str:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return f"{type(error).__name__}: {reason}"
+
+
+def _logits(spec, hparams, x_BxHxWxC, y_BxK):
+    """What a loss takes: logits, labels and parameters (zeros of their shapes)."""
+    model = spec.model(hparams)
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), x_BxHxWxC)["params"])
+    logits = jax.eval_shape(lambda p: spec.model(hparams).apply({"params": p}, x_BxHxWxC), params)
+    return jnp.zeros(logits.shape, logits.dtype), y_BxK, jax.tree.map(jnp.zeros_like, params)
+
+
+def _update_args(state):
+    """What an optimizer's update takes: gradients (zeros), its state and the parameters."""
+    built = state()
+    return jax.tree.map(jnp.zeros_like, built.params), built.opt_state, built.params
+
+
+def _scalar(value):
+    if jnp.shape(value) != ():
+        raise ValueError(f"the loss gives shape {jnp.shape(value)}, expected a scalar")
+    return value
+
+
+def _not_scalars(values) -> tuple | None:
+    """The first shape among `values` (a dict of traced values) that is not a scalar."""
+    return next((v.shape for v in jax.tree.leaves(values) if v.shape != ()), None)
 
 
 def check_model(config: Config, input_shape: tuple[int, ...]) -> None:

@@ -286,8 +286,7 @@ def test_a_setting_refused_only_when_built_is_one_line_before_anything_is_create
             RELU, ["optimizer.mu_dtype=abc", "steps=1"], logdir=str(tmp_path / "logs")
         )
     assert str(error.value) == (
-        "mlp with adam and the standard step cannot be built from these settings (TypeError: "
-        "data type 'abc' not understood); check the model.*, optimizer.* and train_step.* "
-        "values given"
+        "optimizer adam (registered in mnist_jax.optim) cannot be built or run from these "
+        "settings (TypeError: data type 'abc' not understood); check the optimizer.* values given"
     )
     assert not (tmp_path / "logs").exists()
