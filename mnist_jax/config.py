@@ -49,6 +49,8 @@ class Config:
     dtype: str = "float32"
     tutorial: dict[str, Any] = dataclasses.field(default_factory=dict)
     dataset: str = "mnist"  # a name registered in `datasets.DATASETS`
+    init_from: str | None = None  # a checkpoint dir whose parameters start training (`init_from`)
+    init_from_member: int | None = None  # its member to start from (key `init_from.member`)
 
     def tutorial_setting(self) -> "Config":
         return dataclasses.replace(

@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 import mnist_jax
-from mnist_jax import commands, devices, interrupt, metrics, sweep, train
+from mnist_jax import commands, devices, init_from, interrupt, metrics, sweep, train
 from mnist_jax.results import TEST, VAL, Epoch, Run
 from mnist_jax.sweep import Member
 from mnist_jax.writer import RunWriter, claim_run_dir, write_hparams
@@ -111,6 +111,7 @@ def start(chunk: Chunk, ctx: Context) -> Progress:
 
 def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progress:
     """Members from their initial state, each logging into a new run directory."""
+    state = init_from.start(chunk.spec, ctx.mesh, chunk.members, state)  # `init_from=DIR`
     logging = jax.process_index() == 0 and ctx.logdir is not None
     run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
     writers = [

@@ -9,7 +9,7 @@ background and resized to the dataset's image shape. MNIST's images, like the ot
 here, are light ink on a dark ground; a photographed or drawn digit is dark ink on light paper,
 so `--invert auto` (the default) inverts an image whose border is lighter than its middle
 and says so on stderr (`--invert yes|no` decides instead). `--member N` picks a sweep's member
-(the first by default), `--ensemble` averages all members' probabilities.
+(from 0; 0 by default), `--ensemble` averages all members' probabilities.
 """
 
 import argparse
@@ -135,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint_dir", help="a --checkpoint-dir an experiment wrote")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--member", type=int, help="the sweep member to use, from 1 (default 1)")
+    which.add_argument("--member", type=int, help="the sweep member to use, from 0 (default 0)")
     which.add_argument("--ensemble", action="store_true", help="the members' mean probability")
     p.add_argument(
         "--invert",
@@ -179,19 +179,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
             }
         )
     if args.json_path:
-        used = "ensemble" if args.ensemble else members[0].index + 1
+        used = "ensemble" if args.ensemble else members[0].index
         report = {"checkpoint": args.checkpoint_dir, "member": used, "images": records}
         files.write_atomic(args.json_path, json.dumps(report, indent=1))
     return records
 
 
 def chosen(model: trained.Trained, member: int | None, ensemble: bool) -> list[trained.Member]:
-    """The members whose probabilities are averaged: all, or the one asked (the first)."""
+    """The members whose probabilities are averaged: all, or the one asked (member 0)."""
     if ensemble:
         trained.shared({m.config.dataset for m in model.members})
         return list(model.members)
-    number = member or 1
-    saved = {m.index + 1: m for m in model.members}
+    number = member or 0
+    saved = {m.index: m for m in model.members}
     if number not in saved:
         held = ", ".join(map(str, saved))
         raise ConfigError(f"--member {number}: the checkpoint holds saved members {held}")

@@ -254,6 +254,8 @@ def _csv_row(r: Run, swept: list[str]) -> dict[str, Any]:
     row = {k: _csv_value(r.hparams[k]) for k in swept if k not in ("lr", "seed")}
     row |= {"learning_rate": r.learning_rate, "seed": r.seed, "loss": config.loss_name}
     row |= {f"loss.{k}": v for k, v in config.loss.items() if f"loss.{k}" not in row}
+    if config.init_from:  # where its parameters started
+        row |= {"init_from": config.init_from, "init_from.member": config.init_from_member}
     row |= {"group": r.group, "diverged": r.diverged, "epochs": len(r.history)}
     row |= {f"{TEST}{k}": r.test.get(k) for k in SHOWN}
     for key, value in r.history[-1].values.items():

@@ -71,19 +71,18 @@ class Report:
 
     def tables(self, found) -> list[str]:
         names = [sweep.run_name(r.member) for r in found.result.runs]
+        numbers = [str(m.index) for m in found.members]
         tables = []
         if self.ensemble is not None:
             each = zip(names, self.ensemble.members, strict=True)
-            rows = [[str(i + 1), name, *_cells(f)] for i, (name, f) in enumerate(each)]
+            rows = [[i, name, *_cells(f)] for i, (name, f) in zip(numbers, each, strict=True)]
             rows.append(["", f"ensemble (mean of {len(names)})", *_cells(self.ensemble.mean)])
             head = ["member", "run", "accuracy", "nll", "ece"]
             tables.append("ensemble, test set:\n" + _table(head, rows))
         if self.attack is not None:
             a = self.attack
-            rows = [
-                [str(i + 1), n, f"{c:.4f}", *(f"{v:.4f}" for v in accs)]
-                for i, (n, c, accs) in enumerate(zip(names, a.clean, a.accuracy, strict=True))
-            ]
+            each = zip(numbers, names, a.clean, a.accuracy, strict=True)
+            rows = [[i, n, f"{c:.4f}", *(f"{v:.4f}" for v in accs)] for i, n, c, accs in each]
             head = ["member", "run", "clean", *(f"eps {e:g}" for e in a.epsilons)]
             how = f"{a.steps} step(s) of {a.step_size}" if a.method == "pgd" else "one step"
             scale = ", ".join(sorted({f"{lo:g}..{hi:g}" for lo, hi in a.ranges}))

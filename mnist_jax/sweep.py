@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mnist_jax import datasets, losses, metrics, models, optim, overrides
+from mnist_jax import datasets, init_from, losses, metrics, models, optim, overrides
 from mnist_jax.config import Config, ConfigError, check
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
@@ -29,7 +29,7 @@ SETTINGS = {
 # entry.
 FIELDS = (
     "dataset", "lr", "seed", "epochs", "steps", "batch_size", "metrics", "raw_pixels", "dtype",
-    "data_seed", "val_split",
+    "data_seed", "val_split", "init_from", "init_from.member",
 )  # fmt: skip
 
 
@@ -53,7 +53,8 @@ class Member:
         loss with its settings."""
         loss = {"loss": self.config.loss_name}
         loss |= {f"loss.{k}": v for k, v in self.config.loss.items()}
-        return {**self.hparams, "lr": self.learning_rate, "seed": self.seed, **loss}
+        start = {"init_from": self.config.init_from} if self.config.init_from else {}
+        return {**self.hparams, "lr": self.learning_rate, "seed": self.seed, **loss, **start}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +155,9 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
             changes[f"{kind}_name"], settings[kind] = assignment[kind], {}
     for key, value in assignment.items():
         kind, _, setting = key.partition(".")
-        if setting:
+        if key in init_from.KEYS:
+            changes[init_from.KEYS[key]] = init_from.coerce(key, value)
+        elif setting:
             name = changes.get(f"{kind}_name", getattr(config, f"{kind}_name"))
             defaults = SETTINGS[kind].defaults(name)
             if setting not in defaults:
@@ -177,6 +180,8 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
 def _typed(config: Config, key: str):
     """The value of `key` in `config`, as typed there (`model.dropout_rate=0` gives 0.0)."""
     kind, _, setting = key.partition(".")
+    if key in init_from.KEYS:
+        return getattr(config, init_from.KEYS[key])
     if setting:
         return getattr(config, kind)[setting]
     if kind in SETTINGS:
@@ -248,7 +253,7 @@ def with_floats(config: Config, floats: dict[str, float]) -> Config:
 def structure(config: Config) -> str:
     """What must be equal for members to share a compiled program (floats are data)."""
     record = config.to_json()
-    for field in ("name", "lr", "seed", "tutorial"):
+    for field in ("name", "lr", "seed", "tutorial", "init_from_member"):  # data, as the rate
         record.pop(field)
     for kind in SETTINGS:
         record[kind] = {

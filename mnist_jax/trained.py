@@ -63,7 +63,7 @@ class Member:
             images = images[..., None]
         if images.shape[1:] != self.dataset.image_shape:
             raise ConfigError(
-                f"images of shape {images.shape[1:]} given, but member {self.index + 1} trained"
+                f"images of shape {images.shape[1:]} given, but member {self.index} trained"
                 f" on {self.config.dataset}'s {self.dataset.image_shape}"
             )
         return data.to_inputs(images, self.config.raw_pixels)

@@ -1,0 +1,158 @@
+"""`init_from=CHECKPOINT_DIR`: members that start from another run's trained parameters.
+
+Only the parameters are taken: the optimizer state and the step start afresh, as a new run's.
+The source may have trained on another dataset of the same image shape (MNIST, then permuted
+MNIST; one alphabet, then another). Member m starts from the source's member m when both runs
+have as many members, else from the source's member 0; `init_from.member=N` names one for all.
+Before anything trains, every member's layers are compared with its source's: a layer missing,
+added or of another shape is refused in one line naming it.
+
+Wiring (the only calls from the core): `resolve(members)` before the groups are made, which
+fixes each member's source member in its config and checks the layers; `start(spec, mesh,
+members, state_M)` where a chunk's fresh state is made.
+"""
+
+import dataclasses
+import functools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mnist_jax.config import Config, ConfigError
+
+KEYS = {"init_from": "init_from", "init_from.member": "init_from_member"}  # key -> field
+
+
+def coerce(key: str, value) -> Any:
+    """An override's value for `init_from` (a path as typed; a number as its text) or
+    `init_from.member` (a whole number from 0); null clears either."""
+    if value is None:
+        return None
+    if key == "init_from":
+        if isinstance(value, bool | list):
+            raise ConfigError(f"init_from takes a checkpoint dir, got {value!r}")
+        return str(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"init_from.member takes a whole number from 0, got {value!r}")
+    return value
+
+
+def source_dir(path: str) -> str:
+    """The checkpoint dir `path` names, `~` expanded, relative to the working directory."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def resolve(members: Sequence) -> list:
+    """`members` (`sweep.Member`s, in run order) with `init_from` an absolute path and
+    `init_from_member` the source member each starts from; refuses, before any work, a source
+    that is no checkpoint, a member it lacks, or layers that differ."""
+    from mnist_jax import sweep, trained
+
+    resolved = []
+    for m, member in enumerate(members):
+        config = member.config
+        if not config.init_from:
+            resolved.append(member)
+            continue
+        path = source_dir(coerce("init_from", config.init_from))
+        count = len(trained.members_of(trained.read_record(path)))
+        given = coerce("init_from.member", config.init_from_member)
+        chosen = given if given is not None else (m if len(members) == count else 0)
+        if chosen >= count:
+            raise ConfigError(f"init_from.member={chosen}: {path} holds members 0 to {count - 1}")
+        config = dataclasses.replace(config, init_from=path, init_from_member=chosen)
+        resolved.append(sweep.Member(config, member.hparams))
+    for member in resolved:
+        if member.config.init_from:
+            check_layers(member.config, source_params(*_source(member.config)))
+    return resolved
+
+
+def _source(config: Config) -> tuple[str, int]:
+    return config.init_from, config.init_from_member
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(path: str, mtime: float):
+    """The source checkpoint's members, read once while its record is unchanged."""
+    from mnist_jax import trained
+
+    del mtime  # part of the cache key only
+    return trained.load(path)
+
+
+def source_params(path: str, member: int):
+    """The parameters of member `member` of the checkpoint in `path`, at its latest epoch."""
+    from mnist_jax import checkpoint
+
+    mtime = os.path.getmtime(os.path.join(path, checkpoint.RUN_FILE))
+    saved = {m.index: m for m in _loaded(path, mtime).members}
+    if member not in saved:
+        raise ConfigError(f"init_from: member {member} of {path} has no saved epoch")
+    return saved[member].params
+
+
+def layer_shapes(params) -> dict[str, tuple[int, ...]]:
+    """Every parameter by its path (`dense_1/kernel`) with its shape."""
+    flat = jax.tree_util.tree_leaves_with_path(params)
+    return {"/".join(str(getattr(k, "key", k)) for k in p): tuple(leaf.shape) for p, leaf in flat}
+
+
+def target_params(config: Config):
+    """The shapes of `config`'s model's parameters on its dataset's images (nothing computed)."""
+    from mnist_jax import conv, datasets, experiment
+
+    shape = datasets.get(config.dataset).image_shape
+    model = experiment.train_spec(config).model()
+    x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+    with conv.shapes_only():
+        return jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"], x)
+
+
+def check_layers(config: Config, source) -> None:
+    """Refuses, in one line naming the layer, source parameters that do not fit `config`'s
+    model: a layer it lacks, one it does not have, or one of another shape."""
+    ours, theirs = layer_shapes(target_params(config)), layer_shapes(source)
+    where = f"init_from={config.init_from} (member {config.init_from_member})"
+    for name, shape in ours.items():
+        layer, _, part = name.rpartition("/")
+        if name not in theirs:
+            raise ConfigError(
+                f"{where}: layer {layer} ({part} {shape}) of this model is not in the checkpoint"
+            )
+        if theirs[name] != shape:
+            raise ConfigError(
+                f"{where}: layer {layer}'s {part} is {theirs[name]} in the checkpoint but {shape}"
+                f" in this model ({config.model_name} on {config.dataset}); give the same model,"
+                " or a dataset of the same image shape and classes"
+            )
+    for name in theirs:
+        if name not in ours:
+            layer, _, part = name.rpartition("/")
+            raise ConfigError(f"{where}: layer {layer} ({part}) of the checkpoint is not in ours")
+
+
+def start(spec, mesh, members: Sequence, state_M):
+    """`state_M` (a chunk's fresh state) with the source's parameters, the optimizer state made
+    anew from them; unchanged when the members start from their own initialisation."""
+    configs = [m.config for m in members]
+    if not configs[0].init_from:
+        return state_M
+    stacked = [source_params(*_source(c)) for c in configs]
+    params_M = jax.tree.map(
+        lambda like, *leaves: np.stack(leaves).astype(like.dtype), state_M.params, *stacked
+    )
+    return _with_params(spec, mesh, state_M, params_M)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "mesh"))
+def _with_params(spec, mesh, state_M, params_M):
+    from mnist_jax.devices import by_member
+
+    opt_state = jax.vmap(lambda p, h: spec.tx(h).init(p))(params_M, state_M.hparams)
+    state_M = state_M.replace(params=params_M, opt_state=opt_state)
+    return jax.lax.with_sharding_constraint(state_M, by_member(mesh))
