@@ -127,3 +127,9 @@ def test_a_layer_missing_or_added_is_refused_naming_it(source):
 def test_a_folder_that_is_no_checkpoint_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="holds no checkpoint"):
         members(str(tmp_path))
+
+
+@pytest.mark.parametrize("path", ["/abs/runs/a", "~/runs/a", "../runs/a", "./a", "runs/a-1.b"])
+def test_a_path_as_typed_is_a_value(path):
+    (override,) = parse_all([f"init_from={path}"])
+    assert override.values == (path,)
