@@ -30,6 +30,7 @@ from mnist_jax import (
     experiment,
     files,
     interrupt,
+    locations,
     losses,
     models,
     overrides,
@@ -380,6 +381,8 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     if problem := flag_problem(args):
         p.error(problem)
     try:
+        if args.resume:  # the saved run's own modules, from their files if need be
+            locations.import_for_resume(args.checkpoint_dir)
         config, given = settings(config, args)
     except ConfigError as error:
         p.error(str(error))

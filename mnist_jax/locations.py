@@ -9,6 +9,7 @@ folder, read from another), from the recorded file, saying so in one line.
 
 import importlib
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -62,6 +63,19 @@ def import_recorded(
         except ImportError as error:
             raise ConfigError(f"cannot import {name} from {path} ({error})") from None
         say(f"imported {name} from {path} (not importable by name here: {reason})")
+
+
+def import_for_resume(checkpoint_dir: str | None) -> None:
+    """`--resume`: the saved run's modules imported before its settings are read, so a model
+    of one's own module resolves from any folder; a missing or damaged record is left to the
+    checkpoint's own checks."""
+    path = os.path.join(checkpoint_dir or "", "run.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return
+    import_recorded(record.get("modules", []), record.get("module_files", {}))
 
 
 def import_file(name: str, path: str) -> None:

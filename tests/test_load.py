@@ -163,3 +163,21 @@ def test_load_expands_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert len(mnist_jax.load("~/ckpt").members) == 1
     assert os.path.isdir(tmp_path / "ckpt")
+
+
+def test_resume_imports_the_runs_own_module_from_its_file_mock_data(tmp_path, monkeypatch, capsys):
+    """A run of an experiment with `model=own_tiny`, registered by a module the first process
+    imported and the resuming one does not know."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "own_tiny_model.py").write_text(OWN_MODULE)
+    monkeypatch.syspath_prepend(str(own))
+    import own_tiny_model  # noqa: F401
+
+    mock_run(tmp_path, RELU, "model=own_tiny")
+    del sys.modules["own_tiny_model"], models.MODELS.entries["own_tiny"]
+    sys.path.remove(str(own))
+    resumed = mock_run(tmp_path, RELU, "model=own_tiny", "--resume", "--epochs", "2")
+    assert "imported own_tiny_model from" in capsys.readouterr().err
+    assert len(resumed.runs[0].history) == 2
+    del models.MODELS.entries["own_tiny"], sys.modules["own_tiny_model"]
