@@ -164,7 +164,7 @@ def train_all(config: Config, plan: search.Plan, opts: Options) -> Result:
     writing = jax.process_index() == 0
     say = print if writing and opts.verbose else (lambda *a, **k: None)
     swept = plan.swept
-    plan = dataclasses.replace(plan, members=init_from.resolve(plan.members))  # sources checked
+    plan = dataclasses.replace(plan, members=init_from.resolve(plan.members, train_spec))
     groups = sweep.groups(plan.members)
     if len(groups) > 1:  # a structural sweep: each group's own model, now that they are known
         sizes = [budget_group(g.members[0].config, len(g.members)) for g in groups]

@@ -7,15 +7,16 @@ have as many members, else from the source's member 0; `init_from.member=N` name
 Before anything trains, every member's layers are compared with its source's: a layer missing,
 added or of another shape is refused in one line naming it.
 
-Wiring (the only calls from the core): `resolve(members)` before the groups are made, which
-fixes each member's source member in its config and checks the layers; `start(spec, mesh,
-members, state_M)` where a chunk's fresh state is made.
+Wiring (the only calls from the core): `resolve(members, train_spec)` before the groups are
+made, which fixes each member's source member in its config and checks the layers; `start(spec,
+mesh, members, state_M)` where a chunk's fresh state is made. The source's parameters are read
+as its checkpoint stores them, with no model built, so this module needs no other's.
 """
 
 import dataclasses
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -46,11 +47,12 @@ def source_dir(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def resolve(members: Sequence) -> list:
+def resolve(members: Sequence, train_spec: Callable) -> list:
     """`members` (`sweep.Member`s, in run order) with `init_from` an absolute path and
     `init_from_member` the source member each starts from; refuses, before any work, a source
-    that is no checkpoint, a member it lacks, or layers that differ."""
-    from mnist_jax import sweep, trained
+    that is no checkpoint, a member it lacks, or layers that differ from the model
+    `train_spec(config)` builds."""
+    from mnist_jax import checkpoint
 
     resolved = []
     for m, member in enumerate(members):
@@ -59,16 +61,17 @@ def resolve(members: Sequence) -> list:
             resolved.append(member)
             continue
         path = source_dir(coerce("init_from", config.init_from))
-        count = len(trained.members_of(trained.read_record(path)))
+        count = len(checkpoint.read_run(path)["members"])
         given = coerce("init_from.member", config.init_from_member)
         chosen = given if given is not None else (m if len(members) == count else 0)
         if chosen >= count:
             raise ConfigError(f"init_from.member={chosen}: {path} holds members 0 to {count - 1}")
         config = dataclasses.replace(config, init_from=path, init_from_member=chosen)
-        resolved.append(sweep.Member(config, member.hparams))
+        resolved.append(dataclasses.replace(member, config=config))
     for member in resolved:
         if member.config.init_from:
-            check_layers(member.config, source_params(*_source(member.config)))
+            model = train_spec(member.config).model()
+            check_layers(member.config, model, source_params(*_source(member.config)))
     return resolved
 
 
@@ -76,24 +79,48 @@ def _source(config: Config) -> tuple[str, int]:
     return config.init_from, config.init_from_member
 
 
-@functools.lru_cache(maxsize=4)
-def _loaded(path: str, mtime: float):
-    """The source checkpoint's members, read once while its record is unchanged."""
-    from mnist_jax import trained
-
-    del mtime  # part of the cache key only
-    return trained.load(path)
-
-
 def source_params(path: str, member: int):
     """The parameters of member `member` of the checkpoint in `path`, at its latest epoch."""
     from mnist_jax import checkpoint
 
     mtime = os.path.getmtime(os.path.join(path, checkpoint.RUN_FILE))
-    saved = {m.index: m for m in _loaded(path, mtime).members}
+    saved = _saved_params(path, mtime)
     if member not in saved:
         raise ConfigError(f"init_from: member {member} of {path} has no saved epoch")
-    return saved[member].params
+    return saved[member]
+
+
+@functools.lru_cache(maxsize=4)
+def _saved_params(path: str, mtime: float) -> dict[int, Any]:
+    """Every saved member's parameters by index, read once while the record is unchanged. Read
+    as the checkpoint stores them (no model is built: the layer check compares them)."""
+    import orbax.checkpoint as ocp
+
+    from mnist_jax import checkpoint
+
+    del mtime  # part of the cache key only
+    record = checkpoint.read_run(path)
+    found = {}
+    for first, size in record["groups"]:
+        for start in range(first, first + size, record["max_members"]):
+            count = min(record["max_members"], first + size - start)
+            if not os.path.isdir(checkpoint.group_path(path, start, count)):
+                continue  # this chunk had not started when the run stopped
+            store = checkpoint.MemberCheckpoints(path, start, count)
+            epoch = store.manager.latest_step()
+            try:
+                if not epoch:  # none, or only the initial state
+                    continue
+                state = ocp.args.StandardRestore()
+                restored = store.manager.restore(epoch, args=ocp.args.Composite(state=state))
+            except Exception as error:  # orbax and tensorstore raise many kinds
+                raise checkpoint.damaged(store.path, epoch, [], error) from None
+            finally:
+                store.close()
+            params_M = restored.state["params"]
+            for m in range(count):
+                found[start + m] = jax.tree.map(lambda leaf, m=m: np.asarray(leaf[m]), params_M)
+    return found
 
 
 def layer_shapes(params) -> dict[str, tuple[int, ...]]:
@@ -102,21 +129,16 @@ def layer_shapes(params) -> dict[str, tuple[int, ...]]:
     return {"/".join(str(getattr(k, "key", k)) for k in p): tuple(leaf.shape) for p, leaf in flat}
 
 
-def target_params(config: Config):
-    """The shapes of `config`'s model's parameters on its dataset's images (nothing computed)."""
-    from mnist_jax import conv, datasets, experiment
+def check_layers(config: Config, model, source) -> None:
+    """Refuses, in one line naming the layer, source parameters that do not fit `model` (of
+    `config`) on its dataset's images: a layer it lacks, one it does not have, or one of
+    another shape. Nothing is computed."""
+    from mnist_jax import conv, datasets
 
-    shape = datasets.get(config.dataset).image_shape
-    model = experiment.train_spec(config).model()
-    x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, *datasets.get(config.dataset).image_shape), jnp.float32)
     with conv.shapes_only():
-        return jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"], x)
-
-
-def check_layers(config: Config, source) -> None:
-    """Refuses, in one line naming the layer, source parameters that do not fit `config`'s
-    model: a layer it lacks, one it does not have, or one of another shape."""
-    ours, theirs = layer_shapes(target_params(config)), layer_shapes(source)
+        params = jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"], x)
+    ours, theirs = layer_shapes(params), layer_shapes(source)
     where = f"init_from={config.init_from} (member {config.init_from_member})"
     for name, shape in ours.items():
         layer, _, part = name.rpartition("/")

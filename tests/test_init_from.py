@@ -31,7 +31,8 @@ def source(tmp_path_factory) -> str:
 
 
 def members(source: str, *overrides: str) -> list[sweep.Member]:
-    return init_from.resolve(sweep.expand(RELU, parse_all([f"init_from={source}", *overrides])))
+    given = parse_all([f"init_from={source}", *overrides])
+    return init_from.resolve(sweep.expand(RELU, given), train_spec)
 
 
 def test_member_m_starts_from_member_m_when_the_counts_agree_else_from_member_0(source):
@@ -114,14 +115,15 @@ def test_a_layer_of_another_shape_is_refused_before_training_in_one_line(
 def test_a_layer_missing_or_added_is_refused_naming_it(source):
     (member,) = members(source)
     params = mnist_jax.load(source).members[0].params
+    model = train_spec(member.config).model()
     extra = {**params, "dense_9": {"bias": np.zeros(3, np.float32)}}
     with pytest.raises(ConfigError, match="layer dense_9 \\(bias\\) of the checkpoint is not"):
-        init_from.check_layers(member.config, extra)
+        init_from.check_layers(member.config, model, extra)
     fewer = {k: v for k, v in params.items() if k != "dense_2"}
     with pytest.raises(
         ConfigError, match="layer dense_2 \\(bias \\(10,\\)\\) of this model is not"
     ):
-        init_from.check_layers(member.config, fewer)
+        init_from.check_layers(member.config, model, fewer)
 
 
 def test_a_folder_that_is_no_checkpoint_is_refused(tmp_path):
