@@ -181,3 +181,35 @@ def test_resume_imports_the_runs_own_module_from_its_file_mock_data(tmp_path, mo
     assert "imported own_tiny_model from" in capsys.readouterr().err
     assert len(resumed.runs[0].history) == 2
     del models.MODELS.entries["own_tiny"], sys.modules["own_tiny_model"]
+
+
+EXTRA_DATASET = '''
+"""Registers `noise_digits`: MNIST-shaped random images, to evaluate a checkpoint on."""
+
+import numpy as np
+
+from mnist_jax.datasets import DATASETS, from_arrays
+
+rng = np.random.default_rng(0)
+split = (rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), rng.integers(0, 10, 50))
+DATASETS.register("noise_digits", from_arrays(split, split, [str(d) for d in range(10)]))
+'''
+
+
+def test_evaluate_imports_a_module_that_registers_a_dataset_to_evaluate_on_mock_data(
+    tmp_path, capsys
+):
+    mock_run(tmp_path, RELU)
+    (tmp_path / "extra_digits.py").write_text(EXTRA_DATASET)
+    result = evaluate.main(
+        [str(tmp_path / "ckpt"), "--import", str(tmp_path / "extra_digits.py"),
+         "--dataset", "noise_digits"]
+    )  # fmt: skip
+    assert "test set of noise_digits (trained on mnist)" in capsys.readouterr().out
+    assert 0 <= result.runs[0].test_accuracy <= 1
+    with pytest.raises(SystemExit) as info:
+        evaluate.main([str(tmp_path / "ckpt"), "--import", "no_such_module_here"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "--import no_such_module_here: cannot import it" in err
+    del DATASETS.entries["noise_digits"], sys.modules["extra_digits"]
