@@ -15,7 +15,6 @@ test images (epsilon in the pixel scale the model sees); `--json PATH` writes al
 import argparse
 import dataclasses
 import json
-import sys
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from mnist_jax import (
     train,
     trained,
 )
+from mnist_jax.cli import Parser
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.results import TEST, Epoch, Result, Run, summary_table
 
@@ -132,7 +132,7 @@ def evaluate_chunk(chunk: trained.SavedChunk, mesh, test_xy) -> list[Run]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = robustness.Parser(prog="python -m mnist_jax.evaluate", description=__doc__)
+    p = Parser(prog="python -m mnist_jax.evaluate", description=__doc__)
     p.add_argument("checkpoint_dir", help="a --checkpoint-dir an experiment wrote")
     p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
     p.add_argument(
@@ -172,10 +172,9 @@ def main(argv: list[str] | None = None) -> Result:
         p.error("--epsilon needs --attack fgsm or --attack pgd")
     if args.json_path and (why := files.destination_problem(args.json_path)):
         p.error(f"cannot write the JSON report to {args.json_path}: {why}")
-    say = lambda line: print(line, file=sys.stderr)  # noqa: E731
     try:
         locations.import_modules(args.imports)
-        found = evaluate_members(args.checkpoint_dir, args.data_dir, args.dataset, say)
+        found = evaluate_members(args.checkpoint_dir, args.data_dir, args.dataset)
         report = robustness.Report(found.result.to_json())
         if args.ensemble:
             report.ensemble = robustness.ensemble_figures(found, args.dataset)

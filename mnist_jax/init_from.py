@@ -83,22 +83,29 @@ def source_params(path: str, member: int):
     """The parameters of member `member` of the checkpoint in `path`, at its latest epoch."""
     from mnist_jax import checkpoint
 
-    mtime = os.path.getmtime(os.path.join(path, checkpoint.RUN_FILE))
-    saved = _saved_params(path, mtime)
+    saved = _saved_params(path, _fingerprint(path, checkpoint.RUN_FILE))
     if member not in saved:
         raise ConfigError(f"init_from: member {member} of {path} has no saved epoch")
     return saved[member]
 
 
+def _fingerprint(path: str, record: str) -> tuple:
+    """What changes when the checkpoint does: its record's time, every group's saved epochs."""
+    folders = sorted(n for n in os.listdir(path) if n.startswith("members-"))
+    epochs = tuple(tuple(sorted(os.listdir(os.path.join(path, n)))) for n in folders)
+    return os.path.getmtime(os.path.join(path, record)), tuple(folders), epochs
+
+
 @functools.lru_cache(maxsize=4)
-def _saved_params(path: str, mtime: float) -> dict[int, Any]:
-    """Every saved member's parameters by index, read once while the record is unchanged. Read
-    as the checkpoint stores them (no model is built: the layer check compares them)."""
+def _saved_params(path: str, fingerprint: tuple) -> dict[int, Any]:
+    """Every saved member's parameters by index, read once while the checkpoint is unchanged
+    (the pre-flight's check and the start read them once). Read as the checkpoint stores them:
+    no model is built."""
     import orbax.checkpoint as ocp
 
     from mnist_jax import checkpoint
 
-    del mtime  # part of the cache key only
+    del fingerprint  # part of the cache key only
     record = checkpoint.read_run(path)
     found = {}
     for first, size in record["groups"]:

@@ -156,7 +156,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for path in args.images:  # a missing image is named before the checkpoint is read
         if not os.path.isfile(path):
             p.error(f"{path}: no such file")
-    say = lambda text: print(text, file=sys.stderr)  # noqa: E731
     try:
         model = trained.load(args.checkpoint_dir, say)
         members = chosen(model, args.member, args.ensemble)
@@ -183,6 +182,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         report = {"checkpoint": args.checkpoint_dir, "member": used, "images": records}
         files.write_atomic(args.json_path, json.dumps(report, indent=1))
     return records
+
+
+def say(text: str) -> None:
+    """What was done to an image, or imported, on stderr: stdout holds the predictions."""
+    print(text, file=sys.stderr)
 
 
 def chosen(model: trained.Trained, member: int | None, ensemble: bool) -> list[trained.Member]:

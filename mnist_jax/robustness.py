@@ -14,9 +14,6 @@ import numpy as np
 import optax
 
 from mnist_jax import attacks, metrics, sweep, train, trained
-from mnist_jax.cli import Parser
-
-__all__ = ["Parser", "Report", "attack_figures", "ensemble_figures", "epsilons"]
 
 EPSILONS = (0.05, 0.1, 0.2)
 ATTACK_BATCH = 1000  # test images attacked at once: a CNN's gradients stay small

@@ -29,7 +29,7 @@ SETTINGS = {
 # entry.
 FIELDS = (
     "dataset", "lr", "seed", "epochs", "steps", "batch_size", "metrics", "raw_pixels", "dtype",
-    "data_seed", "val_split", "init_from", "init_from.member",
+    "data_seed", "val_split", "init_from",
 )  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def names_in(config: Config) -> dict[str, set[str]]:
 
 def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
     """Every key an override may set, for the registered names in play."""
-    keys = [*FIELDS, *SETTINGS]
+    keys = list(dict.fromkeys([*FIELDS, *init_from.KEYS, *SETTINGS]))
     for kind, registry in SETTINGS.items():
         for name in names[kind]:
             keys += [f"{kind}.{k}" for k in registry.defaults(name) if f"{kind}.{k}" not in keys]
