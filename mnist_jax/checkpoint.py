@@ -4,6 +4,7 @@ A checkpoint dir holds one run (one experiment, all its members):
 
     DIR/run.json                    what is trained: every member's whole config, the groups,
                                     the chunk size, the modules that registered its parts
+                                    and the files they were loaded from
     DIR/members-<a>-<b>/<epoch>/    members a..b (1-based) after `epoch` epochs, the last
                                     `KEEP` epochs kept: state (params, optimizer state, step,
                                     keys), per-batch losses, and the history the logs need
@@ -35,13 +36,14 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import devices, files
+from mnist_jax import devices, files, locations
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
+MODULE_FILES = "module_files"  # where each module of `modules` was loaded from (`locations`)
 # Not compared on resume: the run's length may change (`--epochs` stays the total).
 NOT_COMPARED = ("epochs", "steps")
 
@@ -146,6 +148,7 @@ def start_run(directory: str, record: dict[str, Any]) -> None:
         path = os.path.join(directory, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     os.makedirs(directory, exist_ok=True)
+    record = {**record, MODULE_FILES: locations.recorded(record.get("modules", []))}
     files.write_atomic(os.path.join(directory, RUN_FILE), json.dumps(record, indent=1))
 
 

@@ -26,6 +26,7 @@ from mnist_jax import (
     experiment,
     files,
     interrupt,
+    locations,
     overrides,
     run_record,
     search,
@@ -231,6 +232,8 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
            if f.name != "search"}
     )  # fmt: skip
     try:
+        if args.resume:  # the saved run's own modules, from their files if need be
+            locations.import_for_resume(args.checkpoint_dir)
         config, population = settings(config, args, opts)
     except ConfigError as error:
         p.error(str(error))

@@ -54,6 +54,8 @@ class Config:
     train_step: dict[str, Any] = dataclasses.field(default_factory=dict)
     augment_name: str = "none"  # the training batches' augmentation, in `augment.AUGMENTS`
     augment: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str | None = None  # a checkpoint dir whose parameters start training (`init_from`)
+    init_from_member: int | None = None  # its member to start from (key `init_from.member`)
 
     def tutorial_setting(self) -> "Config":
         return dataclasses.replace(
@@ -72,6 +74,23 @@ class Config:
             if old in record:  # a record written before sweeps left the config: one value
                 (values[new],) = record[old]
         return cls(**values)
+
+
+INIT_FROM_KEYS = {"init_from": "init_from", "init_from.member": "init_from_member"}  # key -> field
+
+
+def coerce_init_from(key: str, value) -> Any:
+    """An override's value for `init_from` (a path as typed; a number as its text) or
+    `init_from.member` (a whole number from 0); null clears either."""
+    if value is None:
+        return None
+    if key == "init_from":
+        if isinstance(value, bool | list):
+            raise ConfigError(f"init_from takes a checkpoint dir, got {value!r}")
+        return str(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"init_from.member takes a whole number from 0, got {value!r}")
+    return value
 
 
 def check(config: Config) -> None:

@@ -24,6 +24,7 @@ from mnist_jax import (
     datasets,
     devices,
     files,
+    init_from,
     inputs,
     interrupt,
     loop,
@@ -109,7 +110,8 @@ def run(config: Config, population: Population, opts: Options) -> Result:
     with contextlib.ExitStack() as holding:
         if opts.checkpoint_dir and jax.process_index() == 0:
             holding.enter_context(run_record.checkpoint_module().locked(opts.checkpoint_dir))
-        groups = sweep.groups(population.members)
+        members = init_from.resolve(population.members, model_of)  # checked before any work
+        groups = sweep.groups(members)
         placed = prepare(config, groups, population.search, opts)
         return train_groups(config, groups, placed, population, opts)
 
@@ -298,6 +300,11 @@ def evaluate_test(config: Config, params, placed: inputs.Placed, opts: Options):
     params_M = jax.tree.map(lambda a: np.asarray(a)[None], params)
     figures, final = devices.to_host(train.evaluate(spec, mesh, params_M, hparams_M, test_xy))
     return {k: float(v[0]) for k, v in figures.items()}, {k: v[0] for k, v in final.items()}
+
+
+def model_of(config: Config):
+    """The model `config` trains, its float settings its own."""
+    return train_spec(config).model(sweep.float_hparams(config))
 
 
 def chunks(group: sweep.Group, size: int) -> list[tuple[sweep.Member, ...]]:

@@ -33,6 +33,7 @@ SHORT_FORMS = (
     ShortForm("--seed", "seed", "initialisation and dropout; repeats: 0,1,2 (a member each)"),
     ShortForm("--epochs", "epochs", "passes over the training set"),
     ShortForm("--steps", "steps", "total batches instead of epochs"),
+    ShortForm("--init-from", "init_from", "start from this checkpoint dir's trained parameters"),
     ShortForm("--batch-size", "batch_size", "examples per batch"),
     ShortForm("--loss", "loss", f"one of {', '.join(losses.LOSSES.names())}"),
     ShortForm(

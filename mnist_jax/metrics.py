@@ -209,3 +209,41 @@ def class_accuracy(o: Observed) -> jax.Array:
 def confusion_matrix(o: Observed) -> jax.Array:
     """`[K, K]` test-set counts, row the true class, column the predicted one."""
     return confusion_counts(o).astype(jnp.int32)
+
+
+@register("nll", where=(TEST,))
+def nll(o: Observed) -> jax.Array:
+    """Plain softmax cross-entropy, whatever the training loss (label smoothing, L2, binary):
+    test figures that compare across loss settings, the one calibration papers report."""
+    return optax.softmax_cross_entropy(o.logits_BxK, o.y_BxK).mean()
+
+
+ECE_BINS = 15  # as Guo et al. (2017) report it
+
+
+@register("ece", where=(TEST,))
+def ece(o: Observed) -> jax.Array:
+    """Expected calibration error over `ECE_BINS` equal-width bins of the top probability:
+    the mean over examples of |accuracy - confidence| within each example's bin."""
+    return expected_calibration_error(jax.nn.softmax(o.logits_BxK), o.y_BxK.argmax(-1))
+
+
+def expected_calibration_error(p_BxK: jax.Array, labels_B: jax.Array, bins: int = ECE_BINS):
+    """ECE of probabilities `p_BxK` for integer labels: bin i holds confidences in
+    (i/bins, (i+1)/bins], the first bin 0 too."""
+    confidence_B = p_BxK.max(-1)
+    correct_B = (p_BxK.argmax(-1) == labels_B).astype(jnp.float32)
+    bin_B = jnp.clip(jnp.ceil(confidence_B * bins).astype(jnp.int32) - 1, 0, bins - 1)
+    in_bin_BxN = jax.nn.one_hot(bin_B, bins)  # a sum, not a product: exact on every backend
+    gap_N = jnp.abs((in_bin_BxN * (correct_B - confidence_B)[:, None]).sum(0))
+    return gap_N.sum() / confidence_B.shape[0]
+
+
+def of_probabilities(p_BxK: jax.Array, labels_B: jax.Array) -> dict[str, jax.Array]:
+    """Accuracy, `nll` and `ece` of probabilities rather than logits: an ensemble's mean."""
+    p_true_B = jnp.take_along_axis(p_BxK, labels_B[:, None], axis=-1)[:, 0]
+    return {
+        "accuracy": (p_BxK.argmax(-1) == labels_B).mean(),
+        "nll": -jnp.log(jnp.maximum(p_true_B, jnp.finfo(p_BxK.dtype).tiny)).mean(),
+        "ece": expected_calibration_error(p_BxK, labels_B),
+    }

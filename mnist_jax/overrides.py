@@ -23,7 +23,8 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")  # "/": a tfds config, emnist/digits
+# "/": a tfds config, emnist/digits; a path (`init_from=~/runs/a`, `../a`, `/abs/a`) too.
+_NAME = re.compile(r"[A-Za-z_/~.][A-Za-z0-9_.\-/~]*")
 _WORDS = {"true": True, "false": False, "null": None, "none": None}
 _DISTRIBUTION = re.compile(r"([A-Za-z_]+)\((.*)\)", re.DOTALL)
 _SHOWN_KEYS = 8  # `check_key` lists this many valid keys when none is near
@@ -234,7 +235,7 @@ def _scalar(where: str, piece: str):
         return piece
     raise OverrideError(
         f"{where}: {piece!r} is not a value; give a number, true/false, null, a name "
-        "(letters, digits, _ - . /), a list [a,b] or a range start:stop:count"
+        "(letters, digits, _ - . / ~), a list [a,b] or a range start:stop:count"
     )
 
 

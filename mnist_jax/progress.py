@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from mnist_jax import commands, devices, interrupt, metrics, sweep, train
+from mnist_jax import commands, devices, init_from, interrupt, metrics, sweep, train
 from mnist_jax.results import TEST, VAL, Epoch
 from mnist_jax.spec import TrainSpec
 from mnist_jax.sweep import Member
@@ -105,7 +105,9 @@ def start(chunk: Chunk, ctx: Context) -> Progress:
 
 
 def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progress:
-    """Members from their initial state, each logging into a new run directory."""
+    """Members from their initial state (or `init_from`'s parameters), each logging into a new
+    run directory."""
+    state = init_from.start(chunk.spec, ctx.mesh, chunk.members, state)
     logging = jax.process_index() == 0 and ctx.logdir is not None
     run_dirs = [claim(ctx, m) if logging else None for m in chunk.members]
     writers = [

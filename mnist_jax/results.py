@@ -258,6 +258,8 @@ def _csv_row(r: Run, swept: list[str]) -> dict[str, Any]:
         row |= {
             f"{kind}.{k}": v for k, v in getattr(config, kind).items() if f"{kind}.{k}" not in row
         }
+    if config.init_from:  # where its parameters started
+        row |= {"init_from": config.init_from, "init_from.member": config.init_from_member}
     row |= {"group": r.group, "diverged": r.diverged, "epochs": len(r.history)}
     row |= {f"{TEST}{k}": r.test.get(k) for k in SHOWN}
     for key, value in r.history[-1].values.items():

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mnist_jax import augment, datasets, losses, metrics, models, optim, overrides, steps
-from mnist_jax.config import Config, ConfigError, check
+from mnist_jax.config import INIT_FROM_KEYS, Config, ConfigError, check, coerce_init_from
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
 
@@ -30,7 +30,7 @@ SETTINGS = {
 # Top-level fields a key may set; each of `SETTINGS`' keys names the registered entry.
 FIELDS = (
     "dataset", "lr", "seed", "epochs", "steps", "batch_size", "metrics", "raw_pixels", "dtype",
-    "data_seed", "val_split",
+    "data_seed", "val_split", "init_from",
 )  # fmt: skip
 
 
@@ -56,6 +56,8 @@ class Member:
         for kind in ("loss", "train_step", "augment"):
             shown[kind] = getattr(self.config, f"{kind}_name")
             shown |= {f"{kind}.{k}": v for k, v in getattr(self.config, kind).items()}
+        if self.config.init_from:
+            shown["init_from"] = self.config.init_from
         return shown
 
 
@@ -75,7 +77,7 @@ def names_in(config: Config) -> dict[str, set[str]]:
 
 def valid_keys(config: Config, names: dict[str, set[str]]) -> list[str]:
     """Every key an override may set, for the registered names in play."""
-    keys = [*FIELDS, *SETTINGS]
+    keys = list(dict.fromkeys([*FIELDS, *INIT_FROM_KEYS, *SETTINGS]))
     for kind, registry in SETTINGS.items():
         for name in names[kind]:
             keys += [f"{kind}.{k}" for k in registry.defaults(name) if f"{kind}.{k}" not in keys]
@@ -157,7 +159,9 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
             changes[f"{kind}_name"], settings[kind] = assignment[kind], {}
     for key, value in assignment.items():
         kind, _, setting = key.partition(".")
-        if setting:
+        if key in INIT_FROM_KEYS:
+            changes[INIT_FROM_KEYS[key]] = coerce_init_from(key, value)
+        elif setting:
             name = changes.get(f"{kind}_name", getattr(config, f"{kind}_name"))
             defaults = SETTINGS[kind].defaults(name)
             if setting not in defaults:
@@ -180,6 +184,8 @@ def apply(config: Config, assignment: dict[str, Any]) -> Config:
 def _typed(config: Config, key: str):
     """The value of `key` in `config`, as typed there (`model.dropout_rate=0` gives 0.0)."""
     kind, _, setting = key.partition(".")
+    if key in INIT_FROM_KEYS:
+        return getattr(config, INIT_FROM_KEYS[key])
     if setting:
         return getattr(config, kind)[setting]
     if kind in SETTINGS:
@@ -251,7 +257,7 @@ def with_floats(config: Config, floats: dict[str, float]) -> Config:
 def structure(config: Config) -> str:
     """What must be equal for members to share a compiled program (floats are data)."""
     record = config.to_json()
-    for field in ("name", "lr", "seed", "tutorial"):
+    for field in ("name", "lr", "seed", "tutorial", "init_from_member"):  # data, as the rate
         record.pop(field)
     for kind in SETTINGS:
         record[kind] = {

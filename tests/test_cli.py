@@ -417,6 +417,7 @@ SHORT_FORM_VALUES = {
     "raw_pixels": "true",
     "dtype": "bfloat16",
     "model.activation": "gelu,tanh",
+    "init_from": "runs/mnist_ckpt",
 }
 
 

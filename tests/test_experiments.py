@@ -114,7 +114,8 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
     batch = {"batch_loss", "batch_accuracy", "batch_binary_accuracy", "batch_learning_rate"}
     epoch = {"epoch_loss", "epoch_accuracy", "epoch_binary_accuracy"}
     assert set(train) == batch | epoch | {"epoch_learning_rate"}
-    assert set(test) == epoch | {f"class_accuracy/{k}" for k in range(10)}
+    calibration = {"epoch_nll", "epoch_ece"}  # test-set metrics only
+    assert set(test) == epoch | calibration | {f"class_accuracy/{k}" for k in range(10)}
     for tag in epoch:  # the same tags in both runs: TensorBoard overlays them
         assert [step for step, _ in train[tag]] == [step for step, _ in test[tag]] == [1, 2]
 
