@@ -10,10 +10,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import test_data
 
-from mnist_jax import data, interrupt
+from mnist_jax import cli, data, datasets, interrupt
+from mnist_jax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -84,3 +86,43 @@ def test_prepare_leaves_no_temporary_folder_in_tmpdir(small_mnist, tmp_path, mon
     source, _, checksums = small_mnist
     data.prepare(source, str(tmp_path / "tfds"), checksums=checksums)
     assert list(tmp.iterdir()) == []
+
+
+def _unfit(train_n=40, test_n=20, nan_at=None, labels_short_by=0):
+    """A 3-class dataset of 4x4 float images, made unfit for training as asked."""
+    rng = np.random.default_rng(0)
+    splits = []
+    for n in (train_n, test_n):
+        images = rng.random((n, 4, 4)).astype(np.float32)
+        splits.append([images, rng.integers(0, 3, n)])
+    if nan_at is not None:
+        splits[0][0][nan_at, 1, 2] = np.nan
+    splits[0][1] = splits[0][1][: train_n - labels_short_by]
+    return datasets.from_arrays(tuple(splits[0]), tuple(splits[1]), ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "name, unfit, expected",
+    [
+        ("no_test_examples", {"test_n": 0}, "split test: no examples"),
+        ("nan_pixels", {"nan_at": 7}, "split train: 1 of 40 images hold NaN or infinite values"),
+        (
+            "short_labels",
+            {"labels_short_by": 3},
+            "split train: labels of shape (37,) for 40 images",
+        ),
+    ],
+)
+def test_a_dataset_that_cannot_be_trained_on_is_refused_in_one_line_before_anything_is_created(
+    tmp_path, capsys, name, unfit, expected
+):
+    datasets.DATASETS.register(name, _unfit(**unfit))
+    config = Config(name="unfit", model_name="mlp", dataset=name, model={"hidden": [8]}, epochs=1)
+    ckpt, logs = tmp_path / "ckpt", tmp_path / "logs"
+    argv = ["--checkpoint-dir", str(ckpt), "--logdir", str(logs), "--batch-size", "10"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(config, [*argv, "--json", str(tmp_path / "out.json"), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"dataset {name}, {expected}" in err, err
+    assert not ckpt.exists() and not logs.exists() and not (tmp_path / "out.json").exists()
