@@ -35,7 +35,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import devices, files
+from mnist_jax import devices, files, run_record
 from mnist_jax.config import ConfigError
 from mnist_jax.train import TrainState
 
@@ -162,9 +162,19 @@ def read_run(directory: str) -> dict[str, Any]:
         )
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path} cannot be read ({error}): it was damaged") from None
+        raise _damaged_record(directory, f"it cannot be read: {error}") from None
+    if why := run_record.problem(record):
+        raise _damaged_record(directory, why)
+    return record
+
+
+def _damaged_record(directory: str, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"{os.path.join(directory, RUN_FILE)} is damaged ({why}), so the run cannot be resumed"
+        f" or evaluated: start it over with --overwrite, or give another --checkpoint-dir"
+    )
 
 
 def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:

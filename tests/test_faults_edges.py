@@ -3,7 +3,9 @@ very long values, half-written state, damaged records, misspelt names. Each test
 fault for real where it can (a signal to a process, a read-only folder, a file of the wrong
 shape) and checks the one-line answer and that nothing written before is lost."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 import test_data
 
-from mnist_jax import cli, data, datasets, interrupt
+from experiments import five_layer_relu
+from mnist_jax import cli, data, datasets, evaluate, interrupt
 from mnist_jax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+SHORT = ["--batch-size", "20"]  # 200 mock examples: 10 steps an epoch
 
 small_mnist = test_data.small_mnist  # a fixture: four small IDX files
 
@@ -126,3 +131,48 @@ def test_a_dataset_that_cannot_be_trained_on_is_refused_in_one_line_before_anyth
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"dataset {name}, {expected}" in err, err
     assert not ckpt.exists() and not logs.exists() and not (tmp_path / "out.json").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint dir of two epochs of five_layer_relu on mock data."""
+    workdir = tmp_path_factory.mktemp("trained")
+    argv = ["--logdir", str(workdir / "logs"), "--checkpoint-dir", str(workdir / "ckpt")]
+    with tfds.testing.mock_data(num_examples=200):
+        cli.main(five_layer_relu.CONFIG, [*argv, *SHORT, "--epochs", "2", "--quiet"])
+    return workdir / "ckpt"
+
+
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (lambda record: [record], "it holds [{"),
+        (lambda record: {**record, "members": {}}, "its 'members' is {}, not a JSON array"),
+        (lambda record: {k: v for k, v in record.items() if k != "name"}, "its 'name' is null"),
+        (lambda record: {**record, "members": [1]}, "member 1 is 1, not a config"),
+        (lambda record: {**record, "members": [{"config": 3, "hparams": {}}]}, "member 1's config"),
+        (lambda record: json.dumps(record)[:50], "it cannot be read"),
+    ],
+)
+def test_a_damaged_run_json_is_refused_in_one_line_by_resume_and_evaluate_mock_data(
+    trained_checkpoint, tmp_path, capsys, damage, why
+):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained_checkpoint, ckpt)
+    damaged = damage(json.loads((ckpt / "run.json").read_text()))
+    (ckpt / "run.json").write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    before = sorted(p.relative_to(ckpt) for p in ckpt.rglob("*"))
+    resume = ["--checkpoint-dir", str(ckpt), "--resume", "--logdir", str(tmp_path / "logs")]
+    with tfds.testing.mock_data(num_examples=200):
+        for command in (
+            lambda: cli.main(five_layer_relu.CONFIG, [*resume, *SHORT, "--epochs", "3"]),
+            lambda: evaluate.main([str(ckpt)]),
+        ):
+            with pytest.raises(SystemExit) as exit_info:
+                command()
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1, err
+            assert f"{ckpt / 'run.json'} is damaged ({why}" in err, err
+            assert "start it over with --overwrite" in err, err
+    assert sorted(p.relative_to(ckpt) for p in ckpt.rglob("*")) == before  # nothing lost
