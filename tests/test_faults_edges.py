@@ -176,3 +176,40 @@ def test_a_damaged_run_json_is_refused_in_one_line_by_resume_and_evaluate_mock_d
             assert f"{ckpt / 'run.json'} is damaged ({why}" in err, err
             assert "start it over with --overwrite" in err, err
     assert sorted(p.relative_to(ckpt) for p in ckpt.rglob("*")) == before  # nothing lost
+
+
+TOO_MANY_OPEN_FILES = """
+import os, resource, sys
+from pathlib import Path
+import orbax.checkpoint as ocp
+from test_checkpoint import run
+
+real_save = ocp.CheckpointManager.save
+
+def save_with_three_files_left(manager, step, *args, **kwargs):
+    if step == 0:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 3, hard))
+    return real_save(manager, step, *args, **kwargs)
+
+ocp.CheckpointManager.save = save_with_three_files_left
+run("five_layer_relu", Path(sys.argv[1]), "--epochs", "2")
+"""
+
+
+def test_too_many_open_files_at_the_first_save_is_one_line_and_leaves_no_half_epoch_mock_data(
+    tmp_path,
+):
+    """The open-file limit is lowered just before epoch 0's save, in a process of its own: orbax
+    then fails with EMFILE, its event loops half made."""
+    env = {**ENV, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", TOO_MANY_OPEN_FILES, str(tmp_path)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr  # no asyncio noise after it
+    assert "could not be written" in done.stderr and "(Too many open files)" in done.stderr
+    assert "a higher `ulimit -n`" in done.stderr and "disk has room" not in done.stderr
+    assert not list((tmp_path / "ckpt").rglob("*orbax-checkpoint-tmp*"))
+    assert (tmp_path / "ckpt" / "run.json").exists()
