@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 import test_data
+import test_plots
 
 from experiments import five_layer_relu
-from mnist_jax import cli, data, datasets, evaluate, interrupt
+from mnist_jax import cli, data, datasets, evaluate, interrupt, plots
 from mnist_jax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,3 +214,65 @@ def test_too_many_open_files_at_the_first_save_is_one_line_and_leaves_no_half_ep
     assert "a higher `ulimit -n`" in done.stderr and "disk has room" not in done.stderr
     assert not list((tmp_path / "ckpt").rglob("*orbax-checkpoint-tmp*"))
     assert (tmp_path / "ckpt" / "run.json").exists()
+
+
+def test_runs_of_two_losses_in_one_figure_are_told_apart_by_label_and_axis_mock_logs(
+    tmp_path, monkeypatch
+):
+    logdir = tmp_path / "logs"
+    for experiment, lr, loss in [("softmax", 0.5, "categorical"), ("softmax", 0.005, "binary")]:
+        test_plots.write_mock_run(logdir, experiment, lr, seed=0, overfit=False)
+        config_json = logdir / experiment / f"lr_{lr}-seed_0" / "config.json"
+        config_json.write_text(
+            json.dumps({**json.loads(config_json.read_text()), "loss_name": loss})
+        )
+    test_plots.write_mock_run(logdir, "five_layer_relu", 0.003, seed=0, overfit=False)
+    figures = {}
+    monkeypatch.setattr(
+        plots, "save", lambda fig, path: figures.setdefault(path.name, fig) and path
+    )
+    plots.plot_logdir(logdir, tmp_path / "figures")
+    for name in ("softmax_loss.png", "softmax_batch_loss.png"):
+        (ax,) = figures[name].axes
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert {"lr_0.5-seed_0, categorical loss", "lr_0.005-seed_0, binary loss"} <= set(labels)
+        assert "binary or categorical" in ax.get_ylabel() and "not comparable" in ax.get_ylabel()
+    (ax,) = figures["test_loss.png"].axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [
+        "five_layer_relu (categorical loss)",
+        "softmax (binary loss)",
+        "softmax (categorical loss)",
+    ]
+    colours = [line.get_color() for line in ax.get_lines()]
+    assert len(set(colours)) == 3
+    (ax,) = figures["five_layer_relu_loss.png"].axes
+    assert ax.get_ylabel() == "categorical cross-entropy"  # one loss: its name on the axis
+
+
+@pytest.mark.parametrize("outdir", ["under_a_file", "read_only"])
+def test_plots_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, outdir):
+    logdir = tmp_path / "logs"
+    test_plots.write_mock_run(logdir, "softmax", 0.5, seed=0, overfit=False)
+    (tmp_path / "a_file").write_text("")
+    target = tmp_path / "a_file" / "figures"
+    if outdir == "read_only":
+        target = tmp_path / "checkout"
+        target.mkdir()
+        if os.geteuid() == 0:  # root writes through permissions: a read-only mount stops it
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "t", str(target)])
+            if done.returncode:
+                pytest.skip("cannot mount a read-only tmpfs here")
+        else:
+            target.chmod(0o555)
+        target = target / "figures"
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            plots.main([str(logdir), "--outdir", str(target), "--architectures"])
+    finally:
+        if outdir == "read_only" and os.geteuid() == 0:
+            subprocess.run(["umount", str(target.parent)], check=True)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write the figures in {target}" in err, err
+    assert "--outdir" in err
