@@ -276,3 +276,21 @@ def test_plots_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot write the figures in {target}" in err, err
     assert "--outdir" in err
+
+
+@pytest.mark.parametrize(
+    "argv, prog",
+    [
+        (["-m", "experiments.five_layer_reul"], "python -m experiments.five_layer_reul"),
+        (["-m", "experiments", "five_layer_reul"], "python -m experiments"),
+    ],
+)
+def test_a_misspelt_experiment_gets_a_suggestion_in_one_line(tmp_path, argv, prog):
+    done = subprocess.run(
+        [sys.executable, *argv, "--epochs", "1"],
+        env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"{prog}: error: "), done.stderr
+    assert "did you mean five_layer_relu?" in done.stderr and "softmax" in done.stderr
