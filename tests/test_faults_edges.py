@@ -294,3 +294,22 @@ def test_a_misspelt_experiment_gets_a_suggestion_in_one_line(tmp_path, argv, pro
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"{prog}: error: "), done.stderr
     assert "did you mean five_layer_relu?" in done.stderr and "softmax" in done.stderr
+
+
+def test_the_summary_line_says_the_real_data_tests_did_not_run_and_how_to_run_them(tmp_path):
+    """This suite's conftest in a checkout with no MNIST beside it, run as the README says."""
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
+    (tmp_path / "tests" / "test_x.py").write_text(
+        "def test_on_real_mnist(mnist_data_dir):\n    pass\n\n\ndef test_plain():\n    pass\n"
+    )
+    env = {k: v for k, v in ENV.items() if k not in ("MNIST_JAX_TEST_DATA_DIR", "TFDS_DATA_DIR")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        env={**env, "HOME": str(tmp_path)}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert "1 passed, 1 skipped, 1 real-MNIST tests did not run (no MNIST found: " in last, last
+    assert "MNIST_JAX_TEST_DATA_DIR=DIR" in last and "mnist_jax.data prepare" in last, last
