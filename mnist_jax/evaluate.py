@@ -21,8 +21,10 @@ def evaluate_checkpoint(
 ) -> Result:
     """Each saved member's run, its history ending in a test-set evaluation of its latest state:
     on the test set of the dataset it trained on, or of `dataset` (of the same image shape and
-    classes: a transfer test)."""
+    classes: a transfer test). Without `data_dir`, the one the run trained from, where its
+    record has it (`data_dir`), else where tfds looks by itself."""
     record = checkpoint.read_run(directory)
+    data_dir = data_dir or record.get("data_dir")
     registry.import_modules(record["modules"])
     members = [sweep.Member(Config.from_json(m["config"]), m["hparams"]) for m in record["members"]]
     groups = sweep.groups(members)  # as the checkpoint holds them
@@ -108,7 +110,11 @@ def evaluate_group(directory, group: sweep.Group, size: int, mesh, test_xy) -> l
 def main(argv: list[str] | None = None) -> Result:
     p = argparse.ArgumentParser(prog="python -m mnist_jax.evaluate", description=__doc__)
     p.add_argument("checkpoint_dir", help="a --checkpoint-dir an experiment wrote")
-    p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
+    p.add_argument(
+        "--data-dir",
+        help="tfds data dir (default: the one the run trained from, where its checkpoint "
+        "records it, else $TFDS_DATA_DIR or tfds' own)",
+    )
     p.add_argument(
         "--dataset",
         help="evaluate on this dataset instead of the one each model trained on (same image "

@@ -20,6 +20,8 @@ def problem(record) -> str | None:
             return f"its {key!r} is {shown(record.get(key))}, not a JSON {JSON_NAMES[kind]}"
     if not record["members"]:
         return "it lists no members"
+    if not isinstance(record.get("data_dir") or "", str):
+        return f"its 'data_dir' is {shown(record['data_dir'])}, not a JSON string"
     for m, member in enumerate(record["members"]):
         if not (isinstance(member, dict) and isinstance(member.get("hparams"), dict)):
             return f"member {m + 1} is {shown(member)}, not a config and its hparams"

@@ -313,3 +313,43 @@ def test_the_summary_line_says_the_real_data_tests_did_not_run_and_how_to_run_th
     last = done.stdout.strip().splitlines()[-1]
     assert "1 passed, 1 skipped, 1 real-MNIST tests did not run (no MNIST found: " in last, last
     assert "MNIST_JAX_TEST_DATA_DIR=DIR" in last and "mnist_jax.data prepare" in last, last
+
+
+small_mnist_as_canonical = test_data.small_mnist_as_canonical  # a fixture: they stand for MNIST
+
+
+def test_prepare_says_what_to_pass_next(small_mnist_as_canonical, tmp_path, monkeypatch, capsys):
+    source, _, _ = small_mnist_as_canonical
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    data_dir = str(tmp_path / "my data")
+    assert data.main(["prepare", str(source), "--data-dir", data_dir]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"Pass --data-dir '{data_dir}' to every command" in last, last
+    assert f"TFDS_DATA_DIR='{data_dir}'" in last
+    assert last.endswith(f"-m experiments.softmax --data-dir '{data_dir}'"), last
+    assert data.main(["prepare", str(source), "--data-dir", data_dir]) == 0  # already there
+    assert f"Pass --data-dir '{data_dir}'" in capsys.readouterr().out
+    monkeypatch.setenv("TFDS_DATA_DIR", data_dir)  # where every command looks by itself
+    assert data.main(["prepare", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "finds it there by itself" in out and "--data-dir" not in out, out
+
+
+def test_evaluate_reads_from_the_data_dir_the_checkpoint_records(
+    trained_checkpoint, mnist_data_dir, tmp_path, monkeypatch, capsys
+):
+    """The checkpoint trained on mock data; its record names the real MNIST's data dir, as a
+    run given `--data-dir` records it, and evaluate needs no `--data-dir`."""
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/tensorflow_datasets to fall back on
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained_checkpoint, ckpt)
+    with pytest.raises(SystemExit):  # without the record's data dir: nowhere to read MNIST
+        evaluate.main([str(ckpt)])
+    capsys.readouterr()
+    record = json.loads((ckpt / "run.json").read_text())
+    (ckpt / "run.json").write_text(json.dumps({**record, "data_dir": mnist_data_dir}))
+    result = evaluate.main([str(ckpt)])
+    assert [len(r.history) for r in result.runs] == [2]
+    assert "test set of mnist" in capsys.readouterr().out
