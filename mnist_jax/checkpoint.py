@@ -63,9 +63,17 @@ def locked(directory: str) -> Iterator[None]:
     A folder created here only for its lock is removed again if the run leaves nothing in it.
     """
     created = not os.path.exists(directory)
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if why := files.length_problem(path):
+            raise OSError(why)
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise CheckpointError(
+            f"--checkpoint-dir {files.shortened(directory)}: cannot hold checkpoints "
+            f"({error.strerror or error}); give another --checkpoint-dir"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

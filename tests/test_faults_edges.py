@@ -19,8 +19,8 @@ import test_data
 import test_plots
 
 from experiments import five_layer_relu
-from mnist_jax import cli, data, datasets, evaluate, interrupt, plots
-from mnist_jax.config import Config
+from mnist_jax import cli, data, datasets, evaluate, experiment, interrupt, plots
+from mnist_jax.config import Config, ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -220,9 +220,9 @@ def test_runs_of_two_losses_in_one_figure_are_told_apart_by_label_and_axis_mock_
     tmp_path, monkeypatch
 ):
     logdir = tmp_path / "logs"
-    for experiment, lr, loss in [("softmax", 0.5, "categorical"), ("softmax", 0.005, "binary")]:
-        test_plots.write_mock_run(logdir, experiment, lr, seed=0, overfit=False)
-        config_json = logdir / experiment / f"lr_{lr}-seed_0" / "config.json"
+    for lr, loss in [(0.5, "categorical"), (0.005, "binary")]:
+        test_plots.write_mock_run(logdir, "softmax", lr, seed=0, overfit=False)
+        config_json = logdir / "softmax" / f"lr_{lr}-seed_0" / "config.json"
         config_json.write_text(
             json.dumps({**json.loads(config_json.read_text()), "loss_name": loss})
         )
@@ -353,3 +353,39 @@ def test_evaluate_reads_from_the_data_dir_the_checkpoint_records(
     result = evaluate.main([str(ckpt)])
     assert [len(r.history) for r in result.runs] == [2]
     assert "test set of mnist" in capsys.readouterr().out
+
+
+LONG = "a" * 100_000
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--checkpoint-dir", "{tmp}/" + LONG], "a name in it has 100000 characters"),
+        (["--logdir", "{tmp}/" + LONG], "a name in it has 100000 characters"),
+        (["--json", "{tmp}/" + LONG + ".json"], "a name in it has 100005 characters"),
+        (["--csv", "{tmp}/x/" + LONG], "a name in it has 100000 characters"),
+        (["seed=" + "1" * 100_000], "a whole number of 100000 digits"),
+        (["--seed", "1" * 100_000], "a whole number of 100000 digits"),
+    ],
+)
+def test_very_long_values_are_refused_in_one_short_line_before_anything_is_created(
+    tmp_path, capsys, flags, expected
+):
+    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    argv = ["--logdir", str(tmp_path / "logs"), *SHORT, "--quiet", *flags]
+    with pytest.raises(SystemExit) as exit_info, tfds.testing.mock_data(num_examples=200):
+        cli.main(five_layer_relu.CONFIG, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and len(err) < 400, err[:500]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_dir_too_long_for_the_system_is_a_config_error_in_the_library(tmp_path):
+    with pytest.raises(ConfigError, match="cannot hold checkpoints") as error:
+        experiment.train_and_evaluate(
+            five_layer_relu.CONFIG, checkpoint_dir=str(tmp_path / LONG), logdir=None
+        )
+    assert len(str(error.value)) < 400
+    assert list(tmp_path.iterdir()) == []
