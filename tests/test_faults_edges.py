@@ -5,6 +5,7 @@ shape) and checks the one-line answer and that nothing written before is lost.""
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -389,3 +390,21 @@ def test_a_checkpoint_dir_too_long_for_the_system_is_a_config_error_in_the_libra
         )
     assert len(str(error.value)) < 400
     assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_running_out_under_ulimit_v_is_one_line(tmp_path):
+    """A real limit on the address space (`ulimit -v` 4 GiB), then an 8 GiB array."""
+    gib = 2**30
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * gib, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"import mnist_jax, numpy\nnumpy.ones({8 * gib}, numpy.uint8)"],
+        env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        preexec_fn=limit_memory,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("python: stopped: out of memory (Unable to allocate 8.00 GiB")
+    assert "may use 4.0 GiB of address space (ulimit -v): raise that limit" in done.stderr
