@@ -8,7 +8,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from mnist_jax import models
-from mnist_jax.plots import save
 
 INPUT_SHAPE = (28, 28, 1)
 STANDARD_MODELS = {  # file name: (title, model name, settings)
@@ -43,7 +42,8 @@ def draw_architecture(rows: Sequence[tuple], path: str | Path, title: str) -> Pa
             ax.annotate("", (0.5, y + 0.77), (0.5, y + 1.13), arrowprops={"arrowstyle": "->"})
     total = sum(row[3] for row in rows)
     ax.text(0.5, -0.3, f"Total params: {total:,}", ha="center", va="center", weight="bold")
-    return save(fig, Path(path))
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return Path(path)
 
 
 def draw_standard(outdir: str | Path) -> list[Path]:

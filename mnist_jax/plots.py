@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 from tensorboard.backend.event_processing import event_accumulator
 
+from mnist_jax import architecture_plots
 from mnist_jax.plot_sweeps import Run, sweep_points
 from mnist_jax.sweep import show_value
 
@@ -315,8 +316,6 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     try:
         written = plot_logdir(args.logdir, args.outdir)
         if args.architectures:
-            from mnist_jax import architecture_plots  # it draws with this module's `save`
-
             written += architecture_plots.draw_standard(args.outdir)
     except OSError as error:
         if error.errno is None:  # `plot_logdir`'s own: no runs to plot
