@@ -19,7 +19,7 @@ def destination_problem(path: str) -> str | None:
     A folder that does not exist yet is judged by its nearest existing parent, which the
     writer creates the missing folders under.
     """
-    if os.path.isdir(path):
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
         return "is a directory, expected a file name"
     if why := length_problem(path):
         return why

@@ -408,3 +408,16 @@ def test_memory_running_out_under_ulimit_v_is_one_line(tmp_path):
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("python: stopped: out of memory (Unable to allocate 8.00 GiB")
     assert "may use 4.0 GiB of address space (ulimit -v): raise that limit" in done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--json", "--csv"])
+def test_a_results_file_named_as_a_missing_folder_is_refused_before_training_mock_data(
+    tmp_path, capsys, flag
+):
+    argv = ["--logdir", str(tmp_path / "logs"), *SHORT, "--quiet", flag, f"{tmp_path}/out/"]
+    with pytest.raises(SystemExit) as exit_info, tfds.testing.mock_data(num_examples=200):
+        cli.main(five_layer_relu.CONFIG, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a directory, expected a file name" in err, err
+    assert list(tmp_path.iterdir()) == []
