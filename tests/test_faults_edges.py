@@ -5,7 +5,6 @@ shape) and checks the one-line answer and that nothing written before is lost.""
 
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -393,16 +392,17 @@ def test_a_checkpoint_dir_too_long_for_the_system_is_a_config_error_in_the_libra
 
 
 def test_memory_running_out_under_ulimit_v_is_one_line(tmp_path):
-    """A real limit on the address space (`ulimit -v` 4 GiB), then an 8 GiB array."""
+    """A real limit on the address space (`ulimit -v` 4 GiB, set by the process itself), then an
+    8 GiB array."""
     gib = 2**30
-
-    def limit_memory():
-        resource.setrlimit(resource.RLIMIT_AS, (4 * gib, resource.RLIM_INFINITY))
-
+    source = (
+        "import resource\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({4 * gib}, resource.RLIM_INFINITY))\n"
+        f"import mnist_jax, numpy\nnumpy.ones({8 * gib}, numpy.uint8)\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", f"import mnist_jax, numpy\nnumpy.ones({8 * gib}, numpy.uint8)"],
+        [sys.executable, "-c", source],
         env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        preexec_fn=limit_memory,
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
