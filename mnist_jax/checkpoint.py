@@ -22,13 +22,9 @@ of, with the epoch before it intact on disk.
 import contextlib
 import dataclasses
 import fcntl
-import glob
 import json
-import logging
 import os
-import re
 import shutil
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +32,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import devices, files, locations
+from mnist_jax import devices, files, locations, orbax_faults, run_json
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.train import TrainState
 
@@ -69,9 +65,17 @@ def locked(directory: str) -> Iterator[None]:
     A folder created here only for its lock is removed again if the run leaves nothing in it.
     """
     created = not os.path.exists(directory)
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if why := files.length_problem(path):
+            raise OSError(why)
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise CheckpointError(
+            f"--checkpoint-dir {files.shortened(directory)}: cannot hold checkpoints "
+            f"({error.strerror or error}); give another --checkpoint-dir"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -165,9 +169,19 @@ def read_run(directory: str) -> dict[str, Any]:
         )
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path} cannot be read ({error}): it was damaged") from None
+        raise _damaged_record(directory, f"it cannot be read: {error}") from None
+    if why := run_json.problem(record):
+        raise _damaged_record(directory, why)
+    return record
+
+
+def _damaged_record(directory: str, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"{os.path.join(directory, RUN_FILE)} is damaged ({why}), so the run cannot be resumed"
+        f" or evaluated: start it over with --overwrite, or give another --checkpoint-dir"
+    )
 
 
 def compare(saved: dict[str, Any], record: dict[str, Any]) -> list[str]:
@@ -263,16 +277,16 @@ class MemberCheckpoints:
         if batch_losses_MxS.size:  # orbax refuses empty arrays: none before the first epoch
             items["batch_losses"] = ocp.args.StandardSave(np.asarray(batch_losses_MxS, np.float32))
         try:
-            with _quiet_orbax():
+            with orbax_faults.quiet_orbax():
                 self.manager.save(epoch, args=ocp.args.Composite(**items))
         except Exception as error:  # orbax and tensorstore raise many kinds for a failed write
-            if jax.process_count() > 1 and not _os_error(error):
+            if jax.process_count() > 1 and not orbax_faults.os_error(error):
                 raise  # a collective that failed: a lost peer, which the watchdog names
-            for partial in glob.glob(os.path.join(self.path, f"{epoch}.orbax-checkpoint-tmp*")):
-                shutil.rmtree(partial, ignore_errors=True)  # the space it took is freed
+            orbax_faults.remove_partial(self.path, epoch)
+            left = orbax_faults.intact(self.manager.all_steps(), epoch, error)
             raise SaveError(
                 f"the checkpoint of epoch {epoch} could not be written in {self.path} "
-                f"({_reason(error)}); {_intact(self.manager.all_steps(), epoch)}"
+                f"({orbax_faults.reason(error)}); {left}"
             ) from None
 
     def latest(self, like_M: TrainState) -> Saved | None:
@@ -285,7 +299,7 @@ class MemberCheckpoints:
             like_M.replace(key=jax.random.key_data(like_M.key)),
         )
         try:
-            with _quiet_orbax():
+            with orbax_faults.quiet_orbax():
                 return self._restore(epoch, target)
         except Exception as error:  # orbax and tensorstore raise many kinds for a damaged file
             raise damaged(self.path, epoch, self.manager.all_steps(), error) from None
@@ -313,57 +327,6 @@ class MemberCheckpoints:
         """Releases orbax's threads and event loops: never left for the interpreter's exit,
         where they print `Event loop is closed` tracebacks."""
         self.manager.close()
-
-
-@contextlib.contextmanager
-def _quiet_orbax() -> Iterator[None]:
-    """Orbax's own reports of a failed write or read kept off stderr: its threads log the error
-    at length (absl), and tensorstore's callbacks raise "Event loop is closed" into loops orbax
-    already closed. The caller reports the failure in one line. After a failure they stay
-    quiet for the rest of the process, since orbax's threads may report it later still."""
-    absl, hook = logging.getLogger("absl"), sys.unraisablehook
-    level = absl.level
-    absl.setLevel(logging.CRITICAL)
-
-    def drop_closed_loops(unraisable) -> None:
-        if not (isinstance(unraisable.exc_value, RuntimeError) and _closed(unraisable.exc_value)):
-            hook(unraisable)
-
-    sys.unraisablehook = drop_closed_loops
-    yield  # an exception leaves both in place
-    absl.setLevel(level)
-    sys.unraisablehook = hook
-
-
-def _closed(error: RuntimeError) -> bool:
-    return str(error) == "Event loop is closed"
-
-
-def _os_error(error: Exception) -> str | None:
-    """The system's words for the file error behind `error`, if one is."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    code = re.search(r"os_error_code='(\d+)'", str(error))
-    return os.strerror(int(code.group(1))) if code else None
-
-
-def _reason(error: Exception) -> str:
-    """The cause in a few words: tensorstore's messages run to kilobytes of its settings."""
-    if why := _os_error(error):
-        return why
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
-
-
-def _intact(saved_epochs, epoch: int) -> str:
-    """What is left after epoch `epoch` failed to save, and how to go on from it."""
-    earlier = [e for e in saved_epochs if e < epoch]
-    left = (
-        f"the checkpoint of epoch {max(earlier)} is intact"
-        if earlier
-        else "no earlier epoch of these members is saved"
-    )
-    return f"{left}: once the disk has room, run the same command again with --resume"
 
 
 def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:

@@ -11,6 +11,7 @@ there imports this one.
 import argparse
 import errno
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from mnist_jax import commands
 from mnist_jax.datasets import DataError, catalog, loading
 
 MNIST = catalog.SPECS["mnist"]
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if spec.is_prepared(data_dir) and not args.force:
         print(
             f"{spec.name} is already prepared in {spec.folder(data_dir)}; nothing to do"
-            " (--force rebuilds it)."
+            f" (--force rebuilds it). {next_step(spec.name, data_dir)}"
         )
         return 0
     if problem := _data_dir_problem(data_dir):
@@ -129,7 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(f"{name} {size}" for name, size in sizes.items())
     seconds = time.perf_counter() - start
     print(f"Prepared {spec.name} ({counts}) from {args.source_dir} in {target} in {seconds:.1f} s.")
+    print(next_step(spec.name, data_dir))
     return 0
+
+
+def next_step(name: str, data_dir: str) -> str:
+    """What to type next: an experiment on the dataset, with `--data-dir` unless the data dir
+    is where every command looks by itself ($TFDS_DATA_DIR, else ~/tensorflow_datasets)."""
+    found = os.path.abspath(data_dir) == os.path.abspath(loading.resolve_data_dir(None))
+    flags = [] if found else ["--data-dir", data_dir]
+    flags += [] if name == "mnist" else [f"dataset={name}"]
+    command = commands.python_module("experiments.softmax", *flags)
+    if found:
+        return f"Every command finds it there by itself; next, train on it: {command}"
+    return (
+        f"Pass --data-dir {shlex.quote(data_dir)} to every command (experiments, evaluate, the"
+        f" report), or set TFDS_DATA_DIR={shlex.quote(data_dir)}; next, train on it: {command}"
+    )
 
 
 def _source_problem(spec: catalog.TfdsSpec, source_dir: str) -> str | None:

@@ -60,6 +60,7 @@ def evaluate_members(
     directory: str, data_dir: str | None = None, dataset: str | None = None, say=None
 ) -> Evaluated:
     record = trained.read_record(directory, say)
+    data_dir = data_dir or record.get("data_dir")  # the one the run trained from
     members = trained.members_of(record)
     mesh = trained.one_device_mesh()  # 10,000 images: one device
     if dataset is not None:
@@ -134,7 +135,11 @@ def evaluate_chunk(chunk: trained.SavedChunk, mesh, test_xy) -> list[Run]:
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m mnist_jax.evaluate", description=__doc__)
     p.add_argument("checkpoint_dir", help="a --checkpoint-dir an experiment wrote")
-    p.add_argument("--data-dir", help="tfds data dir (default: $TFDS_DATA_DIR or tfds' own)")
+    p.add_argument(
+        "--data-dir",
+        help="tfds data dir (default: the one the run trained from, where its checkpoint "
+        "records it, else $TFDS_DATA_DIR or tfds' own)",
+    )
     p.add_argument(
         "--dataset",
         help="evaluate on this dataset instead of the one each model trained on (same image "

@@ -124,7 +124,7 @@ def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Opti
         first = group.members[0].config
         checks.check_model(first, datasets.get(first.dataset).image_shape)
         checks.check_builds(group)
-    record = run_record.run_record(config, groups, opts.max_members, found)
+    record = run_record.run_record(config, groups, opts.max_members, found, opts.data_dir)
     if opts.checkpoint_dir:
         run_record.checkpoint_module().check_dir(
             opts.checkpoint_dir, record, opts.resume, opts.overwrite
@@ -287,7 +287,8 @@ def choose(result: Result, placed: inputs.Placed, opts: Options, found: Search) 
     figures, chosen.final = evaluate_test(config, chosen.params, placed, opts)
     values = last.values | {f"{TEST}{k}": v for k, v in figures.items()}
     chosen.history[-1] = dataclasses.replace(last, values=values)
-    command = search.command_line(result.config.name, result.config, config)
+    flags = ("--data-dir", opts.data_dir) if opts.data_dir else ()
+    command = search.command_line(result.config.name, result.config, config, flags)
     return Choice(found.strategy, dataclasses.asdict(found), best, command)
 
 

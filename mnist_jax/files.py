@@ -19,8 +19,10 @@ def destination_problem(path: str) -> str | None:
     A folder that does not exist yet is judged by its nearest existing parent, which the
     writer creates the missing folders under.
     """
-    if os.path.isdir(path):
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
         return "is a directory, expected a file name"
+    if why := length_problem(path):
+        return why
     return folder_problem(os.path.dirname(os.path.abspath(path)))
 
 
@@ -29,14 +31,37 @@ def folder_problem(path: str) -> str | None:
 
     A folder that does not exist yet is judged by its nearest existing parent.
     """
+    if why := length_problem(path):
+        return why
     existing = os.path.abspath(path)
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        return f"{existing} is not a directory"
+        return f"{shortened(existing)} is not a directory"
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
+        return f"{shortened(existing)} is not writable"
     return None
+
+
+def length_problem(path: str) -> str | None:
+    """Why `path` is too long for the system (a name in it, or the whole), or None."""
+    whole = os.path.abspath(path)
+    longest = max(whole.split(os.sep), key=len)
+    if len(longest.encode()) > NAME_MAX:
+        return f"a name in it has {len(longest)} characters, more than the {NAME_MAX} allowed"
+    if len(whole.encode()) >= PATH_MAX:
+        return f"it has {len(whole)} characters, more than the {PATH_MAX - 1} allowed"
+    return None
+
+
+NAME_MAX, PATH_MAX = 255, 4096  # Linux's and macOS's limits (bytes) on a name and a path
+
+
+def shortened(path: str, limit: int = 120) -> str:
+    """`path` as a message shows it: its start and end when it is longer than `limit`."""
+    if len(path) <= limit:
+        return path
+    return f"{path[: limit // 2]}...{path[-limit // 4 :]} ({len(path)} characters)"
 
 
 def write_atomic(path: str, text: str) -> None:

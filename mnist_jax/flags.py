@@ -129,6 +129,9 @@ def flag_problem(args: argparse.Namespace) -> str | None:
         return "--resume needs --checkpoint-dir, the folder of the checkpoints to resume from"
     if args.resume and args.overwrite:
         return "give --resume or --overwrite, not both: --overwrite starts afresh"
+    for flag, path in [("--json", args.json_path), ("--csv", args.csv_path)]:
+        if path is not None and (why := files.length_problem(path)):
+            return f"{flag} {files.shortened(path)}: {why}"
     if args.json_path is not None and os.path.isdir(args.json_path):
         return f"--json {args.json_path}: is a directory, expected a file name"
     json_folder = (
@@ -140,7 +143,7 @@ def flag_problem(args: argparse.Namespace) -> str | None:
         ("--json", args.json_path, json_folder),
     ]:
         if path is not None and (why := files.folder_problem(folder)):
-            return f"{flag} {path}: {why}"
+            return f"{flag} {files.shortened(path)}: {why}"
     return None
 
 

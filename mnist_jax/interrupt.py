@@ -2,7 +2,8 @@
 
 The first signal asks the epoch loop to stop once the epoch in flight is done (it is one
 compiled call and cannot be cut short); the loop then saves, flushes and returns. A second
-signal abandons the epoch at once, as Ctrl-C normally would.
+signal abandons the epoch at once, as Ctrl-C normally would. A stop entered inside another (a
+report training many runs) passes its signal out, so the enclosing work stops too.
 """
 
 import signal
@@ -27,16 +28,20 @@ class Interrupted(Exception):
 class StopOnSignal:
     """A context in which SIGINT and SIGTERM set `signum` instead of killing the process."""
 
-    def __init__(self):
+    def __init__(self, after: str = "this epoch"):
         self.signum: int | None = None
+        self.after = after  # what finishes before the stop, as the first signal's message says
         self._previous = {}
+        self._outer: StopOnSignal | None = None
 
     def _handle(self, signum, frame):
+        if self._outer is not None and self._outer.signum is None:
+            self._outer.signum = signum
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
         print(
-            f"\n{signal.Signals(signum).name}: stopping after this epoch "
+            f"\n{signal.Signals(signum).name}: stopping after {self.after} "
             "(again to abandon it at once)",
             file=sys.stderr,
             flush=True,
@@ -45,6 +50,9 @@ class StopOnSignal:
     def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():  # only it may set handlers
             self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
+            outer = getattr(self._previous[signal.SIGTERM], "__self__", None)
+            if isinstance(outer, StopOnSignal):  # a signal already received stops this one too
+                self._outer, self.signum = outer, outer.signum
         return self
 
     def __exit__(self, *exc) -> None:

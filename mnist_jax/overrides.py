@@ -45,7 +45,7 @@ class Override:
 def parse(arg: str, shown: str | None = None) -> Override:
     """`arg` as a key and its values, untyped: `coerce` types them once the setting is known.
     A refusal quotes `arg`, or `shown` when given (a flag: `--lr 0:1`, not `'lr=0:1'`)."""
-    where = repr(arg) if shown is None else shown
+    where = _cut(repr(arg) if shown is None else shown)
     key, sep, text = arg.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -218,11 +218,21 @@ def _value(where: str, piece: str):
     return [_scalar(where, e) for e in elements]
 
 
+MAX_DIGITS = 40  # more than any setting takes (a seed is at most 2**31 - 1)
+
+
+def _cut(text: str, limit: int = 100) -> str:
+    """`text` as a refusal quotes it: a value of 100,000 characters is not echoed whole."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}...({len(text)} characters)"
+
+
 def _scalar(where: str, piece: str):
     """true/false, null/none, an int, a finite float, or a name, in that order."""
     if piece.lower() in _WORDS:
         return _WORDS[piece.lower()]
     if _INT.fullmatch(piece):
+        if len(piece) > MAX_DIGITS:  # int() refuses 4300 and more in a traceback
+            raise OverrideError(f"{where}: a whole number of {len(piece)} digits; none is so large")
         return int(piece)
     if _NON_FINITE.fullmatch(piece):
         raise OverrideError(f"{where}: {piece!r} is not a finite number; give a finite one")

@@ -19,45 +19,23 @@ import argparse
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator, NullLocator
 from tensorboard.backend.event_processing import event_accumulator
 
-from mnist_jax import models
+from mnist_jax import architecture_plots
+from mnist_jax.plot_sweeps import Run, sweep_points
 from mnist_jax.sweep import show_value
 
 OUTDIR = "figures"
 SMOOTHING = 0.6  # TensorBoard's default smoothing weight
 MAX_TICKS = 12  # a sweep's values each get a tick up to this many
-INPUT_SHAPE = (28, 28, 1)
-STANDARD_MODELS = {  # file name: (title, model name, settings)
-    "softmax_regression": ("Softmax regression", "softmax", {}),
-    "five_layer_mlp_dropout": (
-        "Five-layer ReLU MLP, dropout 0.25",
-        "mlp",
-        {"activation": "relu", "dropout_rate": 0.25, "dropout_after": [2, 3, 4]},
-    ),
-}
-# config.json entries that name or place a run rather than say what it trained.
-NOT_SETTINGS = ("name", "experiment", "run", "hparams", "group", "devices", "tutorial")
-OLD_NAMES = {"learning_rates": "lr", "learning_rate": "lr", "seeds": "seed"}
-LAYER_COLOURS = {"Input": "#d9ead3", "Dense": "#cfe2f3", "Dropout": "#eeeeee"}
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run: where its logs are and the config.json written beside them."""
-
-    experiment: str
-    name: str
-    path: Path
-    config: dict
+# The y axis of each loss; one not named here is "<name> loss".
+LOSS_AXES = {"categorical": "categorical cross-entropy", "binary": "binary cross-entropy"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +120,7 @@ def smooth(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
 # Plotting: each function draws one figure from already-read data and saves it to `path`.
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=120, bbox_inches="tight")  # the figure grows to hold the legend
     return path
 
@@ -152,7 +130,9 @@ def _legend(ax) -> None:
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
-def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
+def plot_epoch_losses(
+    curves: dict[str, dict], path: Path, title: str, ylabel: str = "cross-entropy loss"
+) -> Path:
     """Train (solid) and test (dashed) loss per epoch, one colour per run: overfitting shows as
     a test curve that turns up while the train curve keeps falling."""
     fig = Figure(figsize=(7, 4.5))
@@ -167,13 +147,15 @@ def plot_epoch_losses(curves: dict[str, dict], path: Path, title: str) -> Path:
     ax.plot([], [], color="k", label="train (solid)")
     ax.plot([], [], color="k", ls="--", label="test (dashed)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=title)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     _legend(ax)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def plot_batch_losses(curves: dict[str, tuple], path: Path, title: str) -> Path:
+def plot_batch_losses(
+    curves: dict[str, tuple], path: Path, title: str, ylabel: str = "cross-entropy loss"
+) -> Path:
     """The loss of every batch, raw (faint) and smoothed as TensorBoard does, one colour per run."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
@@ -183,13 +165,15 @@ def plot_batch_losses(curves: dict[str, tuple], path: Path, title: str) -> Path:
         ax.plot(steps, smooth(values), color=colour, lw=1.5, label=run)
     ax.plot([], [], color="k", alpha=0.25, lw=0.8, label="raw")
     ax.plot([], [], color="k", lw=1.5, label=f"smoothed (EMA {SMOOTHING})")
-    ax.set(xlabel="batch", ylabel="cross-entropy loss", title=title)
+    ax.set(xlabel="batch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     _legend(ax)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def plot_test_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
+def plot_test_losses(
+    curves: dict[str, list[tuple]], path: Path, ylabel: str = "cross-entropy loss"
+) -> Path:
     """Test loss per epoch of every experiment, one colour per experiment (each of its runs a
     line), to compare models: a plain deep ReLU net against its dropout and decay variants."""
     fig = Figure(figsize=(7, 4.5))
@@ -198,10 +182,10 @@ def plot_test_losses(curves: dict[str, list[tuple]], path: Path) -> Path:
         for j, (steps, values) in enumerate(lines):
             ax.plot(steps, values, color=f"C{i % 10}", marker=".", label=None if j else experiment)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="epoch", ylabel="test cross-entropy loss", title="Test loss by experiment")
+    ax.set(xlabel="epoch", ylabel=f"test {ylabel}", title="Test loss by experiment")
     ax.grid(alpha=0.3)
     _legend(ax)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_sweep(
@@ -235,31 +219,7 @@ def plot_sweep(
     ax.set(xlabel=key, ylabel="final test accuracy", title=title)
     ax.grid(alpha=0.3, which="both")
     _legend(ax)
-    return _save(fig, path)
-
-
-def draw_architecture(rows: Sequence[tuple], path: str | Path, title: str) -> Path:
-    """A vertical stack of layer boxes (name, type, output shape, parameters) joined by arrows,
-    and the total: the picture the tutorial drew with Keras' `model_to_dot`."""
-    n = len(rows)
-    fig = Figure(figsize=(4.5, 0.8 + 0.8 * n))
-    ax = fig.add_subplot()
-    ax.set(xlim=(0, 1), ylim=(-0.7, n), title=title)
-    ax.axis("off")
-    for i, (name, kind, shape, n_params) in enumerate(rows):
-        y = n - 1 - i
-        box = FancyBboxPatch(
-            (0.1, y + 0.15), 0.8, 0.6, boxstyle="round,pad=0.02",
-            facecolor=LAYER_COLOURS.get(kind, "#fff2cc"), edgecolor="#444444",
-        )  # fmt: skip
-        ax.add_patch(box)
-        ax.text(0.5, y + 0.56, f"{name}: {kind}", ha="center", va="center", weight="bold")
-        ax.text(0.5, y + 0.32, f"output {shape}   {n_params:,} params", ha="center", va="center")
-        if i:
-            ax.annotate("", (0.5, y + 0.77), (0.5, y + 1.13), arrowprops={"arrowstyle": "->"})
-    total = sum(row[3] for row in rows)
-    ax.text(0.5, -0.3, f"Total params: {total:,}", ha="center", va="center", weight="bold")
-    return _save(fig, Path(path))
+    return save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,94 +230,26 @@ def _filename(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
 
 
-def _last(scalars: dict, tag: str) -> float | None:
-    return float(scalars[tag][1][-1]) if tag in scalars else None
-
-
-def _settings(run: Run) -> dict[str, Any]:
-    """What a run trained, flat: `lr`, `seed`, `epochs`, `model.hidden`, ..."""
-    config = {k: v for k, v in run.config.items() if k not in NOT_SETTINGS}
-    for old, new in OLD_NAMES.items():  # logs written before a config held one rate and seed
-        if old in config:
-            value = config.pop(old)
-            config.setdefault(new, value[0] if isinstance(value, list) else value)
-    flat = {"lr": config.pop("lr", None), "seed": config.pop("seed", None)}
-    for kind in ("model", "optimizer", "schedule", "loss"):
-        if isinstance(config.get(kind), dict):
-            flat |= {f"{kind}.{k}": v for k, v in config.pop(kind).items()}
-    return flat | config
-
-
-def sweep_points(runs: Sequence[Run], epochs: dict[Path, dict]) -> dict[str, dict]:
-    """{key: {series: [(value, final test accuracy)]}} for each key a sweep varied (a key of the
-    runs' `hparams` but seed) and that takes several values here; a key in which separate
-    commands merely differ (their length, loss, pixels) is not a sweep. A series holds runs
-    equal in everything else (seed included) that logged as many epochs, so runs of other
-    configs or lengths (an interrupted one) are never joined; a second run of the same setting
-    (a rerun) starts a series of its own."""
-    settings = {run.path: _settings(run) for run in runs}
-    logged = {run.path: len(epochs[run.path].get("test_accuracy", ((),))[0]) for run in runs}
-    hparams = {k for run in runs for k in run.config.get("hparams") or {}}
-    swept = [
-        k for k in sorted(hparams - {"seed"}, key=lambda k: (k != "lr", k))
-        if len({json.dumps(s.get(k)) for s in settings.values()}) > 1
-    ]  # fmt: skip
-    points = {key: _series(key, swept, runs, settings, logged, epochs) for key in swept}
-    return {key: series for key, series in points.items() if _varies(series)}
-
-
-def _varies(series: dict[str, list[tuple]]) -> bool:
-    """Some line has two points: else every value sits alone and nothing is compared."""
-    return any(len(points) > 1 for points in series.values())
-
-
-def _series(key, swept, runs, settings, logged, epochs) -> dict[str, list[tuple]]:
-    series: dict[tuple, list[tuple]] = {}
-    for run in runs:
-        accuracy = _last(epochs[run.path], "test_accuracy")
-        value = settings[run.path].get(key)
-        if accuracy is None or value is None:
-            continue
-        rest = {k: v for k, v in settings[run.path].items() if k != key}
-        group = (json.dumps(rest, sort_keys=True), logged[run.path])
-        repeat = 0
-        while any(v == value for v, _ in series.get((*group, repeat), [])):
-            repeat += 1
-        series.setdefault((*group, repeat), []).append((value, accuracy))
-    lengths = {length for _, length, _ in series}
-    rests = [json.loads(rest_json) for rest_json, _, _ in series]
-    differing = [  # what else tells two lines apart (another length asked, another loss, ...)
-        k for k in sorted({k for rest in rests for k in rest})
-        if k not in (*swept, "seed") and len({json.dumps(rest.get(k)) for rest in rests}) > 1
-    ]  # fmt: skip
-    labelled = {}
-    for (rest_json, length, repeat), points in series.items():
-        rest = json.loads(rest_json)
-        shown = [k for k in [*swept, "seed", *differing] if k in rest and k != key]
-        parts = [f"{k}={show_value(rest[k])}" for k in shown]
-        parts += [f"{length} epochs logged"] if len(lengths) > 1 else []
-        parts += [f"run {repeat + 1}"] if repeat else []
-        labelled[", ".join(parts)] = points
-    return labelled
-
-
 def plot_experiment(
     experiment: str, runs: Sequence[Run], epochs: dict[Path, dict], outdir: Path
 ) -> list[Path]:
     """Every figure of one experiment that its runs logged the data for."""
     stem, written = outdir / _filename(experiment), []
-    epoch_curves = {run.name: epochs[run.path] for run in runs}
+    label, ylabel = loss_labels(runs)
+    epoch_curves = {label[run.path]: epochs[run.path] for run in runs}
     if any("loss" in s or "test_loss" in s for s in epoch_curves.values()):
         title = f"{experiment}: train and test loss"
-        written.append(plot_epoch_losses(epoch_curves, Path(f"{stem}_loss.png"), title))
+        path = Path(f"{stem}_loss.png")
+        written.append(plot_epoch_losses(epoch_curves, path, title, ylabel))
     batch_losses = {
-        run.name: s["batch_loss"]
+        label[run.path]: s["batch_loss"]
         for run in runs
         if "batch_loss" in (s := read_scalars(run.path / "train"))
     }
     if batch_losses:
         title = f"{experiment}: loss per batch"
-        written.append(plot_batch_losses(batch_losses, Path(f"{stem}_batch_loss.png"), title))
+        path = Path(f"{stem}_batch_loss.png")
+        written.append(plot_batch_losses(batch_losses, path, title, ylabel))
     for key, points in sweep_points(runs, epochs).items():
         title = f"{experiment}: final test accuracy vs {key}"
         path = Path(f"{stem}_{_filename(key)}_sweep.png")
@@ -381,28 +273,34 @@ def plot_logdir(logdir: str | Path, outdir: str | Path) -> list[Path]:
         for name, group in experiments.items()
         for path in plot_experiment(name, group, epochs, outdir)
     ]
-    test_losses = {
-        name: [epochs[run.path]["test_loss"] for run in group if "test_loss" in epochs[run.path]]
-        for name, group in experiments.items()
-    }
-    test_losses = {name: lines for name, lines in test_losses.items() if lines}
+    every = [run for group in experiments.values() for run in group]
+    several = len({loss_of(run) for run in every}) > 1
+    _, ylabel = loss_labels(every)
+    test_losses: dict[str, list] = {}  # an experiment's runs of each loss: a colour each
+    for name, group in experiments.items():
+        for run in group:
+            if "test_loss" in epochs[run.path]:
+                key = f"{name} ({loss_of(run)} loss)" if several else name
+                test_losses.setdefault(key, []).append(epochs[run.path]["test_loss"])
     if len(test_losses) > 1:
-        written.append(plot_test_losses(test_losses, outdir / "test_loss.png"))
+        written.append(plot_test_losses(test_losses, outdir / "test_loss.png", ylabel))
     return written
 
 
-def draw_standard_architectures(outdir: str | Path) -> list[Path]:
-    """The tutorial's first and last models, each preceded by its input as Keras draws it."""
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    input_row = ("input", "Input", (None, *INPUT_SHAPE), 0)
-    return [
-        draw_architecture(
-            [input_row, *models.layer_table(models.build(model, settings), INPUT_SHAPE)],
-            Path(outdir) / f"architecture_{name}.png",
-            title,
-        )
-        for name, (title, model, settings) in STANDARD_MODELS.items()
-    ]
+def loss_of(run: Run) -> str:
+    """The loss a run trained with, as its config.json names it (categorical by default)."""
+    return run.config.get("loss_name", "categorical")
+
+
+def loss_labels(runs: Sequence[Run]) -> tuple[dict[Path, str], str]:
+    """Each run's label and the loss axis's: runs of one loss are labelled by name under an
+    axis naming it; runs of several losses, whose values are not comparable, each name theirs
+    (`lr_0.5-seed_0, binary loss`) under an axis saying so."""
+    losses = sorted({loss_of(run) for run in runs})
+    if len(losses) == 1:
+        return {run.path: run.name for run in runs}, LOSS_AXES.get(losses[0], f"{losses[0]} loss")
+    labels = {run.path: f"{run.name}, {loss_of(run)} loss" for run in runs}
+    return labels, f"loss: {' or '.join(losses)}, as each run says (not comparable)"
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
@@ -417,10 +315,16 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     args = parser.parse_args(argv)
     try:
         written = plot_logdir(args.logdir, args.outdir)
-    except FileNotFoundError as error:
-        parser.exit(1, f"error: {error}\n")
-    if args.architectures:
-        written += draw_standard_architectures(args.outdir)
+        if args.architectures:
+            written += architecture_plots.draw_standard(args.outdir)
+    except OSError as error:
+        if error.errno is None:  # `plot_logdir`'s own: no runs to plot
+            parser.exit(1, f"error: {error}\n")
+        parser.exit(
+            2,
+            f"error: cannot write the figures in {args.outdir} ({error.strerror or error}): give "
+            "--outdir a folder that can be written\n",
+        )
     print("\n".join(str(path) for path in written))
     return written
 

@@ -2,6 +2,7 @@
 config and the modules that registered what it uses) and TensorBoard's HParams experiment."""
 
 import dataclasses
+import os
 
 import jax
 from jax.experimental import multihost_utils
@@ -12,11 +13,16 @@ from mnist_jax.search import Search
 
 
 def run_record(
-    config: Config, groups: list[sweep.Group], max_members: int, found: Search | None = None
+    config: Config,
+    groups: list[sweep.Group],
+    max_members: int,
+    found: Search | None = None,
+    data_dir: str | None = None,
 ) -> dict:
     """What a checkpoint dir records: every member's whole config, the groups, the chunk size,
-    the modules that registered what the run uses (so `evaluate` can import them), and each
-    dataset with the module that registered it."""
+    the modules that registered what the run uses (so `evaluate` can import them), each
+    dataset with the module that registered it, and the data dir it read (so `evaluate` and
+    `predict` need none)."""
     members = [m for g in groups for m in g.members]
     names = sorted({m.config.dataset for m in members})
     by_dataset = {name: datasets.DATASETS.module_of(name) for name in names}
@@ -38,6 +44,7 @@ def run_record(
         "max_members": max_members,
         "modules": sorted(m for m in parts if not m.startswith("mnist_jax.")),  # ours: imported
         **({"search": dataclasses.asdict(found)} if found and found.strategy else {}),
+        **({"data_dir": os.path.abspath(os.path.expanduser(data_dir))} if data_dir else {}),
     }
 
 

@@ -153,10 +153,10 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def command_line(experiment: str, base: Config, chosen: Config) -> str:
+def command_line(experiment: str, base: Config, chosen: Config, flags: Sequence[str] = ()) -> str:
     """The command that trains `chosen` alone: every setting where it differs from `base`, as
     `KEY=VALUE` (a renamed model, optimizer or schedule with its settings that differ from that
-    one's defaults)."""
+    one's defaults), then `flags` (the `--data-dir` the search read)."""
     base = sweep.complete(base)
     args = []
     for field in sweep.FIELDS:
@@ -172,7 +172,7 @@ def command_line(experiment: str, base: Config, chosen: Config) -> str:
         for setting, value in getattr(chosen, kind).items():
             if _arg(value) != _arg(against.get(setting)):
                 args.append(f"{kind}.{setting}={_arg(value)}")
-    return commands.python_module(f"experiments.{experiment}", *args)
+    return commands.python_module(f"experiments.{experiment}", *args, *flags)
 
 
 def _arg(value) -> str:

@@ -44,6 +44,22 @@ def find_real_mnist() -> tuple[str | None, str]:
     return None, f"$MNIST_JAX_TEST_DATA_DIR, {', '.join(p[0] for p in places)}, {SHARED_MNIST}"
 
 
+NO_REAL_MNIST = "no real MNIST"  # how `mnist_data_dir` skips, found again in the reports
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Says in the final summary line (as a count of its own, as plugins do) that the real-data
+    tests did not run and how to run them: `-q` folds away the skip list that says so."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if NO_REAL_MNIST in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.stats[
+            "real-MNIST tests did not run (no MNIST found: `python -m mnist_jax.data prepare "
+            "FOLDER --data-dir DIR`, then MNIST_JAX_TEST_DATA_DIR=DIR or TFDS_DATA_DIR=DIR)"
+        ] = skipped
+
+
 def pytest_report_header(config) -> str:
     where, which = find_real_mnist()
     if where is None:
@@ -57,7 +73,7 @@ def mnist_data_dir(tmp_path_factory) -> str:
     when there is none."""
     where, which = find_real_mnist()
     if where is None:
-        pytest.skip(f"no real MNIST: looked at {which}")
+        pytest.skip(f"{NO_REAL_MNIST}: looked at {which}")
     if where != str(SHARED_MNIST):
         return where
     data_dir = str(tmp_path_factory.mktemp("tfds"))

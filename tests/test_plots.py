@@ -196,7 +196,7 @@ def test_settings_separate_commands_differ_in_are_no_sweep_and_folders_stay_apar
 
 def test_a_sweep_figure_fits_its_data_legend_outside_values_as_typed(mock_logdir, monkeypatch):
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig) or path)
     runs = plots.group_by_experiment(plots.find_runs(mock_logdir), mock_logdir)["five_layer_relu"]
     epochs = {run.path: plots.read_epochs(run.path) for run in runs}
     points = plots.sweep_points(runs, epochs)["lr"]

@@ -108,7 +108,7 @@ def test_quick_report_has_every_experiment_mock_data(tmp_path, monkeypatch, caps
 def test_command_names_no_absolute_path(argv, expected, monkeypatch, tmp_path):
     seen = {}
     monkeypatch.chdir(tmp_path)  # nothing is written, but never beside the committed REPORT.md
-    monkeypatch.setattr(main, "run_all", lambda *args: fake_results())
+    monkeypatch.setattr(main, "run_all", lambda *args: as_sweeps(fake_results()))
     monkeypatch.setattr(markdown, "render", lambda results, meta: seen.update(meta) or "")
     monkeypatch.setattr(main.files, "write_atomic", lambda path, text: None)
     main.main(argv)
@@ -153,6 +153,11 @@ def fake_results(overrides=None):
     for (name, setting), value in (overrides or {}).items():
         results[name][setting] = value
     return results
+
+
+def as_sweeps(results):
+    """`results` as `main.run_all` yields them, sweep by sweep."""
+    return iter([(n, s, r) for n, by_setting in results.items() for s, r in by_setting.items()])
 
 
 def test_mean_std_is_the_sample_spread():
@@ -291,10 +296,10 @@ def test_a_quick_report_keeps_no_logs_unless_asked(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     used = []
 
-    def run_all(quick, data_dir, logdir):
+    def run_all(quick, data_dir, logdir, stop):
         used.append(Path(logdir))
         (Path(logdir) / "tutorial").mkdir(parents=True)
-        return fake_results()
+        return as_sweeps(fake_results())
 
     monkeypatch.setattr(main, "run_all", run_all)
     main.main(["--quick"])

@@ -8,9 +8,11 @@ import importlib
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -18,7 +20,7 @@ import jax
 import experiments.report as package
 from experiments import MNIST_EXPERIMENTS
 from experiments.report import QUICK_STEPS, SEEDS, markdown
-from mnist_jax import experiment, files
+from mnist_jax import experiment, files, interrupt
 from mnist_jax.config import Config
 
 SEED_SWEEP = f"seed={','.join(map(str, SEEDS))}"
@@ -38,17 +40,44 @@ def settings(name: str, quick: bool) -> dict[str, Config]:
     return {"tutorial": config.tutorial_setting(), "corrected": config}
 
 
-def run_all(quick: bool, data_dir: str | None, logdir: str) -> dict[str, dict[str, dict]]:
-    """`results[experiment][setting]`: that sweep's result, as its JSON report has it."""
-    results = {}
+SWEEPS = len(MNIST_EXPERIMENTS) * len(package.SETTINGS)
+
+
+def run_all(
+    quick: bool, data_dir: str | None, logdir: str, stop: interrupt.StopOnSignal
+) -> Iterator[tuple[str, str, dict]]:
+    """(experiment, setting, that sweep's result as its JSON report has it), sweep by sweep, so
+    the caller keeps those done when a signal stops the rest: none starts once `stop` has one,
+    and a sweep it stops part-way yields nothing."""
     for name in MNIST_EXPERIMENTS:
-        results[name] = {}
         for setting, config in settings(name, quick).items():
+            if stop.signum is not None:
+                return
             print(f"== {name}, {setting} setting", flush=True)
-            result = experiment.train_and_evaluate(
-                config, [SEED_SWEEP], data_dir=data_dir, logdir=os.path.join(logdir, setting)
-            )
-            results[name][setting] = result.to_json()
+            try:
+                result = experiment.train_and_evaluate(
+                    config, [SEED_SWEEP], data_dir=data_dir, logdir=os.path.join(logdir, setting)
+                )
+            except interrupt.Interrupted:
+                return
+            yield name, setting, result.to_json()
+
+
+def partial_out(out: str) -> str:
+    """Where a report stopped by a signal goes: beside `out`, never over a whole one."""
+    path = Path(out)
+    return str(path.with_name(f"{path.stem}.partial{path.suffix or '.md'}"))
+
+
+def collect(runs: Iterator[tuple[str, str, dict]]) -> dict[str, dict[str, dict]]:
+    """`results[experiment][setting]` from `run_all`, up to a second signal's KeyboardInterrupt
+    (which abandons the sweep in flight)."""
+    results = {}
+    try:
+        for name, setting, report in runs:
+            results.setdefault(name, {})[setting] = report
+    except KeyboardInterrupt:
+        pass
     return results
 
 
@@ -127,10 +156,15 @@ def main(argv: list[str] | None = None) -> None:
     if why := files.destination_problem(out):  # refused now, not after the long run
         p.exit(2, f"{p.prog}: error: --out {out}: {why}\n")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mnist_jax-quick-report-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="mnist_jax-quick-report-") as scratch,
+        interrupt.StopOnSignal(after="this epoch of this sweep") as stop,
+    ):
         logdir = args.logdir or default_logdir(args.quick) or scratch
-        results = run_all(args.quick, args.data_dir, logdir)
+        results = collect(run_all(args.quick, args.data_dir, logdir, stop))
     kept = "" if logdir == scratch else f"; the runs' logs are in {logdir}"
+    if stop.signum is not None:
+        stopped(p, args, results, stop.signum, time.perf_counter() - start, out, kept)
     try:
         files.write_atomic(
             out, markdown.render(results, metadata(args, time.perf_counter() - start))
@@ -144,3 +178,18 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         print(f"wrote the report to {Path(out).resolve()}{kept}")
+
+
+def stopped(p, args, results, signum: int, seconds: float, out: str, kept: str) -> None:
+    """Exits 128 + `signum` after writing the sweeps that finished as a partial report."""
+    done = sum(len(by_setting) for by_setting in results.values())
+    what = f"{signal.Signals(signum).name} after {done} of {SWEEPS} sweeps"
+    if not done:
+        p.exit(128 + signum, f"{p.prog}: stopped: {what}; no report written{kept}\n")
+    partial = partial_out(out)
+    meta = {**metadata(args, seconds), "partial": what}
+    try:
+        files.write_atomic(partial, markdown.render_partial(results, meta))
+    except files.WriteError as error:
+        p.exit(1, f"{p.prog}: stopped: {what}; {error}{kept}\n")
+    p.exit(128 + signum, f"{p.prog}: stopped: {what}; the partial report is in {partial}{kept}\n")

@@ -51,6 +51,11 @@ def reported(table: dict[str, float], name: str) -> str:
     return f"{table[name]:.4f}" if name in table else "—"
 
 
+def setting_cell(by_setting: dict[str, dict], setting: str, key: str) -> str:
+    """`cell` of that setting's sweep; — where it did not run (a report stopped part-way)."""
+    return cell(by_setting[setting], key) if setting in by_setting else "—"
+
+
 def results_table(results: dict[str, dict[str, dict]]) -> str:
     header = (
         "| experiment | tutorial's reported `acc` | ours, tutorial's setting: binary accuracy "
@@ -62,9 +67,9 @@ def results_table(results: dict[str, dict[str, dict]]) -> str:
         lab = reported(LAB_ACC, name) + (" ¹" if name == "five_layer_relu" else "")
         lines.append(
             f"| `{name}` | {reported(TUTORIAL_ACC, name)} "
-            f"| {cell(by_setting['tutorial'], 'test_binary_accuracy')} "
-            f"| {cell(by_setting['tutorial'], 'test_accuracy')} "
-            f"| {cell(by_setting['corrected'], 'test_accuracy')} | {lab} |"
+            f"| {setting_cell(by_setting, 'tutorial', 'test_binary_accuracy')} "
+            f"| {setting_cell(by_setting, 'tutorial', 'test_accuracy')} "
+            f"| {setting_cell(by_setting, 'corrected', 'test_accuracy')} | {lab} |"
         )
     return "\n".join(lines)
 
@@ -122,18 +127,52 @@ def inflation_lines(results: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def quick_lines(meta: dict) -> list[str]:
+    if not meta["quick"]:
+        return []
+    return [
+        f"> **Quick smoke run (`--quick`, {QUICK_STEPS} training steps per run): these "
+        "numbers mean nothing.** It only checks that the report runs end to end; run "
+        "without `--quick` for the real one.\n"
+    ]
+
+
+def provenance(meta: dict) -> str:
+    return (
+        f"Produced by `{meta['command']}` on {meta['date']}, host `{meta['host']}` "
+        f"({meta['device']}), commit {meta['commit']}, jax {meta['jax']}, in "
+        f"{meta['seconds'] / 60:.1f} min; "
+        + (
+            f"TensorBoard logs under `{meta['logdir']}/{{tutorial,corrected}}/`.\n"
+            if meta["logdir"]
+            else "its TensorBoard logs were not kept.\n"
+        )
+    )
+
+
+def render_partial(results: dict[str, dict[str, dict]], meta: dict) -> str:
+    """The sweeps that finished before a signal stopped the report (`meta["partial"]` says
+    which signal, after how many): their table only, since the claims and the arithmetic
+    compare experiments that did not all run."""
+    return "\n".join(
+        [
+            "# Reproduction report (partial)\n",
+            f"> **Partial: stopped by {meta['partial']}.** Only the sweeps that finished are "
+            "here; — marks one that did not run. The claims and the binary-accuracy arithmetic "
+            "need every experiment: run the report again for them.\n",
+            *quick_lines(meta),
+            provenance(meta),
+            *settings_lines(results),
+            "",
+            results_table(results),
+            "",
+        ]
+    )
+
+
 def render(results: dict[str, dict[str, dict]], meta: dict) -> str:
     """The whole report. `meta`: command, date, host, device, commit, jax, seconds, logdir,
     quick."""
-    quick = (
-        [
-            f"> **Quick smoke run (`--quick`, {QUICK_STEPS} training steps per run): these "
-            "numbers mean nothing.** It only checks that the report runs end to end; run "
-            "without `--quick` for the real one.\n"
-        ]
-        if meta["quick"]
-        else []
-    )
     seeds = ", ".join(str(s) for s in SEEDS)
     stuck_runs = stuck_lines(results)
     stuck_section = (
@@ -153,15 +192,8 @@ def render(results: dict[str, dict[str, dict]], meta: dict) -> str:
     return "\n".join(
         [
             "# Reproduction report\n",
-            *quick,
-            f"Produced by `{meta['command']}` on {meta['date']}, host `{meta['host']}` "
-            f"({meta['device']}), commit {meta['commit']}, jax {meta['jax']}, in "
-            f"{meta['seconds'] / 60:.1f} min; "
-            + (
-                f"TensorBoard logs under `{meta['logdir']}/{{tutorial,corrected}}/`.\n"
-                if meta["logdir"]
-                else "its TensorBoard logs were not kept.\n"
-            ),
+            *quick_lines(meta),
+            provenance(meta),
             "Every experiment ran in two settings, each for seeds "
             f"{seeds} trained together as one compiled sweep. **Tutorial's setting**: raw pixels "
             "0–255, binary cross-entropy over the 10 softmax outputs, the tutorial's optimizer "

@@ -36,6 +36,7 @@ __all__ = [
     "DataFileError",
     "DataNotFoundError",
     "Dataset",
+    "check_split",
     "from_arrays",
     "get",
     "load",
@@ -82,23 +83,43 @@ def _made(entry, name: str) -> Dataset:
 def load(name: str, split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split `split` of dataset `name`, checked against its description: images (N, H, W, C)
     uint8 or float32, labels int32 (N,) in [0, num_classes). A DataError says what is wrong."""
-    dataset = get(name)
-    images, labels = dataset.read(split, data_dir)
+    images, labels = get(name).read(split, data_dir)
     images, labels = np.asarray(images), np.asarray(labels)
-    where = f"dataset {name}, split {split}"
+    check_split(name, split, images, labels)
+    return images, labels.astype(np.int32, copy=False)
+
+
+def check_split(name: str, split: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Refuses a split that cannot be trained or evaluated on, in one line naming what is wrong
+    (a DataError): no examples, images of another type or shape than the dataset's, non-finite
+    pixels, labels not one integer per image in [0, num_classes). Called on every `load`, so
+    before anything of a run is written."""
+    dataset, where = get(name), f"dataset {name}, split {split}"
     if images.dtype not in (np.uint8, np.float32) or images.shape[1:] != dataset.image_shape:
         raise DataError(
             f"{where}: images are {images.dtype} {images.shape}, expected uint8 or float32"
             f" (N, {', '.join(map(str, dataset.image_shape))})"
         )
-    if labels.shape != images.shape[:1] or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{where}: labels are {labels.dtype} {labels.shape}, expected integers")
-    if len(labels) and not 0 <= labels.min() <= labels.max() < dataset.num_classes:
+    if not len(images):
+        raise DataError(f"{where}: no examples; a split needs at least one to train or test on")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where}: labels are {labels.dtype}, expected integers")
+    if labels.shape != images.shape[:1]:
+        raise DataError(
+            f"{where}: labels of shape {labels.shape} for {len(images)} images; expected one"
+            f" label per image, shape ({len(images)},)"
+        )
+    if images.dtype == np.float32 and not (finite := np.isfinite(images)).all():
+        bad_N = ~finite.reshape(len(images), -1).all(axis=1)
+        raise DataError(
+            f"{where}: {bad_N.sum()} of {len(images)} images hold NaN or infinite values (the"
+            f" first is example {bad_N.argmax()}); every pixel must be a finite number"
+        )
+    if not 0 <= labels.min() <= labels.max() < dataset.num_classes:
         raise DataError(
             f"{where}: labels from {labels.min()} to {labels.max()}, expected 0 to"
             f" {dataset.num_classes - 1} ({dataset.num_classes} classes)"
         )
-    return images, labels.astype(np.int32, copy=False)
 
 
 def from_arrays(

@@ -76,9 +76,23 @@ BUILDERS = {cls.name: cls for cls in (_Mnist, _FashionMnist, _Kmnist, _Emnist)}
 
 
 def builder(spec: TfdsSpec, data_dir, splits=None) -> tfds.core.DatasetBuilder:
-    return BUILDERS[spec.tfds_name](
-        spec=spec, splits=splits, data_dir=str(data_dir), config=spec.config
-    )
+    with _temporaries_removed():
+        return BUILDERS[spec.tfds_name](
+            spec=spec, splits=splits, data_dir=str(data_dir), config=spec.config
+        )
+
+
+@contextlib.contextmanager
+def _temporaries_removed():
+    """tfds' builder, made where its dataset is not yet prepared (every prepare, mock data),
+    makes an empty `tmp*tfds` folder (`DatasetInfo.initialize_from_bucket`) and leaves it in
+    $TMPDIR: the temporary files made meanwhile go in a folder of ours, removed after."""
+    with tempfile.TemporaryDirectory(prefix="mnist_jax-tfds-") as scratch:
+        before, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
 
 
 def checksums(spec: TfdsSpec) -> dict[str, str]:
