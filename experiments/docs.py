@@ -40,6 +40,8 @@ RESULTS = DOCS / "results.json"
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "tensorflow-datasets", "tensorboard")
 PEER = "relu"  # timings are given as ratios to this command's epoch, measured in the same run
 MARKER = re.compile(r"<!--r:([\w.|%-]+)-->(.*?)<!--/r-->")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)|<img [^>]*src=\"([^\"]+)\"")
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code is not a link
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +106,7 @@ def summarise_run(run: dict[str, Any]) -> dict[str, Any]:
         "test_binary_accuracy": run["test_binary_accuracy"],
         "test_loss": run["test_loss"],
         "train_loss": train_loss,
+        "first_epoch_loss": epochs[0]["loss"],
         "loss_gap": run["test_loss"] - train_loss,
         "min_test_loss": min(test_losses),
         "min_test_loss_epoch": 1 + test_losses.index(min(test_losses)),
@@ -300,15 +303,30 @@ def lookup(results: dict[str, Any], key: str) -> str:
     return format(value, spec)
 
 
+def _outside_code(text: str) -> Iterator[tuple[bool, str]]:
+    """The page in pieces, each with whether it is prose (markers in code are examples)."""
+    start = 0
+    for code in CODE.finditer(text):
+        yield True, text[start : code.start()]
+        yield False, code.group()
+        start = code.end()
+    yield True, text[start:]
+
+
 def markers(text: str) -> Iterator[tuple[str, str]]:
-    """(KEY, VALUE) of every marker in a page."""
-    for match in MARKER.finditer(text):
-        yield match.group(1), match.group(2)
+    """(KEY, VALUE) of every marker in a page's prose."""
+    for prose, piece in _outside_code(text):
+        for match in MARKER.finditer(piece) if prose else ():
+            yield match.group(1), match.group(2)
 
 
 def fill(text: str, results: dict[str, Any]) -> str:
     """The page with every marker's VALUE taken from results."""
-    return MARKER.sub(lambda m: f"<!--r:{m[1]}-->{lookup(results, m[1])}<!--/r-->", text)
+
+    def value(m: re.Match) -> str:
+        return f"<!--r:{m[1]}-->{lookup(results, m[1])}<!--/r-->"
+
+    return "".join(MARKER.sub(value, p) if prose else p for prose, p in _outside_code(text))
 
 
 def fill_pages(results: dict[str, Any], root: Path = ROOT) -> list[Path]:
@@ -320,6 +338,31 @@ def fill_pages(results: dict[str, Any], root: Path = ROOT) -> list[Path]:
             page.write_text(new)
             changed.append(page)
     return changed
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors a Git host gives the page's headings: lower case, punctuation dropped,
+    spaces as hyphens."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", CODE.sub("", text), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def broken_links(root: Path = ROOT) -> list[str]:
+    """Every relative link or image in the pages whose file (or heading anchor) is missing, as
+    `page: target`."""
+    broken = []
+    for page in pages(root):
+        for match in LINK.finditer(CODE.sub("", page.read_text())):
+            target = match.group(1) or match.group(2)
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+            elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text()):
+                broken.append(f"{page.relative_to(root)}: {target} (no such heading)")
+    return broken
 
 
 # ---- main -------------------------------------------------------------------------------------

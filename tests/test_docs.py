@@ -1,0 +1,83 @@
+"""The documentation against what generated it: every marked number equals docs/results.json,
+every figure and relative link resolves, and the pages show the commands the generator runs."""
+
+import json
+
+import pytest
+
+from experiments import docs
+
+RESULTS = json.loads(docs.RESULTS.read_text()) if docs.RESULTS.exists() else None
+README_MAX_LINES = 250
+
+
+def test_results_file_is_there():
+    assert RESULTS is not None, "docs/results.json is missing: python -m experiments.docs"
+    assert {"machine", "figures", *(c.key for c in docs.COMMANDS)} <= RESULTS.keys()
+
+
+def test_every_marked_number_is_the_generated_one():
+    wrong, seen = [], 0
+    for page in docs.pages():
+        for key, value in docs.markers(page.read_text()):
+            seen += 1
+            try:
+                expected = docs.lookup(RESULTS, key)
+            except (KeyError, IndexError, TypeError, ValueError) as error:
+                wrong.append(f"{page.name}: {key} is not in results.json ({error!r})")
+                continue
+            if value != expected:
+                wrong.append(f"{page.name}: {key} reads {value!r}, results.json gives {expected!r}")
+    assert not wrong, "\n".join(wrong) + "\n(python -m experiments.docs --pages-only refills them)"
+    assert seen > 50  # the README and the tutorial quote their numbers through markers
+
+
+def test_every_generated_figure_is_committed():
+    missing = [name for name in RESULTS["figures"] if not (docs.FIGURES / name).is_file()]
+    assert not missing
+
+
+def test_every_relative_link_and_image_resolves():
+    assert not docs.broken_links(), "\n".join(docs.broken_links())
+
+
+def test_the_tutorial_shows_every_command_the_generator_runs():
+    tutorial = (docs.DOCS / "tutorial.md").read_text()
+    assert [c.shown for c in docs.COMMANDS if c.shown not in tutorial] == []
+
+
+def test_the_readme_is_short_and_opens_with_a_stored_figure():
+    readme = (docs.ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= README_MAX_LINES
+    assert "![" in readme.split("## ")[0] and "](docs/figures/" in readme.split("## ")[0]
+
+
+def test_a_stale_number_is_found_and_refilled():
+    results = {"relu": {"test_accuracy": 0.98123, "epoch_ratio": 1.0}}
+    page = (
+        "accuracy <!--r:relu.test_accuracy-->0.9795<!--/r-->, "
+        "<!--r:relu.epoch_ratio|.2f--><!--/r-->"
+    )
+    assert [(k, v) for k, v in docs.markers(page)] == [
+        ("relu.test_accuracy", "0.9795"),
+        ("relu.epoch_ratio|.2f", ""),
+    ]
+    assert docs.lookup(results, "relu.test_accuracy") == "0.9812"
+    filled = docs.fill(page, results)
+    assert "0.9812<!--/r-->" in filled and "1.00<!--/r-->" in filled
+    with pytest.raises(KeyError):
+        docs.lookup(results, "relu.test_loss")
+
+
+def test_a_broken_link_or_anchor_is_found(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A page\n\n## Its section\n")
+    (tmp_path / "README.md").write_text(
+        "[ok](docs/a.md#its-section) [gone](docs/b.md) ![fig](docs/figures/x.png)\n"
+        "[no heading](docs/a.md#nowhere) [web](https://example.org) `[code](not/a/link)`\n"
+    )
+    assert docs.broken_links(tmp_path) == [
+        "README.md: docs/b.md",
+        "README.md: docs/figures/x.png",
+        "README.md: docs/a.md#nowhere (no such heading)",
+    ]
