@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from experiments import docs
+from experiments import docs, docs_pages
 
 RESULTS = json.loads(docs.RESULTS.read_text()) if docs.RESULTS.exists() else None
 README_MAX_LINES = 250
@@ -18,11 +18,11 @@ def test_results_file_is_there():
 
 def test_every_marked_number_is_the_generated_one():
     wrong, seen = [], 0
-    for page in docs.pages():
-        for key, value in docs.markers(page.read_text()):
+    for page in docs_pages.pages():
+        for key, value in docs_pages.markers(page.read_text()):
             seen += 1
             try:
-                expected = docs.lookup(RESULTS, key)
+                expected = docs_pages.lookup(RESULTS, key)
             except (KeyError, IndexError, TypeError, ValueError) as error:
                 wrong.append(f"{page.name}: {key} is not in results.json ({error!r})")
                 continue
@@ -38,7 +38,7 @@ def test_every_generated_figure_is_committed():
 
 
 def test_every_relative_link_and_image_resolves():
-    assert not docs.broken_links(), "\n".join(docs.broken_links())
+    assert not docs_pages.broken_links(), "\n".join(docs_pages.broken_links())
 
 
 def test_the_tutorial_shows_every_command_the_generator_runs():
@@ -58,15 +58,15 @@ def test_a_stale_number_is_found_and_refilled():
         "accuracy <!--r:relu.test_accuracy-->0.9795<!--/r-->, "
         "<!--r:relu.epoch_ratio|.2f--><!--/r-->"
     )
-    assert [(k, v) for k, v in docs.markers(page)] == [
+    assert [(k, v) for k, v in docs_pages.markers(page)] == [
         ("relu.test_accuracy", "0.9795"),
         ("relu.epoch_ratio|.2f", ""),
     ]
-    assert docs.lookup(results, "relu.test_accuracy") == "0.9812"
-    filled = docs.fill(page, results)
+    assert docs_pages.lookup(results, "relu.test_accuracy") == "0.9812"
+    filled = docs_pages.fill(page, results)
     assert "0.9812<!--/r-->" in filled and "1.00<!--/r-->" in filled
     with pytest.raises(KeyError):
-        docs.lookup(results, "relu.test_loss")
+        docs_pages.lookup(results, "relu.test_loss")
 
 
 def test_a_broken_link_or_anchor_is_found(tmp_path):
@@ -76,7 +76,7 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
         "[ok](docs/a.md#its-section) [gone](docs/b.md) ![fig](docs/figures/x.png)\n"
         "[no heading](docs/a.md#nowhere) [web](https://example.org) `[code](not/a/link)`\n"
     )
-    assert docs.broken_links(tmp_path) == [
+    assert docs_pages.broken_links(tmp_path) == [
         "README.md: docs/b.md",
         "README.md: docs/figures/x.png",
         "README.md: docs/a.md#nowhere (no such heading)",
