@@ -2,7 +2,8 @@
 
 A marker is `<!--r:KEY-->VALUE<!--/r-->` in README.md or docs/*.md (outside code): KEY is a
 dotted path into docs/results.json (`softmax.test_accuracy`, `relu_lr.runs.0.lr`), with an
-optional format after `|` (`relu.epoch_ratio|.2f`); numbers default to 4 decimals.
+optional format after `:` (`relu.epoch_ratio:.2f`; not `|`, which would split a
+Markdown table's cell); numbers default to 4 decimals.
 `python -m experiments.docs` fills the VALUEs; tests/test_docs.py fails when one differs, or when
 a relative link or image does not resolve.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"<!--r:([\w.|%-]+)-->(.*?)<!--/r-->")
+MARKER = re.compile(r"<!--r:([\w.:,%-]+)-->(.*?)<!--/r-->")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)|<img [^>]*src=\"([^\"]+)\"")
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)  # code is not a link
 
@@ -25,7 +26,7 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def lookup(results: dict[str, Any], key: str) -> str:
     """The text a marker's KEY gives: the dotted path's value, formatted."""
-    path, _, spec = key.partition("|")
+    path, _, spec = key.partition(":")
     value: Any = results
     for part in path.split("."):
         value = value[int(part)] if isinstance(value, list) else value[part]

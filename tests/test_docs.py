@@ -56,11 +56,11 @@ def test_a_stale_number_is_found_and_refilled():
     results = {"relu": {"test_accuracy": 0.98123, "epoch_ratio": 1.0}}
     page = (
         "accuracy <!--r:relu.test_accuracy-->0.9795<!--/r-->, "
-        "<!--r:relu.epoch_ratio|.2f--><!--/r-->"
+        "<!--r:relu.epoch_ratio:.2f--><!--/r-->"
     )
     assert [(k, v) for k, v in docs_pages.markers(page)] == [
         ("relu.test_accuracy", "0.9795"),
-        ("relu.epoch_ratio|.2f", ""),
+        ("relu.epoch_ratio:.2f", ""),
     ]
     assert docs_pages.lookup(results, "relu.test_accuracy") == "0.9812"
     filled = docs_pages.fill(page, results)
