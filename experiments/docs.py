@@ -9,7 +9,8 @@ Runs each command of `COMMANDS` in a fresh process exactly as a reader types it 
 `docs/results.json` (with the host's CPU, the package versions and the commit), then fills the
 pages' markers from it (`experiments.docs_pages`).
 
-Measured: 5.3 min on a shared 2-core Intel Xeon (the figures and numbers in docs/).
+Measured: 5.3 and 6.6 min on a shared 2-core Intel Xeon, every figure and number the same in
+both runs (timings aside).
 """
 
 import argparse
