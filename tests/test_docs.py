@@ -81,3 +81,35 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
         "README.md: docs/figures/x.png",
         "README.md: docs/a.md#nowhere (no such heading)",
     ]
+
+
+def test_a_mock_run_is_summarised_as_the_pages_quote_it():
+    epochs = [
+        {"epoch": e, "loss": loss, "test_loss": test, "learning_rate": 0.001, "seconds": s}
+        for e, (loss, test, s) in enumerate(
+            [(0.5, 0.30, 9.0), (0.2, 0.10, 1.0), (0.1, 0.12, 3.0), (0.05, 0.15, 2.0)], 1
+        )
+    ]
+    run = {
+        "hparams": {"lr": 0.001}, "learning_rate": 0.001, "test_accuracy": 0.97,
+        "test_binary_accuracy": 0.99, "test_loss": 0.15, "run": "lr_0.001-seed_0",
+        "diverged": False, "epochs": epochs,
+    }  # fmt: skip
+    summary = docs.summarise_run(run)
+    assert summary["min_test_loss"] == 0.10 and summary["min_test_loss_epoch"] == 2
+    assert summary["test_loss_rise"] == pytest.approx(0.05)
+    assert summary["loss_gap"] == pytest.approx(0.10)
+    assert summary["first_epoch_loss"] == 0.5 and summary["train_loss"] == 0.05
+    assert summary["epoch_seconds"] == 2.0  # the median after the first (compiling) epoch
+    diverged = docs.summarise_run(run | {"diverged": True, "test_accuracy": None})
+    assert diverged["diverged"] and diverged["test_accuracy"] is None
+
+
+def test_the_tutorial_walks_the_lessons_in_order_each_with_a_figure():
+    sections = (docs.DOCS / "tutorial.md").read_text().split("\n## ")[1:]
+    lessons = [s for s in sections if s[0].isdigit()]
+    titles = [s.splitlines()[0] for s in lessons]
+    order = ["Softmax", "Activation", "sigmoid", "ReLU", "learning rate", "Dropout", "TensorBoard"]
+    assert len(titles) == len(order)
+    assert all(word in title for word, title in zip(order, titles, strict=True)), titles
+    assert all("](figures/" in lesson for lesson in lessons)
