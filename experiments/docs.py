@@ -238,6 +238,9 @@ def draw_figures(results: dict, jsons: dict, logdir: Path) -> dict[str, list[str
 
     epoch_figure("softmax_loss.png", "softmax: train and test loss", {"softmax": ("softmax", 0)})
     epoch_figure(
+        "sigmoid_loss.png", "five layers, sigmoid: train and test loss", {"sigmoid": ("sigmoid", 0)}
+    )
+    epoch_figure(
         "sigmoid_relu_loss.png",
         "five layers, Adam 0.003, 20 epochs: sigmoid vs ReLU",
         {"sigmoid": ("sigmoid", 0), "relu": ("sigmoid_relu", 0)},
