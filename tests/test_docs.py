@@ -2,6 +2,8 @@
 every figure and relative link resolves, and the pages show the commands the generator runs."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -35,6 +37,16 @@ def test_every_marked_number_is_the_generated_one():
 def test_every_generated_figure_is_committed():
     missing = [name for name in RESULTS["figures"] if not (docs.FIGURES / name).is_file()]
     assert not missing
+
+
+def test_no_figure_is_hidden_from_git():
+    if shutil.which("git") is None or not (docs.ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    figures = [str(p.relative_to(docs.ROOT)) for p in docs.FIGURES.iterdir()]
+    ignored = subprocess.run(
+        ["git", "-C", str(docs.ROOT), "check-ignore", *figures], capture_output=True, text=True
+    ).stdout.split()
+    assert ignored == [], "git ignores these, so a clone lacks them"
 
 
 def test_every_relative_link_and_image_resolves():
