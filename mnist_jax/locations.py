@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from mnist_jax import run_json
 from mnist_jax.config import ConfigError
 
 MAIN = "__main__"  # a script run as `python path/to/script.py` registers as this
@@ -75,7 +76,8 @@ def import_for_resume(checkpoint_dir: str | None) -> None:
             record = json.load(f)
     except (OSError, ValueError):
         return
-    import_recorded(record.get("modules", []), record.get("module_files", {}))
+    if run_json.problem(record) is None:
+        import_recorded(record["modules"], record.get("module_files", {}))
 
 
 def import_file(name: str, path: str) -> None:

@@ -149,7 +149,9 @@ def test_a_checkpoint_of_ones_own_model_evaluates_from_another_working_directory
 def test_a_checkpoint_whose_module_is_found_nowhere_is_refused_in_one_line(tmp_path, capsys):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    record = {"name": "x", "members": [], "modules": ["gone_module"], "module_files": {}}
+    member = {"config": Config("x", "mlp", epochs=1).to_json(), "hparams": {}}
+    record = {"name": "x", "members": [member], "groups": [[0, 1]], "max_members": 1,
+              "modules": ["gone_module"], "module_files": {}}  # fmt: skip
     (ckpt / "run.json").write_text(json.dumps(record))
     with pytest.raises(SystemExit) as info:
         evaluate.main([str(ckpt)])
