@@ -171,7 +171,12 @@ def _default(config: Config, key: str) -> str:
 
 def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
     """The flags and `KEY=VALUE`s in any order; a flag that does not exist is refused naming
-    the nearest one (or the setting it meant), and no flag is taken from its abbreviation."""
+    the nearest one (or the setting it meant), and no flag is taken from its abbreviation. A
+    flag given twice is refused, as a key given twice is; after `--` every word is a
+    `KEY=VALUE`."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if problem := repeated_flag(p, words[: words.index("--")] if "--" in words else words):
+        p.error(problem)
     args, unknown = p.parse_known_intermixed_args(argv)
     for word in unknown:
         if word.startswith("-"):
@@ -179,6 +184,22 @@ def parse(p: Parser, argv: list[str] | None) -> argparse.Namespace:
     if unknown:  # not a flag: what argparse could not place after a flag of no value
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
+
+
+def repeated_flag(p: Parser, words: list[str]) -> str | None:
+    """`--steps 50 --steps 60`: a flag given more than once, or two that set the same thing
+    (`--logdir x --no-logs`), or None."""
+    seen: dict[str, list[str]] = {}
+    for word in words:
+        action = p._option_string_actions.get(word.partition("=")[0])
+        if action is not None and word.startswith("--"):
+            seen.setdefault(action.dest, []).append(word.partition("=")[0])
+    for flags in seen.values():
+        if len(set(flags)) > 1:
+            return f"give {' or '.join(dict.fromkeys(flags))}, not both"
+        if len(flags) > 1:
+            return f"{flags[0]} is given {len(flags)} times; give it once"
+    return None
 
 
 def init_distributed(args: argparse.Namespace) -> None:

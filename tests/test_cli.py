@@ -307,8 +307,9 @@ def test_bad_flag_is_one_line_with_status_2_and_creates_nothing(
     config, flags, words, paths, tmp_path, no_run, capsys
 ):
     before = listing(tmp_path)
-    argv = ["--logdir", f"{tmp_path}/logs", "--json", f"{tmp_path}/out/results.json", "--quiet"]
-    message = one_line_error(config, [*argv, *map(paths, flags)], capsys)
+    defaults = {"--logdir": f"{tmp_path}/logs", "--json": f"{tmp_path}/out/results.json"}
+    argv = [w for flag, path in defaults.items() if flag not in flags for w in (flag, path)]
+    message = one_line_error(config, [*argv, "--quiet", *map(paths, flags)], capsys)
     for words_ in words:
         assert paths(words_) in message
     assert not no_run
@@ -347,7 +348,8 @@ def test_a_folder_that_cannot_be_written_is_refused(
 ):
     before = listing(tmp_path)
     target = os.path.normpath(read_only / path)
-    message = one_line_error(RELU, ["--logdir", str(tmp_path / "logs"), flag, target], capsys)
+    logs = [] if flag == "--logdir" else ["--logdir", str(tmp_path / "logs")]
+    message = one_line_error(RELU, [*logs, flag, target], capsys)
     assert f"{flag} {target}: " in message and f"{read_only} is not writable" in message
     assert listing(tmp_path) == before and not no_run
 
@@ -526,3 +528,24 @@ def test_experiments_name_passes_on_the_flags_after_it():
         "python -m experiments.softmax: error: lr takes a positive number"
     )
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--steps", "50", "--steps", "60"], "--steps is given 2 times; give it once"),
+        (["--json", "a.json", "--json=b.json"], "--json is given 2 times; give it once"),
+        (["--logdir", "x", "--no-logs"], "give --logdir or --no-logs, not both"),
+    ],
+)
+def test_a_flag_given_twice_is_refused_as_a_key_given_twice_is(argv, message, capsys):
+    config = softmax.CONFIG
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse(cli.parser(config), argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"python -m experiments.softmax: error: {message}\n"
+
+
+def test_after_a_double_dash_every_word_is_a_setting(capsys):
+    args = cli.parse(cli.parser(softmax.CONFIG), ["lr=0.1", "--", "--steps", "5"])
+    assert args.steps is None and args.overrides == ["lr=0.1", "--steps", "5"]
