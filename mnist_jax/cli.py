@@ -44,7 +44,8 @@ from mnist_jax.flags import (
     positive_int,
     unknown_flag,
 )
-from mnist_jax.results import Result, summary_table
+from mnist_jax.results import Result
+from mnist_jax.tables import summary_table
 from mnist_jax.writer import LogWriteError
 
 

@@ -32,7 +32,8 @@ from mnist_jax import (
 )
 from mnist_jax.cli import Parser
 from mnist_jax.config import Config, ConfigError
-from mnist_jax.results import TEST, Epoch, Result, Run, summary_table
+from mnist_jax.results import TEST, Epoch, Result, Run
+from mnist_jax.tables import summary_table
 
 
 @dataclasses.dataclass

@@ -108,12 +108,14 @@ def run(config: Config, population: Population, opts: Options) -> Result:
     checks.check_destinations(opts.json_path, opts.csv_path)
     checks.check_search(population.search.strategy, len(population.members), opts.max_members)
     with contextlib.ExitStack() as holding:
+        stop = holding.enter_context(interrupt.StopOnSignal())
         if opts.checkpoint_dir and jax.process_index() == 0:
             holding.enter_context(run_record.checkpoint_module().locked(opts.checkpoint_dir))
-        members = init_from.resolve(population.members, model_of)  # checked before any work
-        groups = sweep.groups(members)
-        placed = prepare(config, groups, population.search, opts)
-        return train_groups(config, groups, placed, population, opts)
+        with stop.at_once("set-up"):
+            members = init_from.resolve(population.members, model_of)  # checked before any work
+            groups = sweep.groups(members)
+            placed = prepare(config, groups, population.search, opts)
+        return train_groups(config, groups, placed, population, opts, stop)
 
 
 def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Options):
@@ -145,52 +147,66 @@ def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Opti
     return inputs.Placed(loaded)
 
 
-def train_groups(config, groups, placed: inputs.Placed, population: Population, opts: Options):
-    """Each group's chunks through the epoch loop; a checkpoint that cannot be written ends the
-    run with what trained up to it reported (table, JSON, CSV) before the error goes on."""
+def train_groups(config, groups, placed: inputs.Placed, population: Population, opts, stop):
+    """Each group's chunks through the epoch loop. A checkpoint that cannot be written, or a
+    stop signal, ends the run with what trained up to there reported (table, JSON, CSV) before
+    the error goes on."""
     source = inputs.Source.of(groups[0].members[0].config)
     validation = inputs.validation_record(placed.loaded[source])
     runs, startup_seconds, convs = [], None, []
     found = population.search
-    with interrupt.StopOnSignal() as stop:
-        try:
-            for group in groups:
-                convs += conv_choices(group, placed, opts.max_members)
-                jobs = chunks_of(group, population, placed, opts.max_members)
-                for index, (chunk, policy) in enumerate(jobs):
-                    contexts = context_maker(config.name, chunk, placed, found, opts, stop)
-                    if index == 0:
-                        mesh = contexts(len(chunk.members)).mesh
-                        say_group(group, chunk, placed, mesh, convs, opts)
-                    if chunk.index is not None:
-                        first = chunk.first - group.first
-                        last = first + len(chunk.members)
-                        opts.say(f"members {first + 1}-{last} of {len(group.members)}")
-                    seed = group.members[0].config.data_seed
-                    trained, started, done = loop.train_chunk(chunk, contexts, seed, policy)
-                    runs += trained
-                    startup_seconds = startup_seconds or started
-                    total = policy.epochs or len(chunk.batches)
-                    more = index + 1 < len(jobs) or group is not groups[-1]
-                    if stop.signum is not None and (done < total or more):
-                        raise interrupt.Interrupted(stop.signum, done, total)
-        except files.WriteError as error:
-            if not isinstance(error, run_record.checkpoint_module().SaveError):
-                raise
-            runs += error.runs  # the epochs trained up to the failed save are results too
-            partial = Result(config, runs, startup_seconds, population.swept, validation, convs)
-            finish(partial, placed, found, opts, print if jax.process_index() == 0 else opts.say)
+    try:
+        for group in groups:
+            convs += conv_choices(group, placed, opts.max_members)
+            jobs = chunks_of(group, population, placed, opts.max_members)
+            for index, (chunk, policy) in enumerate(jobs):
+                contexts = context_maker(config.name, chunk, placed, found, opts, stop)
+                if index == 0:
+                    mesh = contexts(len(chunk.members)).mesh
+                    say_group(group, chunk, placed, mesh, convs, opts)
+                if chunk.index is not None:
+                    first = chunk.first - group.first
+                    last = first + len(chunk.members)
+                    opts.say(f"members {first + 1}-{last} of {len(group.members)}")
+                seed = group.members[0].config.data_seed
+                trained, started, done = loop.train_chunk(chunk, contexts, seed, policy)
+                runs += trained
+                startup_seconds = startup_seconds or started
+                total = policy.epochs or len(chunk.batches)
+                more = index + 1 < len(jobs) or group is not groups[-1]
+                if stop.signum is not None and (done < total or more):
+                    raise interrupt.Interrupted(stop.signum, done, total)
+    except (files.WriteError, interrupt.Interrupted) as error:
+        if isinstance(error, files.WriteError) and not isinstance(
+            error, run_record.checkpoint_module().SaveError
+        ):
             raise
+        runs += getattr(error, "runs", [])  # the epochs trained up to a failed save
+        partial = Result(config, runs, startup_seconds, population.swept, validation, convs)
+        finish(partial, placed, found, opts, stop, print if jax.process_index() == 0 else opts.say)
+        raise
     result = Result(config, runs, startup_seconds, population.swept, validation, convs)
-    return finish(result, placed, found, opts, opts.say)
+    return finish(result, placed, found, opts, stop, opts.say)
 
 
-def finish(result: Result, placed: inputs.Placed, found: Search, opts: Options, say) -> Result:
-    """A search's choice, then the report (`reporting.report`)."""
-    if found.strategy is not None and result.runs:
-        result.search = choose(result, placed, opts, found)
+def finish(result: Result, placed, found: Search, opts: Options, stop, say) -> Result:
+    """A search's choice (stopped at once by a signal, or left out after one), then the report
+    (`reporting.report`), whose writes a signal lets finish."""
+    stopped = None
+    if found.strategy is not None and result.runs and stop.signum is None:
+        try:
+            with stop.at_once("the search's final evaluation"):
+                result.search = choose(result, placed, opts, found)
+        except interrupt.Interrupted as error:
+            stopped = error
+    stop.after = "the results are written"
     paths = (opts.json_path, opts.csv_path, opts.logdir, opts.checkpoint_dir)
-    return reporting.report(result, *paths, say)
+    reporting.report(result, *paths, say)
+    if stopped is None and found.strategy and result.search is None and stop.signum is not None:
+        stopped = interrupt.Interrupted(stop.signum, during="the search, before its choice")
+    if stopped is not None:
+        raise stopped
+    return result
 
 
 def say_group(group, chunk: Chunk, placed: inputs.Placed, mesh, convs, opts: Options) -> None:

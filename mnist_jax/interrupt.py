@@ -1,11 +1,15 @@
-"""Ctrl-C and SIGTERM during training: stop after the current epoch rather than mid-write.
+"""Ctrl-C and SIGTERM in every phase of a run: at once where nothing would be lost (set-up, a
+search's final evaluation), after the epoch in flight during training, after the write in
+flight while results are written.
 
-The first signal asks the epoch loop to stop once the epoch in flight is done (it is one
-compiled call and cannot be cut short); the loop then saves, flushes and returns. A second
-signal abandons the epoch at once, as Ctrl-C normally would. A stop entered inside another (a
+During training, the first signal asks the epoch loop to stop once the epoch in flight is done
+(it is one compiled call and cannot be cut short); the loop then saves, flushes and returns. A
+second signal abandons the epoch at once, as Ctrl-C normally would. In a phase marked
+`at_once`, the first signal stops the run there (`Interrupted`). A stop entered inside another (a
 report training many runs) passes its signal out, so the enclosing work stops too.
 """
 
+import contextlib
 import signal
 import sys
 import threading
@@ -18,10 +22,14 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(Exception):
-    """Training stopped early on a signal, its logs and checkpoint complete up to `epoch`."""
+    """A run stopped early on a signal: after epoch `epoch` of `total`, its logs and checkpoint
+    complete up to there, or `during` a phase outside the epochs."""
 
-    def __init__(self, signum: int, epoch: int, total: int):
-        super().__init__(f"{signal.Signals(signum).name} after epoch {epoch}/{total}")
+    def __init__(self, signum: int, epoch: int = 0, total: int = 0, during: str | None = None):
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} during {during}" if during else f"{name} after epoch {epoch}/{total}"
+        )
         self.signum = signum  # the exit status is 128 + signum
 
 
@@ -33,6 +41,7 @@ class StopOnSignal:
         self.after = after  # what finishes before the stop, as the first signal's message says
         self._previous = {}
         self._outer: StopOnSignal | None = None
+        self._phase: str | None = None  # a phase a signal stops at once (`at_once`)
 
     def _handle(self, signum, frame):
         if self._outer is not None and self._outer.signum is None:
@@ -40,6 +49,8 @@ class StopOnSignal:
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
+        if self._phase is not None:
+            raise Interrupted(signum, during=self._phase)
         print(
             f"\n{signal.Signals(signum).name}: stopping after {self.after} "
             "(again to abandon it at once)",
@@ -58,6 +69,18 @@ class StopOnSignal:
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def at_once(self, phase: str):
+        """A phase the first signal stops where it is (`Interrupted`, naming `phase`): one
+        that writes nothing, so nothing is lost. A signal received before it stops it too."""
+        if self.signum is not None:
+            raise Interrupted(self.signum, during=phase)
+        self._phase = phase
+        try:
+            yield
+        finally:
+            self._phase = None
 
 
 def agreed_stop(stop: StopOnSignal) -> int | None:

@@ -4,7 +4,8 @@ the results at the end (table, HParams status, JSON, CSV)."""
 import jax
 
 from mnist_jax import models, progress, sweep, writer
-from mnist_jax.results import Result, summary_table, write_csv, write_json
+from mnist_jax.results import Result, write_csv, write_json
+from mnist_jax.tables import summary_table
 
 
 def report(result: Result, json_path, csv_path, logdir, checkpoint_dir, say) -> Result:

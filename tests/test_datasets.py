@@ -308,7 +308,7 @@ def test_a_dataset_sweep_trains_and_reports_each_on_mock_data(tmp_path):
         "kmnist",
         "mnist",
     ]
-    from mnist_jax.results import summary_table
+    from mnist_jax.tables import summary_table
 
     table = summary_table(result).splitlines()
     assert table[1].split()[:2] == ["dataset", "lr"] and "kmnist" in table[2] + table[3]

@@ -1,0 +1,73 @@
+"""SIGTERM in every phase of a run (issue: signals outside the epoch): set-up and a search's
+final evaluation stop at once, results being written are finished; each stop writes what it
+has and exits 128 + the signal. The signal is a real one, sent to this process while the phase
+runs. On tfds mock data."""
+
+import json
+import os
+import signal
+
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments import five_layer_relu
+from mnist_jax import cli, experiment, results
+
+SHORT = ["--batch-size", "20", "--quiet"]
+SEARCH = ["val_split=40", "lr=loguniform(1e-4,1e-2)", "--samples", "2", "--epochs", "2"]
+
+
+def sigterm_during(monkeypatch, module, name):
+    """`module.name` that receives SIGTERM as it starts, then goes on."""
+    real = getattr(module, name)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, signalled)
+
+
+def run(tmp_path, *flags):
+    argv = [*SHORT, "--logdir", str(tmp_path / "logs"), "--json", str(tmp_path / "out.json")]
+    with tfds.testing.mock_data(num_examples=120), pytest.raises(SystemExit) as exit_info:
+        cli.main(five_layer_relu.CONFIG, [*argv, *flags])
+    return exit_info.value.code
+
+
+def test_sigterm_during_set_up_stops_at_once_with_status_143_mock_data(
+    tmp_path, monkeypatch, capsys
+):
+    sigterm_during(monkeypatch, experiment, "prepare")
+    assert run(tmp_path, "--steps", "3") == 143
+    assert "stopped: SIGTERM during set-up" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()  # nothing trained, nothing to write
+
+
+def test_sigterm_during_a_searchs_final_evaluation_writes_what_trained_mock_data(
+    tmp_path, monkeypatch, capsys
+):
+    sigterm_during(monkeypatch, experiment, "choose")
+    assert run(tmp_path, *SEARCH, "--search", "halving", "--eta", "2") == 143
+    assert "stopped: SIGTERM during the search's final evaluation" in capsys.readouterr().err
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["search"] is None and len(report["runs"]) == 2
+
+
+def test_sigterm_during_training_writes_the_epochs_done_mock_data(tmp_path, monkeypatch, capsys):
+    sigterm_during(monkeypatch, experiment.loop.train, "train_epoch")
+    assert run(tmp_path, "--epochs", "3") == 143
+    assert "stopped: SIGTERM after epoch 1/3" in capsys.readouterr().err
+    (saved,) = json.loads((tmp_path / "out.json").read_text())["runs"]
+    assert len(saved["epochs"]) == 1
+
+
+def test_sigterm_while_results_are_written_lets_them_finish_mock_data(tmp_path, monkeypatch):
+    sigterm_during(monkeypatch, results, "write_json")
+    argv = [*SHORT, "--no-logs", "--json", str(tmp_path / "out.json"), "--steps", "3"]
+    argv += ["--csv", str(tmp_path / "out.csv")]
+    with tfds.testing.mock_data(num_examples=120):
+        cli.main(five_layer_relu.CONFIG, argv)  # a run that is done ends as done
+    assert json.loads((tmp_path / "out.json").read_text())["runs"]
+    assert (tmp_path / "out.csv").read_text().count("\n") == 2
+    assert not list(tmp_path.glob(".*tmp*"))
