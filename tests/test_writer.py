@@ -151,13 +151,28 @@ def test_a_full_disk_raises_at_flush_naming_the_directory(tmp_path, monkeypatch)
     assert scalars(tmp_path / "run" / "train") == {}
 
 
-def test_a_full_disk_at_sync_or_close_raises_too(tmp_path, monkeypatch):
+def test_a_failed_sync_before_a_checkpoint_raises_naming_the_directory(tmp_path, monkeypatch):
     run = RunWriter(str(tmp_path), {})
     run.write_epoch(record(1))
+    run.close()
+    synced, real_fsync = [], os.fsync
+
+    def sync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", sync)
+    writer.sync_written()  # earlier tests' files too: the set is the process's
+    assert {run.train.path, run.test.path} <= set(synced)
+    synced.clear()
+    writer.sync_written()
+    assert synced == []  # nothing appended since
+    run = RunWriter(str(tmp_path / "b"), {})
+    run.write_epoch(record(1))
+    run.flush()
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
-    with pytest.raises(LogWriteError, match="No space left on device"):
-        run.close()
-    run.close()  # again: the failure was reported, nothing is left to write
+    with pytest.raises(LogWriteError, match=f"logs in {tmp_path / 'b'}.*: No space left on device"):
+        writer.sync_written()
 
 
 def test_a_deleted_run_directory_raises_instead_of_writing_nowhere(tmp_path):

@@ -1,0 +1,152 @@
+"""TensorBoard event records framed with numpy: every batch's scalars of an epoch at once.
+
+An event file is a sequence of TFRecords: the payload's length (8 bytes), its masked CRC-32C,
+the payload (a serialized `Event`), the payload's masked CRC-32C. A step's scalars make an
+`Event` of fixed layout (wall time, step, one `Summary.Value` per tag), so an epoch's batch
+events are one byte template repeated, with the step and the values written into their columns
+and the checksums computed for all rows together. Protobuf objects and a byte-at-a-time CRC in
+Python cost 15 us per event, which a 64-member sweep's 38,400 batch events an epoch turn into
+seconds of the log thread; here it is milliseconds. `scalar_events` writes the bytes protobuf
+itself would (tested).
+"""
+
+import struct
+
+import numpy as np
+
+_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected: TFRecord's checksum
+_MASK_DELTA = 0xA282EAD8
+
+
+def _table() -> np.ndarray:
+    crc = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        crc = np.where(crc & 1, (crc >> 1) ^ np.uint32(_POLY), crc >> 1).astype(np.uint32)
+    return crc
+
+
+_TABLE = _table()
+_TABLE_LIST = _TABLE.tolist()  # plain ints: a Python loop indexes a list fastest
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C of one buffer, a byte at a time: for the few events that are not batch scalars."""
+    crc, table = 0xFFFFFFFF, _TABLE_LIST
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def crc32c_rows(rows_NxL: np.ndarray) -> np.ndarray:
+    """CRC-32C of every row of a `uint8` array, one column at a time for all rows at once."""
+    columns_LxN = np.ascontiguousarray(rows_NxL.T)
+    crc_N = np.full(rows_NxL.shape[0], 0xFFFFFFFF, np.uint32)
+    for column_N in columns_LxN:
+        crc_N = _TABLE[(crc_N ^ column_N) & 0xFF] ^ (crc_N >> 8)
+    return crc_N ^ np.uint32(0xFFFFFFFF)
+
+
+def masked(crc):
+    """TFRecord's masking of a CRC (a rotation and an offset), for an int or a uint32 array."""
+    if isinstance(crc, np.ndarray):
+        rotated = (crc >> np.uint32(15)) | (crc << np.uint32(17))
+        return rotated + np.uint32(_MASK_DELTA)  # wraps modulo 2**32, as uint32 does
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def frame(payload: bytes) -> bytes:
+    """One payload as a TFRecord."""
+    header = struct.pack("<Q", len(payload))
+    return b"".join(
+        (
+            header,
+            struct.pack("<I", masked(crc32c(header))),
+            payload,
+            struct.pack("<I", masked(crc32c(payload))),
+        )
+    )
+
+
+def frame_rows(payloads_NxL: np.ndarray) -> bytes:
+    """N payloads of equal length (rows of a `uint8` array) as N consecutive TFRecords."""
+    n, length = payloads_NxL.shape
+    header = struct.pack("<Q", length)
+    records_NxR = np.empty((n, 12 + length + 4), np.uint8)
+    records_NxR[:, :8] = np.frombuffer(header, np.uint8)
+    records_NxR[:, 8:12] = np.frombuffer(struct.pack("<I", masked(crc32c(header))), np.uint8)
+    records_NxR[:, 12:-4] = payloads_NxL
+    crc_N = masked(crc32c_rows(payloads_NxL)).astype("<u4")
+    records_NxR[:, -4:] = crc_N.view(np.uint8).reshape(n, 4)
+    return records_NxR.tobytes()
+
+
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 encoding of a non-negative integer, low groups first."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _varints(n_N: np.ndarray, width: int) -> np.ndarray:
+    """`varint` of each value, all `width` bytes long: `[N, width]` uint8."""
+    groups = [(n_N >> (7 * i)) & 0x7F for i in range(width)]
+    bytes_NxW = np.stack(groups, axis=1).astype(np.uint8)
+    bytes_NxW[:, :-1] |= 0x80
+    return bytes_NxW
+
+
+class _Layout:
+    """One scalar event's bytes with holes for its step (`width` bytes) and values: `Event`
+    fields 1 (wall time), 2 (step, left out when 0, as protobuf does), 5 (summary), the summary
+    a `Value` per tag, each field 1 (tag) and 2 (`simple_value`, a little-endian float32)."""
+
+    def __init__(self, wall_time: float, width: int, tags: list[str]):
+        values, holes = b"", []
+        for tag in tags:
+            name = tag.encode()
+            value = b"\x0a" + varint(len(name)) + name + b"\x15"
+            head = b"\x0a" + varint(len(value) + 4) + value
+            holes.append(len(values) + len(head))
+            values += head + bytes(4)
+        event = b"\x09" + struct.pack("<d", wall_time) + (b"\x10" + bytes(width) if width else b"")
+        summary_head = b"\x2a" + varint(len(values))
+        self.step_at = 10  # after field 1's key, its 8 bytes and field 2's key
+        self.width = width
+        self.values_at = [len(event) + len(summary_head) + h for h in holes]
+        self.template = np.frombuffer(event + summary_head + values, np.uint8)
+
+
+def _width(step: int) -> int:
+    """How many bytes `varint(step)` takes; 0 for step 0, which protobuf leaves out."""
+    return 0 if step == 0 else (step.bit_length() + 6) // 7
+
+
+def scalar_events(wall_time: float, first_step: int, columns: dict[str, np.ndarray]) -> bytes:
+    """TFRecords of N events at steps `first_step, ..., first_step + N - 1`, event `i` holding
+    every column's value `i` as a scalar of that tag (`simple_value`, float32)."""
+    if first_step < 0:
+        raise ValueError(f"steps must be non-negative, got {first_step}")
+    tags = list(columns)
+    values_NxT = np.stack([np.asarray(v, np.float32) for v in columns.values()], axis=1)
+    bytes_NxTx4 = values_NxT.astype("<f4").view(np.uint8).reshape(len(values_NxT), len(tags), 4)
+    steps_N = first_step + np.arange(len(values_NxT), dtype=np.int64)
+    out, start = [], 0
+    while start < len(steps_N):  # one block per varint width: the steps increase
+        width = _width(int(steps_N[start]))
+        stop = start + int(np.searchsorted(steps_N[start:], 1 << (7 * width), side="left"))
+        if width == 0:
+            stop = start + 1
+        layout = _Layout(wall_time, width, tags)
+        rows_NxL = np.tile(layout.template, (stop - start, 1))
+        if width:
+            rows_NxL[:, layout.step_at : layout.step_at + width] = _varints(
+                steps_N[start:stop], width
+            )
+        for t, at in enumerate(layout.values_at):
+            rows_NxL[:, at : at + 4] = bytes_NxTx4[start:stop, t]
+        out.append(frame_rows(rows_NxL))
+        start = stop
+    return b"".join(out)
