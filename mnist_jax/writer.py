@@ -115,26 +115,22 @@ def sync_written() -> None:
 
 
 def _replace(path: str, data: bytes) -> None:
-    """Writes a whole file atomically: readers see the old file or the new one, never a part,
-    even after a power cut (synced before it takes the name)."""
+    """Writes a whole file atomically: readers see the old file or the new one, never a part.
+    Synced with the event files, by `sync_written`."""
     # No "tfevents" in the name, so TensorBoard never reads a half-written temporary file.
     tmp = os.path.join(
         os.path.dirname(path), f".tmp-{os.getpid()}-{threading.get_ident()}-{time.time_ns()}"
     )
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _append(tmp, data, create=True)
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    with _UNSYNCED_LOCK:
+        _UNSYNCED.discard(tmp)
+        _UNSYNCED.add(path)
 
 
 def _record(event: Event) -> bytes:
