@@ -83,6 +83,34 @@ def _stamp(ink_HxW: np.ndarray, text: str, x: float, y: float) -> None:
         left += glyph.shape[1]
 
 
+@functools.lru_cache(maxsize=4096)
+def _cell_ink(text: str, cell: int) -> np.ndarray:
+    """The ink of a cell holding `text`: counts repeat (0 most of all), in a matrix and across
+    the members of a sweep, so each is stamped once."""
+    ink_CxC = np.zeros((cell, cell), np.uint8)
+    _stamp(ink_CxC, text, cell / 2, cell / 2)
+    return ink_CxC
+
+
+@functools.lru_cache(maxsize=16)
+def _margin_ink(k: int, cell: int) -> np.ndarray:
+    """The ink of the margins (axis names and class numbers) of a `k`-class matrix."""
+    side = MARGIN + k * cell
+    labels = Image.new("L", (side, MARGIN))
+    draw = ImageDraw.Draw(labels)
+    draw.text((MARGIN + k * cell / 2, 1), "predicted", fill=255, font=_font(), anchor="ma")
+    draw.text((2, 1), "true", fill=255, font=_font(), anchor="la")
+    ink_HxW = np.zeros((side, side), np.uint8)
+    ink_HxW[:MARGIN] = np.asarray(labels)
+    digit = _glyphs()[0]["0"].shape[1]
+    for i in range(0, k, -(-(digit * len(str(k - 1)) + 2) // cell)):  # as many as fit
+        middle = MARGIN + i * cell + cell / 2
+        _stamp(ink_HxW, str(i), middle, MARGIN - 8)
+        _stamp(ink_HxW, str(i), MARGIN - 4 - digit * len(str(i)) / 2, middle)
+    ink_HxW.flags.writeable = False  # shared by every image of this size
+    return ink_HxW
+
+
 def _count(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
@@ -100,20 +128,11 @@ def confusion_png(matrix_KxK: np.ndarray) -> tuple[bytes, int, int]:
     side = MARGIN + k * cell
     shade_HxW = np.full((side, side), SHADES, np.uint8)  # the margin's white
     shade_HxW[MARGIN:, MARGIN:] = np.repeat(np.repeat(shades_KxK, cell, axis=0), cell, axis=1)
-    labels = Image.new("L", (side, MARGIN))  # the axis names, on the margin
-    draw = ImageDraw.Draw(labels)
-    draw.text((MARGIN + k * cell / 2, 1), "predicted", fill=255, font=_font(), anchor="ma")
-    draw.text((2, 1), "true", fill=255, font=_font(), anchor="la")
-    ink_HxW = np.zeros((side, side), np.uint8)
-    ink_HxW[:MARGIN] = np.asarray(labels)
-    digit = _glyphs()[0]["0"].shape[1]
-    for i in range(0, k, -(-(digit * len(str(k - 1)) + 2) // cell)):  # as many as fit
-        middle = MARGIN + i * cell + cell / 2
-        _stamp(ink_HxW, str(i), middle, MARGIN - 8)
-        _stamp(ink_HxW, str(i), MARGIN - 4 - digit * len(str(i)) / 2, middle)
+    ink_HxW = _margin_ink(k, cell).copy()
     if cell >= MIN_TEXT_CELL:
-        for (i, j), count in np.ndenumerate(counts_KxK):
-            _stamp(ink_HxW, _count(count), MARGIN + (j + 0.5) * cell, MARGIN + (i + 0.5) * cell)
+        cells_KxKxCxC = np.stack([_cell_ink(_count(c), cell) for c in counts_KxK.ravel()])
+        grid = cells_KxKxCxC.reshape(k, k, cell, cell).transpose(0, 2, 1, 3)
+        ink_HxW[MARGIN:, MARGIN:] = grid.reshape(k * cell, k * cell)
     index_HxW = shade_HxW * INKS + (ink_HxW.astype(np.uint16) * (INKS - 1) + 127) // 255
     image = Image.fromarray(index_HxW.astype(np.uint8))  # "L", made "P" by its palette
     image.putpalette(_palette())

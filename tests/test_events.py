@@ -31,8 +31,6 @@ def protobuf_records(wall_time: float, first_step: int, columns: dict[str, np.nd
 def test_crc32c_matches_the_standard_check_value():
     assert events.crc32c(b"123456789") == 0xE3069283  # RFC 3720's CRC-32C check value
     assert events.crc32c(b"") == 0
-    rows = np.frombuffer(b"123456789" * 3, np.uint8).reshape(3, 9)
-    assert events.crc32c_rows(rows).tolist() == [0xE3069283] * 3
 
 
 def test_a_record_frames_length_and_masked_checksums():
