@@ -4,7 +4,8 @@ them, in fresh processes, interleaved, after one warm-up round of each (issue 31
     python -m experiments.benchmark_logs [--data-dir D] [--rounds 5] [--rows logs1,checkpoint]
 
 Rows (each: the median wall clock of the whole command with and without, their ratio, the
-target, PASS or FAIL, and every round):
+target, PASS or FAIL, the same for the CPU time its threads used, which a machine shared with
+other jobs disturbs less, and every round's wall clock):
 - `logs1`: `five_layer_relu --epochs 3` logged against `--no-logs`; at most 1.05 x, or 0.25 s
   more, whichever is larger.
 - `logs64`: `softmax --lr 0.01:1:64 --epochs 2` (a 64-member sweep, every batch of every member
@@ -20,6 +21,7 @@ before and after: figures from a machine shared with other jobs say so.
 import argparse
 import dataclasses
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,16 +76,18 @@ ROWS = (
 )
 
 
-def wall_seconds(row: Row, extra: bool, data_dir: str | None) -> float:
-    """The whole command's wall clock, in a fresh process writing into a fresh folder."""
+def timed(row: Row, extra: bool, data_dir: str | None) -> tuple[float, float]:
+    """The whole command's wall clock and CPU time (user and system, all its threads), in a
+    fresh process writing into a fresh folder."""
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as work:
         flags = row.extra if extra else row.plain
         command = [sys.executable, "-m", *row.command, "--quiet"]
         command += [f.format(work=work) for f in flags]
         command += ["--data-dir", data_dir] if data_dir else []
-        start = time.perf_counter()
+        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
-        return time.perf_counter() - start
+        wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def verdict(row: Row, plain: float, extra: float) -> str:
@@ -113,18 +117,23 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) before: {load()}", flush=True)
     for row in rows:  # warm-up: the OS's file cache, XLA's compilation cache
         for extra in (False, True):
-            wall_seconds(row, extra, args.data_dir)
+            timed(row, extra, args.data_dir)
     seconds = {(r.name, e): [] for r in rows for e in (False, True)}
+    cpu = {(r.name, e): [] for r in rows for e in (False, True)}
     for i in range(args.rounds):
         for row in rows:
             for extra in (False, True) if i % 2 == 0 else (True, False):
-                seconds[row.name, extra].append(wall_seconds(row, extra, args.data_dir))
+                wall, used = timed(row, extra, args.data_dir)
+                seconds[row.name, extra].append(wall)
+                cpu[row.name, extra].append(used)
     print(f"load average after: {load()}; medians of {args.rounds} interleaved rounds")
     for row in rows:
         plain, extra = (statistics.median(seconds[row.name, e]) for e in (False, True))
+        cpu_plain, cpu_extra = (statistics.median(cpu[row.name, e]) for e in (False, True))
         print(
             f"{row.name}: {row.what}: {extra:.2f} s / {plain:.2f} s = {extra / plain:.3f} x "
-            f"(+{extra - plain:.2f} s); {verdict(row, plain, extra)}; rounds "
+            f"({extra - plain:+.2f} s); {verdict(row, plain, extra)}; CPU time "
+            f"{cpu_extra:.2f} s / {cpu_plain:.2f} s = {cpu_extra / cpu_plain:.3f} x; rounds "
             f"{[round(s, 2) for s in seconds[row.name, True]]} / "
             f"{[round(s, 2) for s in seconds[row.name, False]]}"
         )
