@@ -32,28 +32,15 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-
-# TensorBoard's own hparams protos: tensorboardX's copy lacks `differs`.
 from tensorboard.plugins.hparams import api_pb2
-from tensorboard.plugins.hparams.plugin_data_pb2 import (
-    HParamsPluginData,
-    SessionEndInfo,
-    SessionStartInfo,
-)
 from tensorboardX.proto.event_pb2 import Event, SessionLog
-from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboardX.proto.summary_pb2 import Summary
 
-from mnist_jax import events, matrix_png, metrics
+from mnist_jax import events, matrix_png, metrics, tb_hparams
 
 TRAIN, TEST, VALIDATION = "train", "test", "validation"  # a member's runs
 # "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
 EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
-HPARAMS = "hparams"  # TensorBoard's plugin name and its tags
-EXPERIMENT_TAG, START_TAG, END_TAG = (
-    "_hparams_/experiment",
-    "_hparams_/session_start_info",
-    "_hparams_/session_end_info",
-)
 
 
 class LogWriteError(OSError):
@@ -326,61 +313,28 @@ def claim_run_dir(path: str, overwrite: bool = False) -> str:
                 n += 1
 
 
-def _hparam_value(value) -> tuple[str, object]:
-    """How the HParams dashboard shows `value`: floats as numbers, whole numbers as the digits
-    (the dashboard prints every number to 5 significant digits: a seed would read 0.0000),
-    names and booleans as themselves, lists as JSON."""
-    if isinstance(value, bool):
-        return "bool_value", value
-    if isinstance(value, float | np.floating):
-        return "number_value", float(value)
-    if isinstance(value, str):
-        return "string_value", value
-    if isinstance(value, int | np.integer):
-        return "string_value", str(value)
-    return "string_value", json.dumps(value, default=str).replace(" ", "")
-
-
-_TYPES = {
-    "bool_value": api_pb2.DATA_TYPE_BOOL,
-    "number_value": api_pb2.DATA_TYPE_FLOAT64,
-    "string_value": api_pb2.DATA_TYPE_STRING,
-}
-
-
-def _plugin_summary(tag: str, data: HParamsPluginData) -> Summary:
-    content = SummaryMetadata.PluginData(plugin_name=HPARAMS, content=data.SerializeToString())
-    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content))])
-
-
 def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:
     """Makes the member's run directory a session of TensorBoard's HParams dashboard, named
     `trial` (its run and experiment, `lr_0.001-seed_0 (five_layer_relu)`: the dashboard cuts
     long names short, so the part that differs comes first); its metrics are the last points
     of its `train` and `test` runs, which the experiment record (`write_experiment`) lists."""
-    start = SessionStartInfo(group_name=trial, start_time_secs=time.time())
-    for name, value in hparams.items():
-        field, typed = _hparam_value(value)
-        setattr(start.hparams[name], field, typed)
-    event = Event(wall_time=time.time(), summary=_plugin_summary(START_TAG, HParamsPluginData(
-        session_start_info=start, version=0)))  # fmt: skip
+    now = time.time()
+    event = Event(wall_time=now, summary=tb_hparams.session_start(trial, hparams, now))
     with _reported(run_dir):
         _append(_session_file(run_dir, "start"), _file_version() + _record(event), create=True)
 
 
 def end_hparams(run_dir: str, completed: bool) -> None:
     """The session's end: success, or failure (diverged)."""
-    status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
-    end = SessionEndInfo(status=status, end_time_secs=time.time())
-    event = Event(wall_time=time.time(), summary=_plugin_summary(END_TAG, HParamsPluginData(
-        session_end_info=end, version=0)))  # fmt: skip
+    now = time.time()
+    event = Event(wall_time=now, summary=tb_hparams.session_end(completed, now))
     with _reported(run_dir):
         _append(_session_file(run_dir, "end"), _file_version() + _record(event), create=True)
 
 
 def _session_file(run_dir: str, what: str) -> str:
     name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{time.time_ns()}"
-    return os.path.join(run_dir, f"{name}.{HPARAMS}_{what}")
+    return os.path.join(run_dir, f"{name}.{tb_hparams.PLUGIN}_{what}")
 
 
 def write_experiment(
@@ -397,36 +351,10 @@ def write_experiment(
         with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             experiment = _read_experiment(path)
-            _add_hparams(experiment, members)
-            _add_metrics(experiment, named)
-            data = HParamsPluginData(experiment=experiment, version=0)
-            event = Event(wall_time=time.time(), summary=_plugin_summary(EXPERIMENT_TAG, data))
-            _replace(path, _file_version() + _record(event))
-
-
-def _add_hparams(experiment: api_pb2.Experiment, members: list[dict[str, object]]) -> None:
-    infos = {h.name: h for h in experiment.hparam_infos}
-    for name in dict.fromkeys(k for m in members for k in m):
-        values = [_hparam_value(m[name]) for m in members if name in m]
-        differs = len({json.dumps(v, sort_keys=True) for _, v in values}) > 1
-        if name not in infos:
-            infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[values[0][0]])
-        infos[name].differs |= differs
-
-
-def _add_metrics(experiment: api_pb2.Experiment, named: list[tuple[str, str]]) -> None:
-    have = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
-    infos = list(experiment.metric_infos) + [
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(group=run, tag=tag),
-            display_name=f"{run} {tag.removeprefix('epoch_')}",
-        )
-        for run, tag in named
-        if (run, tag) not in have
-    ]
-    rank = {TEST: 0, VALIDATION: 1}
-    del experiment.metric_infos[:]
-    experiment.metric_infos.extend(sorted(infos, key=lambda m: rank.get(m.name.group, 2)))
+            tb_hparams.add_hparams(experiment, members)
+            tb_hparams.add_metrics(experiment, named)
+            summary = tb_hparams.experiment_summary(experiment)
+            _replace(path, _file_version() + _record(Event(wall_time=time.time(), summary=summary)))
 
 
 def _read_experiment(path: str) -> api_pb2.Experiment:
@@ -440,8 +368,5 @@ def _read_experiment(path: str) -> api_pb2.Experiment:
         (length,) = struct.unpack("<Q", data[offset : offset + 8])
         event = Event.FromString(data[offset + 12 : offset + 12 + length])
         offset += 16 + length
-        for value in event.summary.value:
-            if value.tag == EXPERIMENT_TAG:
-                content = value.metadata.plugin_data.content
-                experiment = HParamsPluginData.FromString(content).experiment
+        experiment = tb_hparams.experiment_of(event.summary) or experiment
     return experiment
