@@ -26,11 +26,8 @@ import dataclasses
 import fcntl
 import glob
 import json
-import logging
 import os
-import re
 import shutil
-import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -41,6 +38,9 @@ import orbax.checkpoint as ocp
 
 from mnist_jax import devices, files, writer
 from mnist_jax.config import ConfigError
+from mnist_jax.orbax_quiet import os_error as _os_error
+from mnist_jax.orbax_quiet import quiet as _quiet_orbax
+from mnist_jax.orbax_quiet import reason as _reason
 from mnist_jax.train import TrainState
 
 KEEP = 3  # epochs kept per group of members; older ones are deleted
@@ -361,46 +361,6 @@ class MemberCheckpoints:
             if self._background is not None:
                 self._background.shutdown()
             self.manager.close()
-
-
-@contextlib.contextmanager
-def _quiet_orbax() -> Iterator[None]:
-    """Orbax's own reports of a failed write or read kept off stderr: its threads log the error
-    at length (absl), and tensorstore's callbacks raise "Event loop is closed" into loops orbax
-    already closed. The caller reports the failure in one line. After a failure they stay
-    quiet for the rest of the process, since orbax's threads may report it later still."""
-    absl, hook = logging.getLogger("absl"), sys.unraisablehook
-    level = absl.level
-    absl.setLevel(logging.CRITICAL)
-
-    def drop_closed_loops(unraisable) -> None:
-        if not (isinstance(unraisable.exc_value, RuntimeError) and _closed(unraisable.exc_value)):
-            hook(unraisable)
-
-    sys.unraisablehook = drop_closed_loops
-    yield  # an exception leaves both in place
-    absl.setLevel(level)
-    sys.unraisablehook = hook
-
-
-def _closed(error: RuntimeError) -> bool:
-    return str(error) == "Event loop is closed"
-
-
-def _os_error(error: Exception) -> str | None:
-    """The system's words for the file error behind `error`, if one is."""
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    code = re.search(r"os_error_code='(\d+)'", str(error))
-    return os.strerror(int(code.group(1))) if code else None
-
-
-def _reason(error: Exception) -> str:
-    """The cause in a few words: tensorstore's messages run to kilobytes of its settings."""
-    if why := _os_error(error):
-        return why
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _intact(saved_epochs, epoch: int) -> str:
