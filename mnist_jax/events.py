@@ -144,6 +144,8 @@ def scalar_events(wall_time: float, first_step: int, columns: dict[str, np.ndarr
     if first_step < 0:
         raise ValueError(f"steps must be non-negative, got {first_step}")
     tags = list(columns)
+    if not tags:
+        return b""
     values_NxT = np.stack([np.asarray(v, np.float32) for v in columns.values()], axis=1)
     bytes_NxTx4 = values_NxT.astype("<f4").view(np.uint8).reshape(len(values_NxT), len(tags), 4)
     steps_N = first_step + np.arange(len(values_NxT), dtype=np.int64)

@@ -30,7 +30,7 @@ BLUES = np.array(
 SHADES = 31  # colour levels of a cell's share; one more level is the white margin
 INKS = 8  # levels of a pixel's ink (the glyphs' anti-aliasing): SHADES + 1 times INKS = 256
 LIGHT_INK_FROM = 0.6  # a cell's share from which its count is written white, not black
-CHARACTERS = "0123456789.e+-"  # what `_count` writes
+CHARACTERS = "0123456789.e+-nainf"  # what `_count` writes ("nan", "-inf" too)
 
 
 def _palette() -> list[int]:
@@ -75,7 +75,7 @@ def _stamp(ink_HxW: np.ndarray, text: str, x: float, y: float) -> None:
     """Writes `text` (of `CHARACTERS`) centred on (x, y) into the ink layer."""
     glyphs, height = _glyphs()
     width = sum(glyphs[c].shape[1] for c in text)
-    left, top = round(x - width / 2), round(y - height / 2)
+    left, top = max(0, round(x - width / 2)), max(0, round(y - height / 2))  # cut on the right
     for char in text:
         glyph = glyphs[char]
         area = ink_HxW[top : top + height, left : left + glyph.shape[1]]

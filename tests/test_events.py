@@ -62,6 +62,10 @@ def test_scalar_events_are_the_bytes_protobuf_writes(first_step, n):
     assert written == protobuf_records(wall_time, first_step, columns)
 
 
+def test_no_columns_is_no_events():
+    assert events.scalar_events(1.0, 1, {}) == b""
+
+
 def test_negative_steps_are_refused():
     with pytest.raises(ValueError, match="non-negative"):
         events.scalar_events(1.0, -1, {"a": np.zeros(2)})

@@ -59,3 +59,9 @@ def test_the_matrix_reaches_tensorboards_images_and_decodes(tmp_path):
     assert image.step == 2
     pixels = decoded(image.encoded_image_string)
     assert pixels.shape == (image.height, image.width, 3)
+
+
+def test_counts_too_wide_for_their_cell_and_nan_still_make_an_image():
+    counts = np.array([[1_234_567, np.nan], [0.25, -np.inf]])
+    png, height, width = matrix_png.confusion_png(counts)
+    assert decoded(png).shape == (height, width, 3)
