@@ -33,6 +33,14 @@ def test_crc32c_matches_the_standard_check_value():
     assert events.crc32c(b"") == 0
 
 
+def test_masked_checksums_are_tensorboards():
+    """TensorBoard's reader checks both checksums of every record against its own."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    for data in (b"", b"\x00" * 9, bytes(range(256)) * 3, b"123456789"):
+        assert events.masked(events.crc32c(data)) == masked_crc32c(data)
+
+
 def test_a_record_frames_length_and_masked_checksums():
     record = events.frame(b"abc")
     (length,) = struct.unpack("<Q", record[:8])
