@@ -2,6 +2,7 @@
 hyperparameters, then its end) and the log dir's experiment record (the dashboard's columns).
 `writer` writes them into files; nothing here touches the disk."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -21,6 +22,7 @@ EXPERIMENT_TAG, START_TAG, END_TAG = (
     "_hparams_/session_start_info",
     "_hparams_/session_end_info",
 )
+SHOWN = 5  # hparams and metrics TensorBoard's dashboard shows (ticks) by default
 FIRST_GROUPS = ("test", "validation")  # metric groups (runs) listed first, in this order
 _TYPES = {
     "bool_value": api_pb2.DATA_TYPE_BOOL,
@@ -78,20 +80,58 @@ def experiment_of(summary: Summary) -> api_pb2.Experiment | None:
     return None
 
 
-def add_hparams(experiment: api_pb2.Experiment, members: list[dict[str, object]]) -> None:
-    """Lists the members' hyperparameters as columns, marking those whose values differ."""
+@dataclasses.dataclass
+class Coverage:
+    """How many members a log dir's commands recorded, how many of them have each hparam and
+    each metric (`"run/tag"`), and which hparams' values differ. The dashboard shows the first
+    `SHOWN` hparams and metrics, and its parallel-coordinates view leaves out every session
+    lacking one of the shown columns: so the columns shown by default are ones every session
+    has (`add_hparams`, `add_metrics`)."""
+
+    members: int = 0
+    hparams: dict[str, int] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, int] = dataclasses.field(default_factory=dict)
+    differing: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, members: list[dict[str, object]], named: list[tuple[str, str]]) -> None:
+        self.members += len(members)
+        for name in dict.fromkeys(k for m in members for k in m):
+            values = [hparam_value(m[name]) for m in members if name in m]
+            self.hparams[name] = self.hparams.get(name, 0) + len(values)
+            if len({json.dumps(v, sort_keys=True) for _, v in values}) > 1:
+                self.differing = sorted({*self.differing, name})
+        for run, tag in dict.fromkeys(named):
+            self.metrics[f"{run}/{tag}"] = self.metrics.get(f"{run}/{tag}", 0) + len(members)
+
+    def everywhere(self, count: int | None) -> bool:
+        return count == self.members
+
+
+def add_hparams(
+    experiment: api_pb2.Experiment, members: list[dict[str, object]], coverage: Coverage
+) -> None:
+    """Lists the members' hyperparameters as columns (`coverage` has them already). TensorBoard
+    shows the first `SHOWN` of them sorted by `differs` (true first), then by name: so `differs`
+    marks the columns every session has whose values differ, then, while there is room, those
+    every session has whose values do not (by name), and never a column some session lacks."""
     infos = {h.name: h for h in experiment.hparam_infos}
     for name in dict.fromkeys(k for m in members for k in m):
-        values = [hparam_value(m[name]) for m in members if name in m]
-        differs = len({json.dumps(v, sort_keys=True) for _, v in values}) > 1
         if name not in infos:
-            infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[values[0][0]])
-        infos[name].differs |= differs
+            field = hparam_value(next(m[name] for m in members if name in m))[0]
+            infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[field])
+    complete = sorted(n for n in infos if coverage.everywhere(coverage.hparams.get(n)))
+    differing = [n for n in complete if n in coverage.differing]
+    same = [n for n in complete if n not in coverage.differing]
+    shown = {*differing, *same[: max(0, SHOWN - len(differing))]}
+    for name, info in infos.items():
+        info.differs = name in shown
 
 
-def add_metrics(experiment: api_pb2.Experiment, named: list[tuple[str, str]]) -> None:
-    """Lists the metrics `named` (run, tag) as columns: the test set's first, then the
-    validation split's, then training's."""
+def add_metrics(
+    experiment: api_pb2.Experiment, named: list[tuple[str, str]], coverage: Coverage
+) -> None:
+    """Lists the metrics `named` (run, tag) as columns: those every session has first, each
+    part the test set's first, then the validation split's, then training's."""
     have = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
     infos = list(experiment.metric_infos) + [
         api_pb2.MetricInfo(
@@ -102,7 +142,10 @@ def add_metrics(experiment: api_pb2.Experiment, named: list[tuple[str, str]]) ->
         if (run, tag) not in have
     ]
     rank = {group: i for i, group in enumerate(FIRST_GROUPS)}
+
+    def order(m: api_pb2.MetricInfo) -> tuple[bool, int]:
+        count = coverage.metrics.get(f"{m.name.group}/{m.name.tag}")
+        return not coverage.everywhere(count), rank.get(m.name.group, len(FIRST_GROUPS))
+
     del experiment.metric_infos[:]
-    experiment.metric_infos.extend(
-        sorted(infos, key=lambda m: rank.get(m.name.group, len(FIRST_GROUPS)))
-    )
+    experiment.metric_infos.extend(sorted(infos, key=order))

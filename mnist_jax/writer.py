@@ -41,6 +41,7 @@ from mnist_jax import events, matrix_png, metrics, tb_hparams
 TRAIN, TEST, VALIDATION = "train", "test", "validation"  # a member's runs
 # "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
 EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
+COVERAGE_FILE = ".hparams_coverage.json"  # beside it: which sessions have which columns
 
 
 class LogWriteError(OSError):
@@ -342,19 +343,31 @@ def write_experiment(
 ) -> None:
     """Adds the members' hparams and the metrics `named` (run, tag) to the experiment record at
     the log dir's root. TensorBoard uses one such record for the whole log dir, so each command
-    adds to it (under a lock, the file replaced whole) rather than writing its own. The
-    dashboard ticks the first five of each: hparams that differ between members come first,
-    metrics are kept test set first, then validation split, then training."""
+    adds to it (under a lock, the file replaced whole) rather than writing its own; beside it,
+    which columns how many sessions have (`tb_hparams.Coverage`), so that the columns the
+    dashboard shows by default are ones every session has."""
     path = os.path.join(logdir, EXPERIMENT_FILE)
     with _reported(logdir):
         os.makedirs(logdir, exist_ok=True)
         with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            experiment = _read_experiment(path)
-            tb_hparams.add_hparams(experiment, members)
-            tb_hparams.add_metrics(experiment, named)
+            experiment, coverage = _read_experiment(path), _read_coverage(logdir)
+            coverage.add(members, named)
+            tb_hparams.add_hparams(experiment, members, coverage)
+            tb_hparams.add_metrics(experiment, named, coverage)
             summary = tb_hparams.experiment_summary(experiment)
+            _replace(os.path.join(logdir, COVERAGE_FILE), json.dumps(vars(coverage)).encode())
             _replace(path, _file_version() + _record(Event(wall_time=time.time(), summary=summary)))
+
+
+def _read_coverage(logdir: str) -> tb_hparams.Coverage:
+    """What `write_experiment` recorded of the log dir's sessions; nothing for a log dir an
+    older version wrote, or a record that cannot be read (it only orders columns)."""
+    try:
+        with open(os.path.join(logdir, COVERAGE_FILE)) as f:
+            return tb_hparams.Coverage(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return tb_hparams.Coverage()
 
 
 def _read_experiment(path: str) -> api_pb2.Experiment:
