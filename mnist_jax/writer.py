@@ -187,7 +187,7 @@ class _EventFile:
 class RunWriter:
     """Writes one member's `train` and `test` runs from the arrays a compiled epoch returned.
 
-    Every call returns once its data is in memory (`write_*`) or on disk (`flush`, `close`), or
+    Every call returns once its data is in memory (`write_*`) or in its file (`flush`, `close`), or
     raises `LogWriteError`: nothing runs in the background, so nothing can hang.
     """
 
@@ -256,7 +256,8 @@ class RunWriter:
         self.test.add(Event(wall_time=time.time(), step=epoch, summary=summary))
 
     def flush(self) -> None:
-        """The epoch's logs on disk: called before its checkpoint, so logs never lag one."""
+        """The epoch's logs in their files: called before its checkpoint, so logs never lag one
+        (synced by `sync_written`, which the checkpoint's save calls)."""
         for run in self.runs.values():
             run.flush()
 
