@@ -41,6 +41,14 @@ def test_masked_checksums_are_tensorboards():
         assert events.masked(events.crc32c(data)) == masked_crc32c(data)
 
 
+@pytest.mark.parametrize("length", [255, 256, 257, 6_000, 100_003])
+def test_long_buffers_checksummed_in_rows_give_the_standards_crc(length):
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c
+
+    data = np.random.default_rng(length).integers(0, 256, length, dtype=np.uint8).tobytes()
+    assert events.crc32c(data) == crc32c(data)
+
+
 def test_a_record_frames_length_and_masked_checksums():
     record = events.frame(b"abc")
     (length,) = struct.unpack("<Q", record[:8])
