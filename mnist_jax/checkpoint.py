@@ -14,9 +14,12 @@ A checkpoint dir holds one run (one experiment, all its members):
                                     holder, so a killed run leaves nothing stuck
 
 Orbax writes each epoch into a temporary folder and renames it once complete, so a crash while
-saving leaves the previous checkpoint as the latest. Each save is complete before the next
-epoch starts: a failed one (a full disk, the folder deleted) stops the run at the epoch it was
-of, with the epoch before it intact on disk.
+saving leaves the previous checkpoint as the latest. An epoch is written on a background thread
+from host copies of its state while the next epoch trains; a save that failed (a full disk, the
+folder deleted) is raised by the next `save`, by `wait` or by `close`, which stops the run with
+the results trained so far and the epoch before the failed one intact on disk. `close` returns
+once the last epoch's checkpoint is complete. A multi-process run saves in the foreground:
+orbax's save there is a collective that every process must enter in the same order.
 """
 
 import contextlib
@@ -26,13 +29,14 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import devices, files, locations, orbax_faults, run_json
+from mnist_jax import devices, files, locations, orbax_faults, run_json, writer
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.train import TrainState
 
@@ -242,10 +246,16 @@ class MemberCheckpoints:
     def __init__(self, directory: str, first: int, count: int):
         self.directory = directory
         self.path = group_path(directory, first, count)
-        # Saved synchronously: a failure is raised by `save` itself, not by a background thread
-        # one epoch later (or from `close` after the run, with its results unwritten).
+        # Orbax saves synchronously on the thread that calls it: the background thread is this
+        # class's own, so a failure is raised here, as a `SaveError`, and nowhere else.
         options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.path, options=options)
+        self._background = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+            if jax.process_count() == 1
+            else None
+        )
+        self._writing: Future | None = None
 
     def save(
         self,
@@ -256,32 +266,72 @@ class MemberCheckpoints:
         history: list[list[dict]],
         run_dirs: list[str],
     ) -> None:
-        """Saves epoch `epoch` whole, or raises `SaveError` with the epoch before it intact.
+        """Starts writing epoch `epoch` and returns once its state is copied to the host.
 
-        Refuses to write into a checkpoint dir deleted during the run: orbax would recreate
-        a `members-*` folder without the record that makes it resumable.
+        Raises `SaveError` if the epoch before it could not be written (the one before that is
+        intact), or at once if the checkpoint dir was deleted during the run: orbax would
+        recreate a `members-*` folder without the record that makes it resumable.
         """
+        self.wait()
         if not has_run(self.directory):
-            raise SaveError(
-                f"{self.directory} was deleted during the run (its {RUN_FILE} is gone), so the "
-                f"checkpoint of epoch {epoch} was not written; start the run again without "
-                "--resume"
-            )
+            raise self._deleted(epoch)
         host_state = devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
+        # Copies, not views: the next epoch may reuse (donate) the buffers being written.
+        host_state = jax.tree.map(lambda leaf: np.array(leaf, copy=True), host_state)
         items = {
             "state": ocp.args.StandardSave(host_state),
             "history": ocp.args.JsonSave(
-                {"epoch": epoch, "steps": steps, "members": history, "run_dirs": run_dirs}
+                {"epoch": epoch, "steps": steps, "members": history, "run_dirs": list(run_dirs)}
             ),
         }
         if batch_losses_MxS.size:  # orbax refuses empty arrays: none before the first epoch
-            items["batch_losses"] = ocp.args.StandardSave(np.asarray(batch_losses_MxS, np.float32))
+            losses = np.array(batch_losses_MxS, np.float32, copy=True)
+            items["batch_losses"] = ocp.args.StandardSave(losses)
+        if self._background is None:
+            self._write(epoch, items)
+        else:
+            self._writing = self._background.submit(self._write, epoch, items)
+
+    def _deleted(self, epoch: int) -> SaveError:
+        """The checkpoint dir was deleted during the run: what orbax recreated of it while
+        saving goes too, so that nothing half a run is left."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.directory)  # only if empty: the user's own files stay
+        return SaveError(
+            f"{self.directory} was deleted during the run (its {RUN_FILE} is gone), so the "
+            f"checkpoint of epoch {epoch} was not written; start the run again without --resume"
+        )
+
+    def wait(self) -> None:
+        """Returns once the epoch being written is complete on disk; raises its `SaveError` if
+        it could not be written."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _write(self, epoch: int, items: dict) -> None:
+        """Writes one epoch whole, the logs synced first (so that they never lag it after a
+        power cut), or raises `SaveError` with the epoch before it intact."""
+        try:
+            writer.sync_written()
+        except writer.LogWriteError as error:
+            raise SaveError(
+                f"{error}; so the checkpoint of epoch {epoch} was not written: "
+                f"{orbax_faults.intact(self.manager.all_steps(), epoch, error)}"
+            ) from None
         try:
             with orbax_faults.quiet_orbax():
                 self.manager.save(epoch, args=ocp.args.Composite(**items))
+            if not has_run(self.directory):
+                raise self._deleted(epoch)
+        except SaveError:
+            raise
         except Exception as error:  # orbax and tensorstore raise many kinds for a failed write
             if jax.process_count() > 1 and not orbax_faults.os_error(error):
                 raise  # a collective that failed: a lost peer, which the watchdog names
+            if not has_run(self.directory):
+                raise self._deleted(epoch) from None
             orbax_faults.remove_partial(self.path, epoch)
             left = orbax_faults.intact(self.manager.all_steps(), epoch, error)
             raise SaveError(
@@ -324,9 +374,15 @@ class MemberCheckpoints:
         )
 
     def close(self) -> None:
-        """Releases orbax's threads and event loops: never left for the interpreter's exit,
-        where they print `Event loop is closed` tracebacks."""
-        self.manager.close()
+        """Waits for the epoch being written (raising its `SaveError` if it failed), then
+        releases the writing thread and orbax's threads and event loops: never left for the
+        interpreter's exit, where they print `Event loop is closed` tracebacks."""
+        try:
+            self.wait()
+        finally:
+            if self._background is not None:
+                self._background.shutdown()
+            self.manager.close()
 
 
 def damaged(path: str, epoch: int, all_epochs, error: Exception) -> CheckpointError:

@@ -108,6 +108,8 @@ def train_chunk(
                 stop = interrupt.agreed_stop(now.ctx.stop) is not None
                 if failed or diverged[now.alive].all() or stop:
                     break
+            if whole.store and not failed:
+                failed = progress.wait_or_fail(whole.store)  # the last epoch's checkpoint
             if whole.done:
                 whole.final = {**whole.final, **run_figures(chunk, whole, len(ctx.train_xy[0]))}
             if whole.writers and whole.done and whole.final:

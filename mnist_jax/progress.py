@@ -252,6 +252,18 @@ def save_or_fail(progress: Progress):
     return None
 
 
+def wait_or_fail(store):
+    """Waits for the checkpoint being written; returns its `checkpoint.SaveError` if it failed,
+    so that the results trained so far are still written."""
+    from mnist_jax.checkpoint import SaveError  # imported already: this run saves
+
+    try:
+        store.wait()
+    except SaveError as error:
+        return error
+    return None
+
+
 def write_logs(progress: Progress, epoch: int, first_step: int, batch_metrics: dict) -> None:
     for m, writer in enumerate(progress.writers):
         last = progress.history[m][epoch - 1]  # the main thread may have appended the next

@@ -6,9 +6,9 @@ carry the same tags (`epoch_loss`, `epoch_accuracy`, ...), so TensorBoard's Time
 each member's training and test curves on one chart; `train` also holds every batch's value
 (`batch_loss`, ..., the tutorial's curves) and the per-epoch figures of the parameters
 (`weight_norm/dense_1`); `test` gets the end's (`class_accuracy/3`, the confusion matrix as an
-image). Which metric goes where is declared once, in `metrics`. Each step is one event holding
-all its scalars: a quarter of the cost of one event per scalar, which matters when every one of
-600 batches an epoch is logged for every member of a sweep.
+image, drawn by `matrix_png`). Which metric goes where is declared once, in `metrics`. Each
+step is one event holding all its scalars, and an epoch's batch events are framed together with
+numpy (`events`): every one of 600 batches an epoch is logged for every member of a sweep.
 
 `write_hparams` makes each member's run directory a session of TensorBoard's HParams dashboard;
 `write_experiment` keeps one experiment record at the log dir's root listing the test metrics
@@ -17,11 +17,11 @@ first, so the dashboard shows (ticks) them before the training ones.
 Events are written synchronously, buffered until `flush` appends them in one write: the caller
 already writes on a background thread, and tensorboardX's own writer thread dies silently on a
 full disk, leaving the process hung on its queue. Here every failure raises `LogWriteError`.
+Appends are not synced one by one; `sync_written` syncs them all before a checkpoint.
 """
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -32,29 +32,16 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-
-# TensorBoard's own hparams protos: tensorboardX's copy lacks `differs`.
 from tensorboard.plugins.hparams import api_pb2
-from tensorboard.plugins.hparams.plugin_data_pb2 import (
-    HParamsPluginData,
-    SessionEndInfo,
-    SessionStartInfo,
-)
 from tensorboardX.proto.event_pb2 import Event, SessionLog
-from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
-from tensorboardX.record_writer import masked_crc32c
+from tensorboardX.proto.summary_pb2 import Summary
 
-from mnist_jax import metrics
+from mnist_jax import events, matrix_png, metrics, tb_hparams
 
 TRAIN, TEST, VALIDATION = "train", "test", "validation"  # a member's runs
 # "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
 EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
-HPARAMS = "hparams"  # TensorBoard's plugin name and its tags
-EXPERIMENT_TAG, START_TAG, END_TAG = (
-    "_hparams_/experiment",
-    "_hparams_/session_start_info",
-    "_hparams_/session_end_info",
-)
+COVERAGE_FILE = ".hparams_coverage.json"  # beside it: which sessions have which columns
 
 
 class LogWriteError(OSError):
@@ -73,8 +60,14 @@ def _reported(directory: str) -> Iterator[None]:
         raise LogWriteError(f"cannot write TensorBoard logs in {directory}: {reason}") from error
 
 
+_UNSYNCED: set[str] = set()  # files appended to since `sync_written` last ran
+_UNSYNCED_LOCK = threading.Lock()
+
+
 def _append(path: str, data: bytes, create: bool = False) -> None:
-    """Appends `data` and syncs it: on disk before an epoch's checkpoint, errors raised here.
+    """Appends `data`: in the page cache when this returns, and errors (a full disk, a folder
+    gone) raised here. Not synced: an fsync per file per epoch cost a 64-member sweep more
+    than all its framing; `sync_written` syncs them all before a checkpoint relies on them.
 
     Opened per call, never created unless asked: a run directory deleted under a running writer
     is an error, not a file silently written into the void.
@@ -85,13 +78,33 @@ def _append(path: str, data: bytes, create: bool = False) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
     finally:
         os.close(fd)
+    with _UNSYNCED_LOCK:
+        _UNSYNCED.add(path)
+
+
+def sync_written() -> None:
+    """Syncs every log file appended to since the last call, so that after a power cut the
+    logs never lag a checkpoint: a checkpoint's save calls it before writing the epoch."""
+    with _UNSYNCED_LOCK:
+        paths = sorted(_UNSYNCED)
+        _UNSYNCED.clear()
+    for path in paths:
+        with _reported(os.path.dirname(path)):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # a run directory removed since (a test's, a replaced run's)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _replace(path: str, data: bytes) -> None:
-    """Writes a whole file atomically: readers see the old file or the new one, never a part."""
+    """Writes a whole file atomically: readers see the old file or the new one, never a part.
+    Synced with the event files, by `sync_written`."""
     # No "tfevents" in the name, so TensorBoard never reads a half-written temporary file.
     tmp = os.path.join(
         os.path.dirname(path), f".tmp-{os.getpid()}-{threading.get_ident()}-{time.time_ns()}"
@@ -103,20 +116,14 @@ def _replace(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    with _UNSYNCED_LOCK:
+        _UNSYNCED.discard(tmp)
+        _UNSYNCED.add(path)
 
 
 def _record(event: Event) -> bytes:
     """One event framed as a TFRecord: length, its checksum, the data, its checksum."""
-    data = event.SerializeToString()
-    header = struct.pack("<Q", len(data))
-    return b"".join(
-        (
-            header,
-            struct.pack("<I", masked_crc32c(header)),
-            data,
-            struct.pack("<I", masked_crc32c(data)),
-        )
-    )
+    return events.frame(event.SerializeToString())
 
 
 def _file_version() -> bytes:
@@ -149,9 +156,13 @@ class _EventFile:
 
     def add(self, event: Event) -> None:
         """Framed now, written at the next `flush`; refused at once once the file has failed."""
+        self.add_records(_record(event))
+
+    def add_records(self, records: bytes) -> None:
+        """Records framed already, written at the next `flush`."""
         if self.error:
             raise self.error
-        self._pending.append(_record(event))
+        self._pending.append(records)
 
     def flush(self) -> None:
         """Everything pending in one append, so an epoch's events land together or not at all."""
@@ -176,7 +187,7 @@ class _EventFile:
 class RunWriter:
     """Writes one member's `train` and `test` runs from the arrays a compiled epoch returned.
 
-    Every call returns once its data is in memory (`write_*`) or on disk (`flush`, `close`), or
+    Every call returns once its data is in memory (`write_*`) or in its file (`flush`, `close`), or
     raises `LogWriteError`: nothing runs in the background, so nothing can hang.
     """
 
@@ -213,11 +224,8 @@ class RunWriter:
 
     def write_batches(self, first_step: int, batch_metrics: dict[str, np.ndarray]) -> None:
         """`batch_<name>` of every batch at global steps `first_step, first_step + 1, ...`."""
-        columns = {f"batch_{name}": values.tolist() for name, values in batch_metrics.items()}
-        now = time.time()
-        for i, values in enumerate(zip(*columns.values(), strict=True)):
-            summary = _summary(dict(zip(columns, values, strict=True)))
-            self.train.add(Event(wall_time=now, step=first_step + i, summary=summary))
+        columns = {f"batch_{name}": values for name, values in batch_metrics.items()}
+        self.train.add_records(events.scalar_events(time.time(), first_step, columns))
 
     def write_epoch(self, epoch) -> None:
         """A `results.Epoch`'s values at step `epoch.epoch`: the training batches' reductions as
@@ -248,17 +256,18 @@ class RunWriter:
         self.test.add(Event(wall_time=time.time(), step=epoch, summary=summary))
 
     def flush(self) -> None:
-        """The epoch's logs on disk: called before its checkpoint, so logs never lag one."""
-        for events in self.runs.values():
-            events.flush()
+        """The epoch's logs in their files: called before its checkpoint, so logs never lag one
+        (synced by `sync_written`, which the checkpoint's save calls)."""
+        for run in self.runs.values():
+            run.flush()
 
     def close(self) -> None:
         """Writes what is pending in every file; returns or raises at once, even after a
         failure (the first error raised, every file closed)."""
         errors = []
-        for events in self.runs.values():
+        for run in self.runs.values():
             try:
-                events.close()
+                run.close()
             except LogWriteError as error:
                 errors.append(error)
         if errors:
@@ -282,26 +291,8 @@ def epoch_tags(values: dict[str, float]) -> dict[str, dict[str, float]]:
 
 def _matrix_image(name: str, matrix_KxK: np.ndarray) -> Summary.Value:
     """A confusion matrix as a PNG heat map with its counts: true class down, predicted across."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only runs that end pay
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5, 5), dpi=80)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    ax.imshow(matrix_KxK, cmap="Blues")
-    k = matrix_KxK.shape[0]
-    high = matrix_KxK.max() / 2
-    for (i, j), count in np.ndenumerate(matrix_KxK):
-        colour = "white" if count > high else "black"
-        ax.text(j, i, f"{count:g}", ha="center", va="center", fontsize=7, color=colour)
-    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title=name)
-    figure.tight_layout()
-    png = io.BytesIO()
-    figure.savefig(png, format="png")
-    width, height = (int(v) for v in figure.canvas.get_width_height())
-    image = Summary.Image(
-        height=height, width=width, colorspace=4, encoded_image_string=png.getvalue()
-    )
+    png, height, width = matrix_png.confusion_png(matrix_KxK)
+    image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
     return Summary.Value(tag=name, image=image)
 
 
@@ -324,61 +315,28 @@ def claim_run_dir(path: str, overwrite: bool = False) -> str:
                 n += 1
 
 
-def _hparam_value(value) -> tuple[str, object]:
-    """How the HParams dashboard shows `value`: floats as numbers, whole numbers as the digits
-    (the dashboard prints every number to 5 significant digits: a seed would read 0.0000),
-    names and booleans as themselves, lists as JSON."""
-    if isinstance(value, bool):
-        return "bool_value", value
-    if isinstance(value, float | np.floating):
-        return "number_value", float(value)
-    if isinstance(value, str):
-        return "string_value", value
-    if isinstance(value, int | np.integer):
-        return "string_value", str(value)
-    return "string_value", json.dumps(value, default=str).replace(" ", "")
-
-
-_TYPES = {
-    "bool_value": api_pb2.DATA_TYPE_BOOL,
-    "number_value": api_pb2.DATA_TYPE_FLOAT64,
-    "string_value": api_pb2.DATA_TYPE_STRING,
-}
-
-
-def _plugin_summary(tag: str, data: HParamsPluginData) -> Summary:
-    content = SummaryMetadata.PluginData(plugin_name=HPARAMS, content=data.SerializeToString())
-    return Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=content))])
-
-
 def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:
     """Makes the member's run directory a session of TensorBoard's HParams dashboard, named
     `trial` (its run and experiment, `lr_0.001-seed_0 (five_layer_relu)`: the dashboard cuts
     long names short, so the part that differs comes first); its metrics are the last points
     of its `train` and `test` runs, which the experiment record (`write_experiment`) lists."""
-    start = SessionStartInfo(group_name=trial, start_time_secs=time.time())
-    for name, value in hparams.items():
-        field, typed = _hparam_value(value)
-        setattr(start.hparams[name], field, typed)
-    event = Event(wall_time=time.time(), summary=_plugin_summary(START_TAG, HParamsPluginData(
-        session_start_info=start, version=0)))  # fmt: skip
+    now = time.time()
+    event = Event(wall_time=now, summary=tb_hparams.session_start(trial, hparams, now))
     with _reported(run_dir):
         _append(_session_file(run_dir, "start"), _file_version() + _record(event), create=True)
 
 
 def end_hparams(run_dir: str, completed: bool) -> None:
     """The session's end: success, or failure (diverged)."""
-    status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
-    end = SessionEndInfo(status=status, end_time_secs=time.time())
-    event = Event(wall_time=time.time(), summary=_plugin_summary(END_TAG, HParamsPluginData(
-        session_end_info=end, version=0)))  # fmt: skip
+    now = time.time()
+    event = Event(wall_time=now, summary=tb_hparams.session_end(completed, now))
     with _reported(run_dir):
         _append(_session_file(run_dir, "end"), _file_version() + _record(event), create=True)
 
 
 def _session_file(run_dir: str, what: str) -> str:
     name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{time.time_ns()}"
-    return os.path.join(run_dir, f"{name}.{HPARAMS}_{what}")
+    return os.path.join(run_dir, f"{name}.{tb_hparams.PLUGIN}_{what}")
 
 
 def write_experiment(
@@ -386,45 +344,31 @@ def write_experiment(
 ) -> None:
     """Adds the members' hparams and the metrics `named` (run, tag) to the experiment record at
     the log dir's root. TensorBoard uses one such record for the whole log dir, so each command
-    adds to it (under a lock, the file replaced whole) rather than writing its own. The
-    dashboard ticks the first five of each: hparams that differ between members come first,
-    metrics are kept test set first, then validation split, then training."""
+    adds to it (under a lock, the file replaced whole) rather than writing its own; beside it,
+    which columns how many sessions have (`tb_hparams.Coverage`), so that the columns the
+    dashboard shows by default are ones every session has."""
     path = os.path.join(logdir, EXPERIMENT_FILE)
     with _reported(logdir):
         os.makedirs(logdir, exist_ok=True)
         with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            experiment = _read_experiment(path)
-            _add_hparams(experiment, members)
-            _add_metrics(experiment, named)
-            data = HParamsPluginData(experiment=experiment, version=0)
-            event = Event(wall_time=time.time(), summary=_plugin_summary(EXPERIMENT_TAG, data))
-            _replace(path, _file_version() + _record(event))
+            experiment, coverage = _read_experiment(path), _read_coverage(logdir)
+            coverage.add(members, named)
+            tb_hparams.add_hparams(experiment, members, coverage)
+            tb_hparams.add_metrics(experiment, named, coverage)
+            summary = tb_hparams.experiment_summary(experiment)
+            _replace(os.path.join(logdir, COVERAGE_FILE), json.dumps(vars(coverage)).encode())
+            _replace(path, _file_version() + _record(Event(wall_time=time.time(), summary=summary)))
 
 
-def _add_hparams(experiment: api_pb2.Experiment, members: list[dict[str, object]]) -> None:
-    infos = {h.name: h for h in experiment.hparam_infos}
-    for name in dict.fromkeys(k for m in members for k in m):
-        values = [_hparam_value(m[name]) for m in members if name in m]
-        differs = len({json.dumps(v, sort_keys=True) for _, v in values}) > 1
-        if name not in infos:
-            infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[values[0][0]])
-        infos[name].differs |= differs
-
-
-def _add_metrics(experiment: api_pb2.Experiment, named: list[tuple[str, str]]) -> None:
-    have = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
-    infos = list(experiment.metric_infos) + [
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(group=run, tag=tag),
-            display_name=f"{run} {tag.removeprefix('epoch_')}",
-        )
-        for run, tag in named
-        if (run, tag) not in have
-    ]
-    rank = {TEST: 0, VALIDATION: 1}
-    del experiment.metric_infos[:]
-    experiment.metric_infos.extend(sorted(infos, key=lambda m: rank.get(m.name.group, 2)))
+def _read_coverage(logdir: str) -> tb_hparams.Coverage:
+    """What `write_experiment` recorded of the log dir's sessions; nothing for a log dir an
+    older version wrote, or a record that cannot be read (it only orders columns)."""
+    try:
+        with open(os.path.join(logdir, COVERAGE_FILE)) as f:
+            return tb_hparams.Coverage(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return tb_hparams.Coverage()
 
 
 def _read_experiment(path: str) -> api_pb2.Experiment:
@@ -438,8 +382,5 @@ def _read_experiment(path: str) -> api_pb2.Experiment:
         (length,) = struct.unpack("<Q", data[offset : offset + 8])
         event = Event.FromString(data[offset + 12 : offset + 12 + length])
         offset += 16 + length
-        for value in event.summary.value:
-            if value.tag == EXPERIMENT_TAG:
-                content = value.metadata.plugin_data.content
-                experiment = HParamsPluginData.FromString(content).experiment
+        experiment = tb_hparams.experiment_of(event.summary) or experiment
     return experiment

@@ -151,13 +151,28 @@ def test_a_full_disk_raises_at_flush_naming_the_directory(tmp_path, monkeypatch)
     assert scalars(tmp_path / "run" / "train") == {}
 
 
-def test_a_full_disk_at_sync_or_close_raises_too(tmp_path, monkeypatch):
+def test_a_failed_sync_before_a_checkpoint_raises_naming_the_directory(tmp_path, monkeypatch):
     run = RunWriter(str(tmp_path), {})
     run.write_epoch(record(1))
+    run.close()
+    synced, real_fsync = [], os.fsync
+
+    def sync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", sync)
+    writer.sync_written()  # earlier tests' files too: the set is the process's
+    assert {run.train.path, run.test.path} <= set(synced)
+    synced.clear()
+    writer.sync_written()
+    assert synced == []  # nothing appended since
+    run = RunWriter(str(tmp_path / "b"), {})
+    run.write_epoch(record(1))
+    run.flush()
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
-    with pytest.raises(LogWriteError, match="No space left on device"):
-        run.close()
-    run.close()  # again: the failure was reported, nothing is left to write
+    with pytest.raises(LogWriteError, match=f"logs in {tmp_path / 'b'}.*: No space left on device"):
+        writer.sync_written()
 
 
 def test_a_deleted_run_directory_raises_instead_of_writing_nowhere(tmp_path):
@@ -305,15 +320,18 @@ def test_hparams_dashboard_lists_one_session_per_member_test_metrics_first(tmp_p
     writer.write_experiment(str(tmp_path), members, named)
     # A second command in the same log dir adds its keys and metrics, the test ones first.
     more = [("train", "epoch_grad"), ("validation", "epoch_loss"), ("test", "epoch_x")]
-    writer.write_experiment(str(tmp_path), [{"model.dropout_rate": 0.5}], more)
+    writer.write_experiment(
+        str(tmp_path), [{"lr": 0.5, "seed": 0, "model.dropout_rate": 0.5}], more
+    )
     tb = backend_context.Context(base_plugin.TBContext(data_provider=data_provider(tmp_path)))
     ctx = context.RequestContext()
     sessions = tb.hparams_metadata(ctx, "")
     assert sorted(s for s in sessions if s != ".") == ["softmax/lr_0.25", "softmax/lr_0.5"]
     experiment = tb.experiment_from_metadata(ctx, "", True, sessions, None)
     differs = {h.name: h.differs for h in experiment.hparam_infos}
-    assert differs == {"lr": True, "seed": False, "model.dropout_rate": False}
-    assert [h.name for h in experiment.hparam_infos][0] == "lr"  # what differs is shown first
+    # Shown first: what every session has, what differs before what does not; never the
+    # dropout rate, which the first command's sessions lack.
+    assert differs == {"lr": True, "seed": True, "model.dropout_rate": False}
     assert [(m.name.group, m.name.tag) for m in experiment.metric_infos] == [
         ("test", "epoch_loss"),
         ("test", "epoch_accuracy"),
@@ -322,3 +340,27 @@ def test_hparams_dashboard_lists_one_session_per_member_test_metrics_first(tmp_p
         ("train", "epoch_loss"),
         ("train", "epoch_grad"),
     ]
+
+
+def test_the_columns_shown_by_default_are_ones_every_session_has(tmp_path):
+    """TensorBoard shows the first five hparams (those that differ first) and the first five
+    metrics, and its parallel-coordinates view drops every session lacking one of them: two
+    commands in one log dir, one sweeping the dropout rate and logging a validation split."""
+    common = {"lr": 0.5, "seed": 0, "loss": "categorical", "loss.l2": 0.0, "loss.smoothing": 0.0}
+    test = [("test", f"epoch_{m}") for m in ("loss", "accuracy", "binary_accuracy")]
+    train = [("train", f"epoch_{m}") for m in ("loss", "accuracy", "binary_accuracy", "lr")]
+    validation = [("validation", f"epoch_{m}") for m in ("loss", "accuracy")]
+    sweeps = [
+        [{**common, "lr": lr} for lr in (0.5, 0.25)],
+        [{**common, "model.dropout_rate": rate} for rate in (0.1, 0.2)],
+    ]
+    writer.write_experiment(str(tmp_path), sweeps[0], test + train)
+    writer.write_experiment(str(tmp_path), sweeps[1], test + validation + train)
+    experiment = writer._read_experiment(str(tmp_path / writer.EXPERIMENT_FILE))
+    # As TensorBoard's backend orders them and its dashboard ticks them:
+    shown = sorted(experiment.hparam_infos, key=lambda h: (not h.differs, h.name))[:5]
+    assert all(h.name in member for h in shown for sweep in sweeps for member in sweep)
+    assert "lr" in [h.name for h in shown]
+    metrics = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    assert metrics[:5] == test + train[:2]  # every session has them
+    assert set(metrics[-2:]) == set(validation)
