@@ -40,7 +40,7 @@ def attacked(result, data_dir: str | None) -> list[str]:
         x_NxHxWxC, y_NxK = evaluate.test_inputs(config.dataset, config.raw_pixels, data_dir)
         low, high = robustness.pixel_range(config, x_NxHxWxC)
         clean, under = (
-            robustness.accuracy(member, x_NxHxWxC, y_NxK, "fgsm", e, low, high)
+            robustness.attacked_accuracy(member, x_NxHxWxC, y_NxK, "fgsm", e, low, high)
             for e in (0.0, epsilon)
         )
         lines.append(f"  {config.train_step_name:>8} step: clean {clean:.4f}, FGSM {under:.4f}")

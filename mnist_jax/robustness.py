@@ -132,16 +132,16 @@ def attack_figures(found, dataset: str | None, method: str, epsilons_E) -> Attac
         x_NxHxWxC, y_NxK = found.test_set(member, dataset)
         low, high = pixel_range(member.config, x_NxHxWxC)
         ranges.append((low, high))
-        clean.append(accuracy(member, x_NxHxWxC, y_NxK, method, 0.0, low, high))
+        clean.append(attacked_accuracy(member, x_NxHxWxC, y_NxK, method, 0.0, low, high))
         accuracy.append(
-            [accuracy(member, x_NxHxWxC, y_NxK, method, e, low, high) for e in epsilons_E]
+            [attacked_accuracy(member, x_NxHxWxC, y_NxK, method, e, low, high) for e in epsilons_E]
         )
     steps = attacks.PGD_STEPS if method == "pgd" else 1
     size = f"{attacks.PGD_STEP_FRACTION:g} * epsilon / {steps}" if method == "pgd" else "epsilon"
     return Attack(method, tuple(epsilons_E), steps, size, ranges, clean, accuracy)
 
 
-def accuracy(member, x_NxHxWxC, y_NxK, method, epsilon, low, high) -> float:
+def attacked_accuracy(member, x_NxHxWxC, y_NxK, method, epsilon, low, high) -> float:
     """The member's accuracy on the test set attacked at `epsilon` (0: the clean images)."""
     correct = 0
     for first in range(0, len(x_NxHxWxC), ATTACK_BATCH):

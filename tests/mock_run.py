@@ -50,3 +50,21 @@ if __name__ == "__main__":
     config = importlib.import_module(f"experiments.{sys.argv[1]}").CONFIG
     with tfds.testing.mock_data(num_examples=200):
         cli.main(config, sys.argv[2:])
+
+
+def argv_with(defaults: list[str], flags) -> list[str]:
+    """`defaults` (flags and their values) without those `flags` gives again, then `flags`: a
+    test's own flag replaces the helper's, as the command line refuses a flag given twice."""
+    given = {f.partition("=")[0] for f in flags if f.startswith("--")}
+    given |= {"--logdir"} if "--no-logs" in given else set()  # both set where logs go
+    kept, skip = [], False
+    for i, word in enumerate(defaults):
+        if skip:
+            skip = False
+            continue
+        if word.partition("=")[0] in given:
+            takes_value = i + 1 < len(defaults) and not defaults[i + 1].startswith("--")
+            skip = takes_value and "=" not in word
+            continue
+        kept.append(word)
+    return [*kept, *flags]

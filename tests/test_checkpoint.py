@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 import tensorflow_datasets as tfds
-from mock_run import train_then_evaluate
+from mock_run import argv_with, train_then_evaluate
 from test_experiments import config_of, scalars
 
 from mnist_jax import checkpoint, cli, evaluate
@@ -27,10 +27,10 @@ METRICS = ("loss", "accuracy", "binary_accuracy", "test_loss", "test_accuracy")
 
 def run(name, workdir, *flags):
     """An experiment on mock data, checkpointing into `workdir/ckpt`; its report."""
-    argv = [
+    argv = argv_with([
         "--batch-size", "20", "--logdir", str(workdir / "logs"),
-        "--checkpoint-dir", str(workdir / "ckpt"), "--quiet", *flags,
-    ]  # fmt: skip
+        "--checkpoint-dir", str(workdir / "ckpt"), "--quiet",
+    ], flags)  # fmt: skip
     with tfds.testing.mock_data(num_examples=200):
         return cli.main(config_of(name), argv)
 

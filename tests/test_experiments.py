@@ -115,7 +115,10 @@ def test_experiment_end_to_end_mock_data(name, tmp_path):
     epoch = {"epoch_loss", "epoch_accuracy", "epoch_binary_accuracy"}
     assert set(train) == batch | epoch | {"epoch_learning_rate"}
     calibration = {"epoch_nll", "epoch_ece"}  # test-set metrics only
-    assert set(test) == epoch | calibration | {f"class_accuracy/{k}" for k in range(10)}
+    private = config_of(name).train_step_name == "dp_sgd"
+    figures = {"dp_epsilon", "dp_delta"} if private else set()  # the privacy it spent
+    classes = {f"class_accuracy/{k}" for k in range(10)}
+    assert set(test) == epoch | calibration | classes | figures
     for tag in epoch:  # the same tags in both runs: TensorBoard overlays them
         assert [step for step, _ in train[tag]] == [step for step, _ in test[tag]] == [1, 2]
 

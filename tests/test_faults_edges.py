@@ -17,6 +17,7 @@ import pytest
 import tensorflow_datasets as tfds
 import test_data
 import test_plots
+from mock_run import argv_with
 
 from experiments import five_layer_relu
 from mnist_jax import cli, data, datasets, evaluate, experiment, interrupt, plots
@@ -373,7 +374,7 @@ def test_very_long_values_are_refused_in_one_short_line_before_anything_is_creat
     tmp_path, capsys, flags, expected
 ):
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
-    argv = ["--logdir", str(tmp_path / "logs"), *SHORT, "--quiet", *flags]
+    argv = argv_with(["--logdir", str(tmp_path / "logs"), *SHORT, "--quiet"], flags)
     with pytest.raises(SystemExit) as exit_info, tfds.testing.mock_data(num_examples=200):
         cli.main(five_layer_relu.CONFIG, argv)
     assert exit_info.value.code == 2

@@ -9,6 +9,7 @@ import signal
 
 import pytest
 import tensorflow_datasets as tfds
+from mock_run import argv_with
 
 from experiments import benchmark_search, five_layer_relu_dropout, search_keras_mlp
 from mnist_jax import (
@@ -32,7 +33,8 @@ DRAWS = ["lr=loguniform(1e-4,1e-1)", "model.dropout_rate=uniform(0,0.5)"]
 def train_mock(tmp_path, *args, name="out"):
     """`cli.main` on mock data; the result and its JSON report."""
     out = tmp_path / f"{name}.json"
-    argv = ["--batch-size", "20", "--logdir", str(tmp_path / "logs"), "--json", str(out), *args]
+    defaults = ["--batch-size", "20", "--logdir", str(tmp_path / "logs"), "--json", str(out)]
+    argv = argv_with(defaults, args)
     with tfds.testing.mock_data(num_examples=120):
         result = cli.main(CONFIG, [*argv, *SMALL])
     return result, json.loads(out.read_text())

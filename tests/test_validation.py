@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import tensorflow_datasets as tfds
+from mock_run import argv_with
 
 from experiments import softmax
 from mnist_jax import cli, holdout
@@ -26,9 +27,10 @@ def test_the_split_is_fixed_sorted_and_disjoint_from_training():
 
 
 def train_mock(tmp_path, *args):
-    argv = ["--logdir", str(tmp_path / "logs"), "--json", str(tmp_path / "out.json"), *args]
+    defaults = ["--logdir", str(tmp_path / "logs"), "--json", str(tmp_path / "out.json")]
+    argv = argv_with(["--batch-size", "20", "--steps", "4", *defaults], args)
     with tfds.testing.mock_data(num_examples=120):
-        result = cli.main(softmax.CONFIG, ["--batch-size", "20", "--steps", "4", *argv])
+        result = cli.main(softmax.CONFIG, argv)
     return result, json.loads((tmp_path / "out.json").read_text())
 
 

@@ -76,6 +76,9 @@ BUILDERS = {cls.name: cls for cls in (_Mnist, _FashionMnist, _Kmnist, _Emnist)}
 
 
 def builder(spec: TfdsSpec, data_dir, splits=None) -> tfds.core.DatasetBuilder:
+    """The dataset's tfds builder; tfds' progress bars off, as every message here is one line
+    of this package's own."""
+    tfds.disable_progress_bar()
     with _temporaries_removed():
         return BUILDERS[spec.tfds_name](
             spec=spec, splits=splits, data_dir=str(data_dir), config=spec.config
