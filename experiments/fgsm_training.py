@@ -8,7 +8,15 @@ it trained at (`mnist_jax.attacks`, the attack `evaluate --attack fgsm` runs).
 `python -m experiments.fgsm_training --data-dir D --quiet --no-logs` (seed 0, 5 epochs, a 2-core
 Intel Xeon shared with other jobs, so no speed figure):
 
-    FIGURES
+    train_step  seed  test loss  accuracy  binary acc
+          fgsm     0     0.0783    0.9746      0.9949
+      standard     0     0.0930    0.9729      0.9947
+    test accuracy, clean and under FGSM at epsilon 0.1:
+      standard step: clean 0.9729, FGSM 0.1948
+          fgsm step: clean 0.9746, FGSM 0.8995
+
+Adversarial training keeps the clean accuracy and lifts the accuracy under the attack it trained
+against from 0.19 to 0.90.
 """
 
 import argparse
