@@ -74,31 +74,56 @@ def check_builds(group: sweep.Group) -> None:
     def step():
         return train.step_of(spec)(state(), (x_BxHxWxC, y_BxK), jax.random.key(1))
 
-    def evaluation():
+    def observed():
+        """What a metric reads, as a tuple of `metrics.Observed`'s fields, at a batch."""
         params = state().params
         logits, seen = train.evaluated(spec, spec.model(hparams), params, x_BxHxWxC)
         loss = spec.loss(hparams)(logits, y_BxK, params)
-        return metrics.Observed(logits, y_BxK, loss, params, x_BxHxWxC=x_BxHxWxC, activations=seen)
+        return logits, y_BxK, loss, params, params, jnp.float32(0), x_BxHxWxC, seen
 
     with conv.shapes_only():
-        traced(config, "model", lambda: spec.model(hparams).init(jax.random.key(0), x_BxHxWxC))
-        traced(
-            config,
-            "loss",
-            lambda: _scalar(spec.loss(hparams)(*_logits(spec, hparams, x_BxHxWxC, y_BxK))),
-        )
-        traced(config, "optimizer", lambda: spec.tx(hparams).update(*_update_args(state)))
-        traced(config, "train_step", step)
+        try:  # everything in one trace: the common case, where all of it builds
+            seen, built = jax.eval_shape(lambda: (observed(), step()))[0], True
+        except Exception:  # a part fails: each is traced apart below, in order, to name it
+            seen, built = None, False
+        if not built:
+            model = spec.model(hparams)
+            traced(config, "model", lambda: model.init(jax.random.key(0), x_BxHxWxC))
+            logits = _logits(spec, hparams, x_BxHxWxC, y_BxK)
+            traced(config, "loss", lambda: _scalar(spec.loss(hparams)(*logits)))
+            traced(config, "optimizer", lambda: spec.tx(hparams).update(*_update_args(state)))
+            seen = jax.eval_shape(observed)
         for name in spec.metric_names:
-            metric = metrics.get(name)
-            for where in metric.where:
-                found = traced_metric(metric, where, step, evaluation, state)
-                if where != metrics.END and (bad := _not_scalars(found)):
-                    raise ConfigError(
-                        f"metric {name} (registered in {metrics.METRICS.module_of(name)}) gives "
-                        f"shape {bad} at {where}; a {where} metric gives a scalar or a dict of "
-                        "scalars"
-                    )
+            check_metric(metrics.get(name), seen)
+        if not built:
+            traced(config, "train_step", step)
+
+
+def check_metric(metric: metrics.Metric, seen: tuple) -> None:
+    """Traces `metric` at each place it is computed on what it sees there (`seen`: the fields
+    of an `Observed` at a batch, as shapes); refuses one that fails or that gives other than a
+    scalar (or a dict of scalars) outside `END`."""
+    module = metrics.METRICS.module_of(metric.name)
+    for where in metric.where:
+        fields = {
+            metrics.BATCH: seen,
+            metrics.EPOCH: (None, None, None, seen[3]),
+            metrics.TEST: (*seen[:4], None, None, *seen[6:]),
+            metrics.END: (*seen[:4], None, None, *seen[6:]),
+        }[where]
+        try:
+            found = jax.eval_shape(
+                lambda f: metrics.compute([metric.name], metrics.Observed(*f)), fields
+            )
+        except Exception as error:
+            raise ConfigError(
+                f"metric {metric.name} (registered in {module}) fails at {where} ({_reason(error)})"
+            ) from None
+        if where != metrics.END and (bad := _not_scalars(found)):
+            raise ConfigError(
+                f"metric {metric.name} (registered in {module}) gives shape {bad} at {where}; a "
+                f"{where} metric gives a scalar or a dict of scalars"
+            )
 
 
 def traced(config: Config, kind: str, build):
@@ -113,27 +138,6 @@ def traced(config: Config, kind: str, build):
         raise ConfigError(
             f"{kind} {name} (registered in {module}) cannot be built or run from these "
             f"settings ({_reason(error)}); check the {kind}.* values given"
-        ) from None
-
-
-def traced_metric(metric, where: str, step, evaluation, state):
-    """The metric's value at `where`, traced for shapes, on what it sees there."""
-
-    def value():
-        if where == metrics.BATCH:
-            return step()[1]
-        if where == metrics.EPOCH:
-            observed = metrics.Observed(params=state().params)
-        else:
-            observed = evaluation()
-        return metrics.compute([metric.name], observed)
-
-    try:
-        return jax.eval_shape(value)
-    except Exception as error:
-        module = metrics.METRICS.module_of(metric.name)
-        raise ConfigError(
-            f"metric {metric.name} (registered in {module}) fails at {where} ({_reason(error)})"
         ) from None
 
 

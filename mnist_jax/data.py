@@ -50,9 +50,13 @@ def flatten(images_NxHxWxC: np.ndarray) -> np.ndarray:
     return images_NxHxWxC.reshape(len(images_NxHxWxC), -1)
 
 
+SCALED = np.arange(256, dtype=np.float32) / 255.0  # each pixel value's float32, once
+
+
 def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels in [0, 255] -> float32 in [0, 1]."""
-    return images.astype(np.float32) / 255.0
+    """uint8 pixels in [0, 255] -> float32 in [0, 1], by table: one pass over the images, the
+    same values as `images.astype(np.float32) / 255`."""
+    return SCALED[images]
 
 
 def to_inputs(images_NxHxWxC: np.ndarray, raw_pixels: bool = False) -> np.ndarray:

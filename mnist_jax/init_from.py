@@ -36,7 +36,10 @@ def resolve(members: Sequence, model_of: Callable) -> list:
     `init_from_member` the source member each starts from; refuses, before any work, a source
     that is no checkpoint, a member it lacks, or layers that differ from the model
     `model_of(config)` builds."""
-    from mnist_jax import checkpoint
+
+    if not any(member.config.init_from for member in members):
+        return list(members)
+    from mnist_jax import checkpoint  # orbax is slow to import: only runs that start from one
 
     resolved = []
     for m, member in enumerate(members):
