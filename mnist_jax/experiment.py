@@ -102,9 +102,11 @@ def announce_chunks(population: Population, opts: Options) -> None:
 
 
 def run(config: Config, population: Population, opts: Options) -> Result:
-    """Trains the population's members, group after group, and a search's choice; see
-    `train_and_evaluate`. The checkpoint dir is this process's until it returns: another run
-    asking for it is refused at once."""
+    """Trains the population's members, chunk after chunk through the one epoch loop, then a
+    search's choice; see `train_and_evaluate`. A checkpoint that cannot be written, or a stop
+    signal, ends the run with what trained up to there reported (table, JSON, CSV) before the
+    error goes on. The checkpoint dir is this process's until it returns: another run asking
+    for it is refused at once."""
     checks.check_destinations(opts.json_path, opts.csv_path)
     checks.check_search(population.search.strategy, len(population.members), opts.max_members)
     with contextlib.ExitStack() as holding:
@@ -112,10 +114,71 @@ def run(config: Config, population: Population, opts: Options) -> Result:
         if opts.checkpoint_dir and jax.process_index() == 0:
             holding.enter_context(run_record.checkpoint_module().locked(opts.checkpoint_dir))
         with stop.at_once("set-up"):
-            members = init_from.resolve(population.members, model_of)  # checked before any work
-            groups = sweep.groups(members)
+            groups = sweep.groups(init_from.resolve(population.members, model_of))
             placed = prepare(config, groups, population.search, opts)
-        return train_groups(config, groups, placed, population, opts, stop)
+            convs = [c for g in groups for c in conv_choices(g, placed, opts.max_members)]
+            jobs = jobs_of(config.name, groups, placed, population, opts, stop)
+        result = Result(config, [], None, population.swept, validation_of(groups, placed), convs)
+        try:
+            for job in jobs:
+                announce(job, placed, convs, opts)
+                seed = job.chunk.members[0].config.data_seed
+                runs, started, done = loop.train_chunk(job.chunk, job.contexts, seed, job.policy)
+                result.runs += runs
+                result.startup_seconds = result.startup_seconds or started
+                total = job.policy.epochs or len(job.chunk.batches)
+                if stop.signum is not None and (done < total or job is not jobs[-1]):
+                    raise interrupt.Interrupted(stop.signum, done, total)
+        except (files.WriteError, interrupt.Interrupted) as error:
+            saving = run_record.checkpoint_module().SaveError if opts.checkpoint_dir else ()
+            if isinstance(error, files.WriteError) and not isinstance(error, saving):
+                raise
+            result.runs += getattr(error, "runs", [])  # the epochs trained up to a failed save
+            finish(result, placed, population.search, opts, stop, print_on_process_0(opts))
+            raise
+        return finish(result, placed, population.search, opts, stop, opts.say)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One chunk of a group's members, the policy of the epoch loop that trains it, and where
+    it trains (`contexts(n)`: n of its members' mesh and data)."""
+
+    group: sweep.Group
+    chunk: Chunk
+    policy: loop.Policy
+    contexts: object
+
+
+def jobs_of(name, groups, placed: inputs.Placed, population: Population, opts, stop) -> list[Job]:
+    """Every group's chunks in order, each with its policy and its contexts."""
+    jobs = []
+    for group in groups:
+        for chunk, policy in chunks_of(group, population, placed, opts.max_members):
+            contexts = context_maker(name, chunk, placed, population.search, opts, stop)
+            jobs.append(Job(group, chunk, policy, contexts))
+    return jobs
+
+
+def announce(job: Job, placed: inputs.Placed, convs, opts: Options) -> None:
+    """What a job trains, before it does: its group's model and settings before the group's
+    first chunk, and which of the group's members a chunk holds."""
+    group, chunk = job.group, job.chunk
+    if chunk.first == group.first:
+        mesh = job.contexts(len(chunk.members)).mesh
+        say_group(group, chunk, placed, mesh, convs, opts)
+    if chunk.index is not None:
+        first = chunk.first - group.first
+        opts.say(f"members {first + 1}-{first + len(chunk.members)} of {len(group.members)}")
+
+
+def validation_of(groups: list[sweep.Group], placed: inputs.Placed) -> dict | None:
+    return inputs.validation_record(placed.loaded[inputs.Source.of(groups[0].members[0].config)])
+
+
+def print_on_process_0(opts: Options):
+    """What a run that ends on a fault shows of its results: the table even with --quiet."""
+    return print if jax.process_index() == 0 else opts.say
 
 
 def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Options):
@@ -145,48 +208,6 @@ def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Opti
     if jax.process_index() == 0 and opts.logdir is not None:
         run_record.write_experiment(opts.logdir, groups)
     return inputs.Placed(loaded)
-
-
-def train_groups(config, groups, placed: inputs.Placed, population: Population, opts, stop):
-    """Each group's chunks through the epoch loop. A checkpoint that cannot be written, or a
-    stop signal, ends the run with what trained up to there reported (table, JSON, CSV) before
-    the error goes on."""
-    source = inputs.Source.of(groups[0].members[0].config)
-    validation = inputs.validation_record(placed.loaded[source])
-    runs, startup_seconds, convs = [], None, []
-    found = population.search
-    try:
-        for group in groups:
-            convs += conv_choices(group, placed, opts.max_members)
-            jobs = chunks_of(group, population, placed, opts.max_members)
-            for index, (chunk, policy) in enumerate(jobs):
-                contexts = context_maker(config.name, chunk, placed, found, opts, stop)
-                if index == 0:
-                    mesh = contexts(len(chunk.members)).mesh
-                    say_group(group, chunk, placed, mesh, convs, opts)
-                if chunk.index is not None:
-                    first = chunk.first - group.first
-                    last = first + len(chunk.members)
-                    opts.say(f"members {first + 1}-{last} of {len(group.members)}")
-                seed = group.members[0].config.data_seed
-                trained, started, done = loop.train_chunk(chunk, contexts, seed, policy)
-                runs += trained
-                startup_seconds = startup_seconds or started
-                total = policy.epochs or len(chunk.batches)
-                more = index + 1 < len(jobs) or group is not groups[-1]
-                if stop.signum is not None and (done < total or more):
-                    raise interrupt.Interrupted(stop.signum, done, total)
-    except (files.WriteError, interrupt.Interrupted) as error:
-        if isinstance(error, files.WriteError) and not isinstance(
-            error, run_record.checkpoint_module().SaveError
-        ):
-            raise
-        runs += getattr(error, "runs", [])  # the epochs trained up to a failed save
-        partial = Result(config, runs, startup_seconds, population.swept, validation, convs)
-        finish(partial, placed, found, opts, stop, print if jax.process_index() == 0 else opts.say)
-        raise
-    result = Result(config, runs, startup_seconds, population.swept, validation, convs)
-    return finish(result, placed, found, opts, stop, opts.say)
 
 
 def finish(result: Result, placed, found: Search, opts: Options, stop, say) -> Result:
