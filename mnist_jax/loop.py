@@ -231,9 +231,9 @@ def collect(chunk: Chunk, whole: Progress, diverged: np.ndarray, mesh_shape) -> 
 
 def run_figures(chunk: Chunk, whole: Progress, num_examples: int) -> dict[str, np.ndarray]:
     """What the run's step reports of the whole run (`steps.RUN_FIGURES`), `[M]` each."""
-    report = steps.RUN_FIGURES.get(chunk.spec.train_step_name)
-    if report is None:
+    if chunk.spec.train_step_name not in steps.RUN_FIGURES:
         return {}
+    _, report = steps.RUN_FIGURES[chunk.spec.train_step_name]
     taken = [sum(len(b) for b in losses) for losses in whole.batch_losses]
     rows = [report(m.config, n, num_examples) for m, n in zip(chunk.members, taken, strict=True)]
     return {k: np.array([row[k] for row in rows]) for k in rows[0]}

@@ -3,7 +3,7 @@ the results at the end (table, HParams status, JSON, CSV)."""
 
 import jax
 
-from mnist_jax import models, progress, sweep, writer
+from mnist_jax import files, models, progress, sweep, writer
 from mnist_jax.results import Result, write_csv, write_json
 from mnist_jax.tables import summary_table
 
@@ -17,12 +17,17 @@ def report(result: Result, json_path, csv_path, logdir, checkpoint_dir, say) -> 
                 writer.end_hparams(r.run_dir, completed=not r.diverged)
     if result.runs:
         say(summary_table(result))  # shown even if a file below cannot be written
+    failed = None
     if jax.process_index() == 0 and result.runs:
-        if json_path:
-            write_json(json_path, result)
-        if csv_path:
-            write_csv(csv_path, result)
+        for path, write in ((json_path, write_json), (csv_path, write_csv)):
+            try:
+                if path:
+                    write(path, result)
+            except files.WriteError as error:  # one output that fails never stops another
+                failed = failed or error
     say(progress.where(logdir, [r.run_dir for r in result.runs], checkpoint_dir))
+    if failed is not None:
+        raise failed
     return result
 
 

@@ -10,6 +10,7 @@ from jax.experimental import multihost_utils
 from mnist_jax import datasets, metrics, sweep, writer
 from mnist_jax.config import Config
 from mnist_jax.search import Search
+from mnist_jax.steps import RUN_FIGURES
 
 
 def run_record(
@@ -74,4 +75,8 @@ def write_experiment(logdir: str, groups: list[sweep.Group]) -> None:
     runs += [writer.VALIDATION] if any(g.members[0].config.val_split for g in groups) else []
     named = [(run, f"epoch_{m}") for run in runs for m in metrics.at(names, metrics.TEST)]
     named += [(writer.TRAIN, f"epoch_{m}") for m in metrics.at(names, metrics.BATCH)]
+    steps_used = {g.members[0].config.train_step_name for g in groups}
+    named += [
+        (writer.TEST, k) for s in sorted(steps_used & set(RUN_FIGURES)) for k in RUN_FIGURES[s][0]
+    ]
     writer.write_experiment(logdir, [m.shown() for g in groups for m in g.members], named)

@@ -71,3 +71,21 @@ def test_sigterm_while_results_are_written_lets_them_finish_mock_data(tmp_path, 
     assert json.loads((tmp_path / "out.json").read_text())["runs"]
     assert (tmp_path / "out.csv").read_text().count("\n") == 2
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_a_results_file_that_fails_never_stops_the_other_mock_data(tmp_path, monkeypatch, capsys):
+    real = results.files.write_atomic
+
+    def full_for_json(path, text):
+        if path.endswith(".json"):
+            raise results.files.WriteError(f"cannot write {path}: No space left on device")
+        return real(path, text)
+
+    monkeypatch.setattr(results.files, "write_atomic", full_for_json)
+    argv = [*SHORT, "--no-logs", "--json", str(tmp_path / "out.json"), "--steps", "3"]
+    argv += ["--csv", str(tmp_path / "out.csv")]
+    with tfds.testing.mock_data(num_examples=120), pytest.raises(SystemExit) as exit_info:
+        cli.main(five_layer_relu.CONFIG, argv)
+    assert exit_info.value.code == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert (tmp_path / "out.csv").read_text().count("\n") == 2  # the CSV went on regardless

@@ -85,7 +85,7 @@ def figures(config, steps: int, num_examples: int) -> dict[str, float]:
     return {"dp_epsilon": epsilon, "dp_delta": delta}
 
 
-RUN_FIGURES["dp_sgd"] = figures
+RUN_FIGURES["dp_sgd"] = (("dp_epsilon", "dp_delta"), figures)
 
 
 def privacy(

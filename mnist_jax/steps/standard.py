@@ -33,9 +33,10 @@ from mnist_jax import devices, metrics, optim
 from mnist_jax.registry import Registry
 
 TRAIN_STEPS = Registry("train_step", keyword_only=True)
-# Figures a step reports of a whole run, by step name: `fn(config, steps, num_examples)` gives
-# `{name: value}` for one member that took `steps` steps over `num_examples` training examples
-# (DP-SGD's privacy spent). They reach the JSON, the CSV, the table and TensorBoard's test run.
+# Figures a step reports of a whole run, by step name: `(names, fn)`, where `fn(config, steps,
+# num_examples)` gives `{name: value}` for one member that took `steps` steps over
+# `num_examples` training examples (DP-SGD's privacy spent). They reach the JSON, the CSV, the
+# table, TensorBoard's test run and its HParams.
 RUN_FIGURES: dict = {}
 
 
