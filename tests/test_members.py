@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mock_run import argv_with
 
 ROOT = Path(__file__).resolve().parents[1]
 MOCK_RUN = str(Path(__file__).with_name("mock_run.py"))
@@ -19,9 +20,10 @@ SWEEP = ["--lr", "1e-3,3e-3", "--seed", "0,1"]  # 4 members
 def run(tmp_path, name, *flags, devices=4, check=True):
     """A short five_layer_relu_dropout sweep on `devices` forced CPU devices; its JSON."""
     out = tmp_path / f"{name}.json"
+    defaults = ["--steps", "12", "--batch-size", "20", "--logdir", str(tmp_path / name)]
     command = [
-        sys.executable, MOCK_RUN, "five_layer_relu_dropout", "--steps", "12", "--batch-size", "20",
-        "--logdir", str(tmp_path / name), "--json", str(out), *flags,
+        sys.executable, MOCK_RUN, "five_layer_relu_dropout",
+        *argv_with([*defaults, "--json", str(out)], flags),
     ]  # fmt: skip
     env = {
         **os.environ,
