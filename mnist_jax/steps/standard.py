@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mnist_jax import devices, metrics, optim
+from mnist_jax import metrics, optim
 from mnist_jax.registry import Registry
 
 TRAIN_STEPS = Registry("train_step", keyword_only=True)
@@ -85,10 +85,7 @@ def keep_finite(state, stepped, loss):
     keeps its last finite state for good (`diverged`), and the other members go on."""
     finite = jnp.isfinite(loss)
     keep = finite & ~state.diverged
-    if devices.members_mapped() == 1:  # a lone member: one of two whole states, nothing merged
-        kept = jax.lax.cond(keep, lambda: stepped, lambda: state)
-    else:  # mapped over a sweep's members, where a cond would become this select anyway
-        kept = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
+    kept = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
     return kept.replace(diverged=state.diverged | ~finite)
 
 
