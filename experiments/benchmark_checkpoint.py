@@ -6,9 +6,8 @@ ratio. The epoch times a run reports leave the saving out, hence whole processes
 
     python -m experiments.benchmark_checkpoint [--data-dir D] [--epochs 30] [--rounds 3]
 
-Measured (2-core Xeon shared with other jobs, defaults, saves synchronous since issue 19): 33.5 s
-without, 46.8 s with (1.40 x, 0.44 s an epoch); rounds 30.4-36.2 s without, 39.7-49.7 s with.
-With orbax's background saves it had been 29.6 s and 30.4 s (1.03 x, 2-core AMD EPYC).
+`python -m experiments.benchmark_logs` measures the same ratio on a shorter run beside the
+logs' ratios; docs/performance.md has its latest figures.
 """
 
 import argparse
