@@ -21,6 +21,8 @@ from pathlib import Path
 import jax
 import tensorflow_datasets as tfds
 
+from experiments import MNIST_EXPERIMENTS
+
 FOLDER = Path(__file__).resolve().parent / "records"
 MOCK_EXAMPLES = 200
 TOLERANCE = 1e-3  # another CPU's rounding after 50 steps on mock data
@@ -38,16 +40,7 @@ class Case:
 
 
 STEPS = ("--steps", "50")
-EXPERIMENTS = (
-    "softmax",
-    "five_layer_sigmoid",
-    "five_layer_relu",
-    "five_layer_relu_dropout",
-    "five_layer_relu_lrdecay",
-    "five_layer_relu_lrdecay_dropout",
-    "keras_mnist_mlp",
-    "fashion_mnist_mlp",
-)
+EXPERIMENTS = (*MNIST_EXPERIMENTS, "keras_mnist_mlp", "fashion_mnist_mlp")
 SEARCH = ("val_split=50", "lr=loguniform(1e-4,1e-2)", "--samples", "4", "--epochs", "3")
 CASES = (
     *(Case(f"{e}_steps50", e, STEPS, slow=e != "five_layer_relu_dropout") for e in EXPERIMENTS),
