@@ -171,8 +171,8 @@ def record_epoch(now: Training, trained, seconds: float) -> dict[str, np.ndarray
     """Evaluates the epoch just `trained` (`train.train_epoch`'s state and metrics, which took
     `seconds`) and appends its records; returns the per-batch metrics `[M, batches]`."""
     state, batch_metrics, epoch_metrics = trained
-    chunk, ctx, progress = now.chunk, now.ctx, now.progress
-    epoch = progress.done + 1
+    chunk, ctx, view = now.chunk, now.ctx, now.progress
+    epoch = view.done + 1
     evaluated = {
         prefix: train.evaluate(chunk.spec, ctx.mesh, state.params, state.hparams, xy)
         for prefix, xy in ((TEST, ctx.test_xy), (VAL, ctx.val_xy))
@@ -185,21 +185,21 @@ def record_epoch(now: Training, trained, seconds: float) -> dict[str, np.ndarray
         (batch_metrics, epoch_metrics, evaluated, final, traced)
     )
     for m in range(len(chunk.members)):
-        progress.batch_losses[m].append(batch_metrics["loss"][m])
+        view.batch_losses[m].append(batch_metrics["loss"][m])
         values = metrics.reduce({k: v[m] for k, v in batch_metrics.items()})
         values |= {k: float(v[m]) for k, v in epoch_metrics.items()}
         for prefix, figures in evaluated.items():
             values |= {f"{prefix}{k}": float(v[m]) for k, v in figures.items()}
         hparams = {k: float(v[m]) for k, v in traced.items()} if traced else None
-        progress.history[m].append(Epoch(epoch, values, seconds, hparams=hparams))
-    progress.state, progress.done, progress.final = state, epoch, final
+        view.history[m].append(Epoch(epoch, values, seconds, hparams=hparams))
+    view.state, view.done, view.final = state, epoch, final
     return batch_metrics
 
 
-def record_wall(progress: Progress, wall_seconds: float) -> None:
+def record_wall(view: Progress, wall_seconds: float) -> None:
     """The epoch's time with everything around it (evaluation, metric transfer, handing the
     logs over, the checkpoint), next to its compiled `seconds`."""
-    for history in progress.history:
+    for history in view.history:
         history[-1] = dataclasses.replace(history[-1], wall_seconds=wall_seconds)
 
 
