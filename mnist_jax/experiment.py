@@ -13,7 +13,7 @@ policy of it. Every member gets its own TensorBoard run directory. The command l
 
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -147,7 +147,7 @@ class Job:
     group: sweep.Group
     chunk: Chunk
     policy: loop.Policy
-    contexts: object
+    contexts: Callable[[int], Context]
 
 
 def jobs_of(name, groups, placed: inputs.Placed, population: Population, opts, stop) -> list[Job]:
