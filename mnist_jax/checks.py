@@ -24,6 +24,7 @@ def check_size(
     first point's model (a structural sweep is judged again by each group's, once built);
     returns what the estimate was made of. A single run is not estimated. A search's
     `samples` multiply the grid; its distributions are left out of the first point."""
+    sweep.check_lists(config, given)
     grid, found = search.split_overrides(given, found)
     grid = [o for o in grid if not isinstance(o.values[0], Distribution)]
     size = math.prod(len(o.values) for o in grid) * (found.samples or 1)

@@ -16,6 +16,7 @@ from typing import Any
 
 from mnist_jax import augment, datasets, losses, metrics, models, optim, overrides, steps
 from mnist_jax.config import INIT_FROM_KEYS, Config, ConfigError, check, coerce_init_from
+from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override
 from mnist_jax.registry import Registry
 
@@ -110,6 +111,7 @@ def expand(
             overrides.check_key(o.key, keys)
         except overrides.OverrideError as error:
             raise ConfigError(str(error)) from None
+    check_lists(config, given)
     swept = [o.key for o in given if len(o.values) > 1] + [o.key for o in drawn]
     members = []
     for sample, point in itertools.product(
@@ -119,6 +121,29 @@ def expand(
         member = complete(apply(config, assignment))
         members.append(Member(member, {k: _typed(member, k) for k in swept}))
     return _with_dataset_shown(members)
+
+
+def check_lists(config: Config, given: Sequence[Override]) -> None:
+    """Refuses `model.hidden=200,100` for a list setting, naming the list meant in brackets,
+    rather than sweeping it as one-element lists."""
+    names = names_in(config) | {
+        o.key: {str(v) for v in o.values} for o in given if o.key in SETTINGS
+    }
+    for o in given:
+        kind, _, setting = o.key.partition(".")
+        if kind not in SETTINGS or not setting or len(o.values) < 2:
+            continue
+        if any(isinstance(v, list | Distribution) for v in o.values):
+            continue
+        defaults = [
+            SETTINGS[kind].defaults(n).get(setting) for n in names[kind] if n in SETTINGS[kind]
+        ]
+        if any(isinstance(d, list) for d in defaults):
+            meant = show_value(list(o.values))
+            raise ConfigError(
+                f"{o.key} takes a bracketed list: {o.key}={meant} (several lists sweep: "
+                f"{o.key}={meant},[...])"
+            )
 
 
 def _with_dataset_shown(members: list[Member]) -> list[Member]:

@@ -290,3 +290,13 @@ def test_a_setting_refused_only_when_built_is_one_line_before_anything_is_create
         "settings (TypeError: data type 'abc' not understood); check the optimizer.* values given"
     )
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_list_setting_written_as_a_sweep_of_numbers_names_the_list_meant():
+    with pytest.raises(ConfigError) as error:
+        sweep.check_lists(RELU, overrides.parse_all(["model.hidden=200,100"]))
+    assert str(error.value) == (
+        "model.hidden takes a bracketed list: model.hidden=[200,100] "
+        "(several lists sweep: model.hidden=[200,100],[...])"
+    )
+    sweep.check_lists(RELU, overrides.parse_all(["model.hidden=[200,100],[64]", "lr=1e-3,1e-2"]))
