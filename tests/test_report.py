@@ -312,3 +312,21 @@ def test_a_quick_report_keeps_no_logs_unless_asked(tmp_path, monkeypatch, capsys
     main.main(["--quick", "--logdir", "smoke"])
     assert used[1] == Path("smoke") and (tmp_path / "smoke" / "tutorial").is_dir()
     assert capsys.readouterr().out.endswith("; the runs' logs are in smoke\n")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--data-dir", "{tmp}"], "holds no prepared mnist; prepare it first with: "),
+        (["--logdir", "{tmp}/a_file/logs"], "a_file is not a directory"),
+    ],
+)
+def test_the_reports_own_set_up_is_checked_before_its_first_run(flags, message, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    argv = ["--quick", "--out", str(tmp_path / "R.md"), *(f.format(tmp=tmp_path) for f in flags)]
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

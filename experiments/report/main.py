@@ -20,7 +20,7 @@ import jax
 import experiments.report as package
 from experiments import MNIST_EXPERIMENTS
 from experiments.report import QUICK_STEPS, SEEDS, markdown
-from mnist_jax import experiment, files, interrupt
+from mnist_jax import commands, data, experiment, files, flags, interrupt
 from mnist_jax.config import Config
 
 SEED_SWEEP = f"seed={','.join(map(str, SEEDS))}"
@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or (QUICK_OUT if args.quick else OUT)
     if why := files.destination_problem(out):  # refused now, not after the long run
         p.exit(2, f"{p.prog}: error: --out {out}: {why}\n")
+    if problem := set_up_problem(args.data_dir, args.logdir):  # and so is its own set-up
+        p.exit(2, f"{p.prog}: error: {problem}\n")
     start = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="mnist_jax-quick-report-") as scratch,
@@ -178,6 +180,21 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         print(f"wrote the report to {Path(out).resolve()}{kept}")
+
+
+def set_up_problem(data_dir: str | None, logdir: str | None) -> str | None:
+    """What stops the report before its first run: a data dir without MNIST that cannot take
+    it, a log folder that cannot be made; None when it can start."""
+    if problem := flags.data_dir_problem(data_dir, {"mnist"}):
+        return problem
+    if data_dir is not None and not data.is_prepared(data_dir):
+        prepare = commands.python_module(
+            "mnist_jax.data", "prepare", "FOLDER", "--data-dir", data_dir
+        )
+        return f"--data-dir {data_dir}: holds no prepared mnist; prepare it first with: {prepare}"
+    if logdir is not None and (why := files.folder_problem(logdir)):
+        return f"--logdir {logdir}: {why}"
+    return None
 
 
 def stopped(p, args, results, signum: int, seconds: float, out: str, kept: str) -> None:
