@@ -91,6 +91,7 @@ def test_a_checkpoint_dir_deleted_between_epochs_stops_the_run_and_a_plain_rerun
 
     def deleted_before_epoch_2(store, epoch, *args):
         if epoch == 2:
+            store.wait()  # between epochs: epoch 1's checkpoint, written in the background, whole
             shutil.rmtree(tmp_path / "ckpt")
         return real_save(store, epoch, *args)
 

@@ -197,7 +197,7 @@ CASES = [
     pytest.param(
         RELU,
         ["model.hidden=64,128"],
-        ["model.hidden takes a bracketed list", "model.hidden=[64]"],
+        ["model.hidden takes a bracketed list", "model.hidden=[64,128]"],
         id="list-without-brackets",
     ),
     pytest.param(

@@ -145,7 +145,10 @@ def test_a_renamed_optimizer_starts_from_its_own_defaults():
     "args, words",
     [
         (("model.hiden=[1]",), ["unknown key 'model.hiden'", "did you mean 'model.hidden'"]),
-        (("model.hidden=64,128",), ["model.hidden takes a bracketed list", "model.hidden=[64]"]),
+        (
+            ("model.hidden=64,128",),
+            ["model.hidden takes a bracketed list", "model.hidden=[64,128]"],
+        ),
         (("optimizer=adam", "optimizer.weight_decay=1e-3"), ["adam has no such", "adamw has it"]),
         (("optimizer=adma",), ["unknown optimizer 'adma'", "did you mean 'adam'"]),
         (("model.activation=swish",), ["model.activation takes one of", "'swish'"]),
