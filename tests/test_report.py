@@ -317,7 +317,7 @@ def test_a_quick_report_keeps_no_logs_unless_asked(tmp_path, monkeypatch, capsys
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--data-dir", "{tmp}"], "holds no prepared mnist; prepare it first with: "),
+        (["--data-dir", "{tmp}/a_file/tfds"], "holds no prepared mnist to read and"),
         (["--logdir", "{tmp}/a_file/logs"], "a_file is not a directory"),
     ],
 )

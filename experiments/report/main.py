@@ -20,7 +20,7 @@ import jax
 import experiments.report as package
 from experiments import MNIST_EXPERIMENTS
 from experiments.report import QUICK_STEPS, SEEDS, markdown
-from mnist_jax import commands, data, experiment, files, flags, interrupt
+from mnist_jax import experiment, files, flags, interrupt
 from mnist_jax.config import Config
 
 SEED_SWEEP = f"seed={','.join(map(str, SEEDS))}"
@@ -183,15 +183,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def set_up_problem(data_dir: str | None, logdir: str | None) -> str | None:
-    """What stops the report before its first run: a data dir without MNIST that cannot take
-    it, a log folder that cannot be made; None when it can start."""
+    """What stops the report before its first run, as it would stop each experiment: a data dir
+    that neither holds MNIST nor can receive it, a log folder that cannot be made; else None."""
     if problem := flags.data_dir_problem(data_dir, {"mnist"}):
         return problem
-    if data_dir is not None and not data.is_prepared(data_dir):
-        prepare = commands.python_module(
-            "mnist_jax.data", "prepare", "FOLDER", "--data-dir", data_dir
-        )
-        return f"--data-dir {data_dir}: holds no prepared mnist; prepare it first with: {prepare}"
     if logdir is not None and (why := files.folder_problem(logdir)):
         return f"--logdir {logdir}: {why}"
     return None
