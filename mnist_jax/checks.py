@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_jax import budget, conv, datasets, files, metrics, models, search, sweep, train
+from mnist_jax import budget, conv, datasets, files, metrics, models, search, steps, sweep, train
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.distributions import Distribution
 from mnist_jax.overrides import Override
@@ -78,7 +78,7 @@ def check_builds(group: sweep.Group) -> None:
     def observed():
         """What a metric reads, as a tuple of `metrics.Observed`'s fields, at a batch."""
         params = state().params
-        logits, seen = train.evaluated(spec, spec.model(hparams), params, x_BxHxWxC)
+        logits, seen = steps.forward(spec, spec.model(hparams), params, x_BxHxWxC)
         loss = spec.loss(hparams)(logits, y_BxK, params)
         return logits, y_BxK, loss, params, params, jnp.float32(0), x_BxHxWxC, seen
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import conv, metrics, models
+from mnist_jax import conv, metrics, models, steps
 from mnist_jax.devices import DATA_AXIS, MEMBERS_AXIS, by_member
 from mnist_jax.spec import TrainSpec
 
@@ -192,7 +192,7 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[di
     x_NxHxWxC, y_NxK = shard_batch(mesh, data)
 
     def values(params, hparams):
-        logits, seen = evaluated(spec, spec.model(hparams), params, x_NxHxWxC)
+        logits, seen = steps.forward(spec, spec.model(hparams), params, x_NxHxWxC)
         loss = spec.loss(hparams)(logits, y_NxK, params)
         observed = metrics.Observed(
             logits, y_NxK, loss, params, x_BxHxWxC=x_NxHxWxC, activations=seen
@@ -203,13 +203,3 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[di
         )
 
     return jax.vmap(values, axis_name=MEMBERS_AXIS)(params_M, hparams_M)
-
-
-def evaluated(spec: TrainSpec, model, params, x_NxHxWxC):
-    """Logits with dropout off, and the sown activations when a metric of the run reads them."""
-    if not metrics.reads_activations(spec.metric_names):
-        return model.apply({"params": params}, x_NxHxWxC, train=False), None
-    logits, sown = model.apply(
-        {"params": params}, x_NxHxWxC, train=False, mutable=["intermediates"]
-    )
-    return logits, sown["intermediates"]

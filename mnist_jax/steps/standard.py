@@ -58,15 +58,15 @@ def standard(spec, state, batch, key):
     return keep_finite(state, stepped, loss), observe(spec, observed)
 
 
-def forward(spec, model, params, x_BxHxWxC, key):
-    """The training forward pass (dropout on): logits, and the activations the model sows
-    (`self.sow("intermediates", ...)`) when a metric of the run reads them, else None."""
-    variables, rngs = {"params": params}, {"dropout": key}
+def forward(spec, model, params, x_BxHxWxC, key=None):
+    """The forward pass, dropout on with `key` (training) and off without (evaluation): logits,
+    and the activations the model sows (`self.sow("intermediates", ...)`) when a metric of the
+    run reads them, else None."""
+    variables = {"params": params}
+    train = {"train": True, "rngs": {"dropout": key}} if key is not None else {"train": False}
     if not metrics.reads_activations(spec.metric_names):
-        return model.apply(variables, x_BxHxWxC, train=True, rngs=rngs), None
-    logits_BxK, sown = model.apply(
-        variables, x_BxHxWxC, train=True, rngs=rngs, mutable=["intermediates"]
-    )
+        return model.apply(variables, x_BxHxWxC, **train), None
+    logits_BxK, sown = model.apply(variables, x_BxHxWxC, **train, mutable=["intermediates"])
     return logits_BxK, sown["intermediates"]
 
 
