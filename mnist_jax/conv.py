@@ -351,7 +351,8 @@ def _measure(layer: Layer) -> Choice:
     left out of a forward pass alone, which is `xla`'s."""
     ms = conv_timing.milliseconds(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
     rounded = {name: round(value, 3) for name, value in ms.items()}
-    return Choice(layer.key(), min(ms, key=ms.get), "measured", rounded)
+    # Chosen by the figures recorded, so that the record explains the choice (ties: the first).
+    return Choice(layer.key(), min(rounded, key=rounded.get), "measured", rounded)
 
 
 def _choices_path() -> Path | None:
