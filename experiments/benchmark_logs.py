@@ -1,25 +1,33 @@
-"""What the TensorBoard logs and the checkpoints cost a run: whole commands with and without
-them, in fresh processes, interleaved, after one warm-up round of each (issue 31's targets).
+"""What the logs and the checkpoints cost a run, and how near the compiled epoch is to its floor:
+every figure in fresh processes, interleaved round after round, after one warm-up round.
 
-    python -m experiments.benchmark_logs [--data-dir D] [--rounds 5] [--rows logs1,checkpoint]
+    python -m experiments.benchmark_logs [--data-dir D] [--rounds 5] [--rows logs1,floor]
+    python -m experiments.benchmark_logs --accelerator [--data-dir D]   # a GPU or TPU host
 
-Rows (each: the median wall clock of the whole command with and without, their ratio, the
-target, PASS or FAIL, the same for the CPU time its threads used, which a machine shared with
-other jobs disturbs less, and every round's wall clock):
-- `logs1`: `five_layer_relu --epochs 3` logged against `--no-logs`; at most 1.05 x, or 0.25 s
-  more, whichever is larger.
+Rows, each with the medians over the rounds, their ratio, its target and PASS or FAIL:
+- `logs1`: `five_layer_relu --epochs 3` logged against `--no-logs`, whole processes; at most
+  1.05 x, or 0.25 s more, whichever is larger.
 - `logs64`: `softmax --lr 0.01:1:64 --epochs 2` (a 64-member sweep, every batch of every member
   logged) against `--no-logs`; at most 1.25 x.
 - `checkpoint`: `five_layer_relu --epochs 6 --no-logs` with `--checkpoint-dir` against without;
   at most 1.03 x, or 0.2 s more, whichever is larger.
+- `floor`: `five_layer_relu --no-logs`' compiled epoch as its JSON records it (`seconds`, the
+  median after the first) against the shaped-GEMM floor (`experiments.gemm_floor`: the same
+  epoch's matrix products alone, measured in the same round); at most 1.25 x.
+- `sweep8`: an 8-member learning-rate sweep's epoch, as its JSON records it, against eight
+  single epochs (the `floor` row's); at most 0.9 x.
 
-A round runs every row's pair back to back, the pair's order alternating from round to round so
-that a machine slowing down or speeding up weighs on both sides. The load average is printed
-before and after: figures from a machine shared with other jobs say so.
+Whole-process rows also print the CPU time the commands' threads used, which a machine shared
+with other jobs disturbs less, and every round's figures. A round runs every row, each pair's
+order alternating from round to round, so that a machine slowing down weighs on both sides. The
+load average is printed before and after. `--accelerator` refuses a host whose JAX backend is the
+CPU, and adds `logs256`, a 256-member sweep's logs (at most 1.25 x), the size at which a GPU's
+epoch is shorter than a host core's logging.
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import resource
 import statistics
@@ -29,65 +37,136 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments.benchmark.running import backend
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+GEMM_FLOOR = "experiments.gemm_floor"
+SWEEP_RATES = "0.0001,0.0002,0.0004,0.0007,0.001,0.002,0.004,0.007"
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """A command timed with `extra` flags against `plain` flags, and its target."""
+    """A figure measured with `extra` against `plain`, and its target (`max_ratio`, or
+    `max_seconds_more` over `plain`, whichever allows more)."""
 
     name: str
     what: str
-    command: tuple[str, ...]
-    plain: tuple[str, ...]
-    extra: tuple[str, ...]
     max_ratio: float
-    max_seconds_more: float  # the target is whichever of the two allows more
+    max_seconds_more: float = 0.0
+    command: tuple[str, ...] = ()  # a whole-process row: the command, timed with each flag set
+    plain: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+    @property
+    def whole_process(self) -> bool:
+        return bool(self.command)
+
+
+def logs_row(name: str, members: int) -> Row:
+    return Row(
+        name,
+        f"softmax --lr 0.01:1:{members}, 2 epochs, logged / --no-logs",
+        1.25,
+        command=("experiments.softmax", "--lr", f"0.01:1:{members}", "--epochs", "2"),
+        plain=("--no-logs",),
+        extra=("--logdir", "{work}/logs"),
+    )
 
 
 ROWS = (
     Row(
         "logs1",
         "five_layer_relu, 3 epochs, logged / --no-logs",
-        ("experiments.five_layer_relu", "--epochs", "3"),
-        ("--no-logs",),
-        ("--logdir", "{work}/logs"),
         1.05,
         0.25,
+        command=("experiments.five_layer_relu", "--epochs", "3"),
+        plain=("--no-logs",),
+        extra=("--logdir", "{work}/logs"),
     ),
-    Row(
-        "logs64",
-        "softmax --lr 0.01:1:64, 2 epochs, logged / --no-logs",
-        ("experiments.softmax", "--lr", "0.01:1:64", "--epochs", "2"),
-        ("--no-logs",),
-        ("--logdir", "{work}/logs"),
-        1.25,
-        0.0,
-    ),
+    logs_row("logs64", 64),
     Row(
         "checkpoint",
         "five_layer_relu, 6 epochs, --no-logs, with / without --checkpoint-dir",
-        ("experiments.five_layer_relu", "--epochs", "6", "--no-logs"),
-        (),
-        ("--checkpoint-dir", "{work}/ckpt"),
         1.03,
         0.2,
+        command=("experiments.five_layer_relu", "--epochs", "6", "--no-logs"),
+        extra=("--checkpoint-dir", "{work}/ckpt"),
     ),
+    Row("floor", "five_layer_relu's compiled epoch / its shaped-GEMM floor", 1.25),
+    Row("sweep8", "an 8-member sweep's compiled epoch / 8 single epochs", 0.9),
 )
+ACCELERATOR_ROWS = (logs_row("logs256", 256),)
 
 
-def timed(row: Row, extra: bool, data_dir: str | None) -> tuple[float, float]:
-    """The whole command's wall clock and CPU time (user and system, all its threads), in a
-    fresh process writing into a fresh folder."""
+@dataclasses.dataclass
+class Figures:
+    """A row's figures over the rounds: `extra` against `plain` (seconds), and the CPU time of
+    whole-process rows."""
+
+    plain: list[float] = dataclasses.field(default_factory=list)
+    extra: list[float] = dataclasses.field(default_factory=list)
+    cpu_plain: list[float] = dataclasses.field(default_factory=list)
+    cpu_extra: list[float] = dataclasses.field(default_factory=list)
+
+
+def run(module_and_args: list[str], data_dir: str | None) -> tuple[float, float, str]:
+    """`python -m ...` in a fresh process: its wall clock, the CPU time of all its threads,
+    and its standard output."""
+    command = [sys.executable, "-m", *module_and_args]
+    command += ["--data-dir", data_dir] if data_dir and module_and_args[0] != GEMM_FLOOR else []
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, done.stdout
+
+
+def whole_process(row: Row, extra: bool, data_dir: str | None) -> tuple[float, float]:
+    """The row's command, with its extra flags or its plain ones, writing into a fresh folder."""
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as work:
-        flags = row.extra if extra else row.plain
-        command = [sys.executable, "-m", *row.command, "--quiet"]
-        command += [f.format(work=work) for f in flags]
-        command += ["--data-dir", data_dir] if data_dir else []
-        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
-        wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-        return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        flags = [f.format(work=work) for f in (row.extra if extra else row.plain)]
+        wall, cpu, _ = run([*row.command, "--quiet", *flags], data_dir)
+        return wall, cpu
+
+
+def compiled_epoch(lr_flags: tuple[str, ...], data_dir: str | None) -> float:
+    """`five_layer_relu --epochs 3 --no-logs`' compiled epoch as its JSON records it: the median
+    `seconds` after the first epoch (which compiles)."""
+    with tempfile.TemporaryDirectory(prefix="bench-epoch-") as work:
+        flags = ["--epochs", "3", "--no-logs", "--quiet", "--json", f"{work}/run.json"]
+        run(["experiments.five_layer_relu", *lr_flags, *flags], data_dir)
+        runs = json.loads(Path(work, "run.json").read_text())["runs"]
+        return statistics.median(e["seconds"] for e in runs[0]["epochs"][1:])
+
+
+def floor_seconds() -> float:
+    return json.loads(run([GEMM_FLOOR], None)[2])["seconds_per_epoch"]
+
+
+def round_of(rows: list[Row], figures: dict[str, Figures], forward: bool, data_dir) -> None:
+    """One round of every row, each pair's order `forward` (plain first) or reversed."""
+    for row in rows:
+        if not row.whole_process:
+            continue
+        for extra in (False, True) if forward else (True, False):
+            wall, cpu = whole_process(row, extra, data_dir)
+            (figures[row.name].extra if extra else figures[row.name].plain).append(wall)
+            (figures[row.name].cpu_extra if extra else figures[row.name].cpu_plain).append(cpu)
+    names = {r.name for r in rows}
+    if not names & {"floor", "sweep8"}:
+        return
+    measures = [("single", lambda: compiled_epoch((), data_dir))]
+    if "floor" in names:
+        measures.append(("floor", floor_seconds))
+    if "sweep8" in names:
+        measures.append(("sweep8", lambda: compiled_epoch(("--lr", SWEEP_RATES), data_dir)))
+    seconds = {what: measure() for what, measure in (measures if forward else measures[::-1])}
+    if "floor" in names:
+        figures["floor"].plain.append(seconds["floor"])
+        figures["floor"].extra.append(seconds["single"])
+    if "sweep8" in names:
+        figures["sweep8"].plain.append(8 * seconds["single"])
+        figures["sweep8"].extra.append(seconds["sweep8"])
 
 
 def verdict(row: Row, plain: float, extra: float) -> str:
@@ -98,45 +177,62 @@ def verdict(row: Row, plain: float, extra: float) -> str:
     return f"{target}: {'PASS' if extra <= allowed else 'FAIL'}"
 
 
+def line(row: Row, f: Figures) -> str:
+    plain, extra = statistics.median(f.plain), statistics.median(f.extra)
+    text = f"{row.name}: {row.what}: {extra:.4g} s / {plain:.4g} s = {extra / plain:.3f} x"
+    if row.whole_process:
+        text += f" ({extra - plain:+.2f} s)"
+    text += f"; {verdict(row, plain, extra)}"
+    if row.whole_process:
+        cpu_plain, cpu_extra = statistics.median(f.cpu_plain), statistics.median(f.cpu_extra)
+        text += f"; CPU time {cpu_extra:.2f} s / {cpu_plain:.2f} s = {cpu_extra / cpu_plain:.3f} x"
+    rounds = [round(e / p, 3) for e, p in zip(f.extra, f.plain, strict=True)]
+    return f"{text}; each round's ratio {rounds}"
+
+
 def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="tfds data dir holding mnist (default: tfds')")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--rows", default=",".join(r.name for r in ROWS))
+    parser.add_argument("--rows", help="a comma-separated subset of the rows (default: all)")
+    parser.add_argument(
+        "--accelerator", action="store_true", help="on a GPU or TPU host: also logs256"
+    )
     args = parser.parse_args()
-    names = args.rows.split(",")
-    unknown = sorted(set(names) - {r.name for r in ROWS})
+    known = ROWS + (ACCELERATOR_ROWS if args.accelerator else ())
+    names = args.rows.split(",") if args.rows else [r.name for r in known]
+    unknown = sorted(set(names) - {r.name for r in known})
     if unknown or args.rounds < 1:
-        parser.error(f"unknown rows {unknown}" if unknown else "--rounds must be at least 1")
-    rows = [r for r in ROWS if r.name in names]
-
-    print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) before: {load()}", flush=True)
-    for row in rows:  # warm-up: the OS's file cache, XLA's compilation cache
-        for extra in (False, True):
-            timed(row, extra, args.data_dir)
-    seconds = {(r.name, e): [] for r in rows for e in (False, True)}
-    cpu = {(r.name, e): [] for r in rows for e in (False, True)}
-    for i in range(args.rounds):
-        for row in rows:
-            for extra in (False, True) if i % 2 == 0 else (True, False):
-                wall, used = timed(row, extra, args.data_dir)
-                seconds[row.name, extra].append(wall)
-                cpu[row.name, extra].append(used)
-    print(f"load average after: {load()}; medians of {args.rounds} interleaved rounds")
-    for row in rows:
-        plain, extra = (statistics.median(seconds[row.name, e]) for e in (False, True))
-        cpu_plain, cpu_extra = (statistics.median(cpu[row.name, e]) for e in (False, True))
-        print(
-            f"{row.name}: {row.what}: {extra:.2f} s / {plain:.2f} s = {extra / plain:.3f} x "
-            f"({extra - plain:+.2f} s); {verdict(row, plain, extra)}; CPU time "
-            f"{cpu_extra:.2f} s / {cpu_plain:.2f} s = {cpu_extra / cpu_plain:.3f} x; rounds "
-            f"{[round(s, 2) for s in seconds[row.name, True]]} / "
-            f"{[round(s, 2) for s in seconds[row.name, False]]}"
+        parser.error(
+            f"unknown rows {unknown}: choose from {[r.name for r in known]}"
+            if unknown
+            else "--rounds must be at least 1"
         )
+    args.rows = [r for r in known if r.name in names]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    found = backend()
+    if args.accelerator and found["backend"] == "cpu":
+        sys.exit("--accelerator: JAX's default backend here is the CPU; run without it")
+    print(
+        f"{os.cpu_count()} CPUs, JAX backend {found['backend']} ({found['device']}); "
+        f"load average (1, 5, 15 min) before: {load()}",
+        flush=True,
+    )
+    figures = {r.name: Figures() for r in args.rows}
+    round_of(args.rows, {r.name: Figures() for r in args.rows}, True, args.data_dir)  # warm-up
+    for i in range(args.rounds):
+        round_of(args.rows, figures, i % 2 == 0, args.data_dir)
+    print(f"load average after: {load()}; medians of {args.rounds} interleaved rounds")
+    for row in args.rows:
+        print(line(row, figures[row.name]))
 
 
 if __name__ == "__main__":
