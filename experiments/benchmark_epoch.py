@@ -1,0 +1,89 @@
+"""Where `five_layer_relu`'s compiled epoch goes, piece by piece, against its shaped-GEMM floor:
+interleaved round after round in one process, each variant its own compiled program.
+
+    python -m experiments.benchmark_epoch [--data-dir D] [--epochs 3] [--rounds 5]
+
+Variants, each a lone run's median compiled epoch (each run's first, which compiles, dropped):
+- `floor`: the epoch's matrix products alone (`experiments.gemm_floor`);
+- `sgd, unguarded`: the whole step (data gather, forward and backward, loss, batch metrics) with
+  plain gradient descent's update and no divergence guard;
+- `adam, unguarded`: the same with the Adam update `five_layer_relu` trains with;
+- `adam (standard)`: what a run trains: the same with `steps.keep_finite` at every step;
+and the 8-member learning-rate sweep with the guard against without it. Prints each figure, its
+ratio to the floor (to the unguarded sweep for the sweep) and every round's figure. The
+unguarded step exists here only, to be measured against: a run without the guard would go on
+training a member whose loss is NaN.
+"""
+
+import argparse
+import statistics
+
+import jax
+
+import mnist_jax
+from experiments import gemm_floor
+from experiments.benchmark_logs import SWEEP_RATES
+from experiments.five_layer_relu import CONFIG
+from mnist_jax import metrics, steps
+
+VARIANTS = {
+    "sgd, unguarded": ["optimizer=sgd", "train_step=unguarded"],
+    "adam, unguarded": ["train_step=unguarded"],
+    "adam (standard)": [],
+    "sweep8, unguarded": [f"lr={SWEEP_RATES}", "train_step=unguarded"],
+    "sweep8 (standard)": [f"lr={SWEEP_RATES}"],
+}
+
+
+@steps.TRAIN_STEPS.register("unguarded")
+def unguarded(spec, state, batch, key):
+    """`steps.standard` without `keep_finite`: the state steps whatever the loss."""
+    x_BxHxWxC, y_BxK = batch
+    model, loss_fn = spec.model(state.hparams), spec.loss(state.hparams)
+
+    def objective(params):
+        logits_BxK, seen = steps.forward(spec, model, params, x_BxHxWxC, key)
+        return loss_fn(logits_BxK, y_BxK, params), (logits_BxK, seen)
+
+    (loss, (logits_BxK, seen)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    stepped, learning_rate = steps.apply_gradients(spec, state, grads)
+    observed = metrics.Observed(
+        logits_BxK, y_BxK, loss, state.params, grads, learning_rate, x_BxHxWxC, seen
+    )
+    return stepped, steps.observe(spec, observed)
+
+
+def epoch_seconds(overrides: list[str], epochs: int, data_dir: str | None) -> float:
+    """The median compiled epoch after the first."""
+    result = mnist_jax.train_and_evaluate(
+        CONFIG, [f"epochs={epochs}", *overrides], data_dir=data_dir, logdir=None
+    )
+    return statistics.median(e.seconds for e in result.runs[0].history[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", help="tfds data dir holding mnist (default: tfds')")
+    parser.add_argument("--epochs", type=int, default=3, help="per run, the first dropped")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if args.epochs < 2 or args.rounds < 1:
+        parser.error("--epochs takes at least 2 (the first, which compiles, is dropped)")
+    seconds = {name: [] for name in ("floor", *VARIANTS)}
+    for i in range(args.rounds):
+        order = list(VARIANTS.items())
+        for name, overrides in order if i % 2 == 0 else order[::-1]:
+            seconds[name].append(epoch_seconds(overrides, args.epochs, args.data_dir))
+        seconds["floor"].append(gemm_floor.seconds_per_epoch(reps=3))
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"five_layer_relu's compiled epoch, medians of {args.rounds} interleaved rounds:")
+    for name, values in seconds.items():
+        against = "sweep8, unguarded" if name.startswith("sweep8") else "floor"
+        print(
+            f"  {name:<18} {median[name]:.3f} s  {median[name] / median[against]:.3f} x "
+            f"{against}; rounds {[round(v, 3) for v in values]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
