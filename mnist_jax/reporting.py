@@ -3,18 +3,22 @@ the results at the end (table, HParams status, JSON, CSV)."""
 
 import jax
 
-from mnist_jax import files, models, progress, sweep, writer
+from mnist_jax import files, hparams_logs, models, progress, sweep, writer
 from mnist_jax.results import Result, write_csv, write_json
 from mnist_jax.tables import summary_table
 
 
 def report(result: Result, json_path, csv_path, logdir, checkpoint_dir, say) -> Result:
-    """Writes the results (HParams, JSON, CSV) and prints the table and where the logs are. A
-    file that cannot be written is named; the others are still written."""
+    """Writes the results (a search's chosen member's test figures in its TensorBoard run,
+    HParams, JSON, CSV) and prints the table and where the logs are. A file that cannot be
+    written is named; the others are still written."""
     if jax.process_index() == 0:
+        chosen = result.chosen
+        if chosen is not None and chosen.run_dir is not None:
+            writer.write_chosen(chosen.run_dir, chosen.history[-1], chosen.final)
         for r in result.runs:
             if r.run_dir is not None:
-                writer.end_hparams(r.run_dir, completed=not r.diverged)
+                hparams_logs.end_hparams(r.run_dir, completed=not r.diverged)
     if result.runs:
         say(summary_table(result))  # shown even if a file below cannot be written
     failed = None
