@@ -16,6 +16,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboardX.proto.event_pb2 import Event
 
 from mnist_jax import tb_hparams, writer
+from mnist_jax.sweep import Member
 
 # "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
 EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
@@ -23,12 +24,18 @@ COVERAGE_FILE = ".hparams_coverage.json"  # beside it: which sessions have which
 EXPERIMENT = "experiment"  # the hparam naming a session's experiment (`session_hparams`)
 
 
-def session_hparams(experiment: str, hparams: dict[str, object]) -> dict[str, object]:
-    """A session's hparams with its experiment first: the dashboard's Trial ID column shows
-    some 16 characters, too few to tell `five_layer_relu_lrdecay` from
-    `five_layer_relu_lrdecay_dropout`; a column of its own does, shown by default once the
-    log dir holds several experiments (`write_experiment`)."""
-    return {EXPERIMENT: experiment, **hparams}
+def session_hparams(experiment: str, member: Member) -> dict[str, object]:
+    """A session's hparams: its experiment, what `Member.shown` shows, then its model,
+    optimizer and schedule with their settings. The dashboard's cells show some 17 characters,
+    too few to tell `lr_0.003-seed_0 (five_layer_relu_lrdecay)` from the same run of
+    `five_layer_relu_lrdecay_dropout`; the settings in which experiments differ
+    (`model.activation`, `model.dropout_rate`, `schedule`) are columns shown by default."""
+    shown = {EXPERIMENT: experiment, **member.shown()}
+    for kind in ("model", "optimizer", "schedule"):
+        settings = {kind: getattr(member.config, f"{kind}_name")}
+        settings |= {f"{kind}.{k}": v for k, v in getattr(member.config, kind).items()}
+        shown |= {k: v for k, v in settings.items() if k not in shown}
+    return shown
 
 
 def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:

@@ -118,7 +118,7 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
     ]
     for d, m in zip(run_dirs, chunk.members, strict=True):
         if d is not None:
-            hparams = session_hparams(ctx.experiment, m.shown())
+            hparams = session_hparams(ctx.experiment, m)
             write_hparams(d, f"{os.path.basename(d)} ({ctx.experiment})", hparams)
     empty = [[] for _ in chunk.members]
     progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)

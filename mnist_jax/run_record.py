@@ -80,9 +80,7 @@ def write_experiment(logdir: str, groups: list[sweep.Group], searched: bool = Fa
     named += [
         (writer.TEST, k) for s in sorted(steps_used & set(RUN_FIGURES)) for k in RUN_FIGURES[s][0]
     ]
-    members = [
-        hparams_logs.session_hparams(m.config.name, m.shown()) for g in groups for m in g.members
-    ]
+    members = [hparams_logs.session_hparams(m.config.name, m) for g in groups for m in g.members]
     tested = [(run, tag) for run, tag in named if run == writer.TEST] if searched else []
     named = [n for n in named if n not in tested]
     hparams_logs.write_experiment(logdir, members, named, tested)

@@ -125,17 +125,19 @@ def add_hparams(
 ) -> None:
     """Lists the members' hyperparameters as columns (`coverage` has them already). TensorBoard
     shows the first `SHOWN` of them sorted by `differs` (true first), then by name: so `differs`
-    marks the columns every session has whose values differ, then, while there is room, those
-    every session has whose values do not (by name), and never a column some session lacks."""
+    marks `SHOWN` columns that every session has (never one some session lacks): those whose
+    values differ, names before settings (`schedule` before `schedule.floor`), then, while
+    there is room, those whose values do not; each part in the order first recorded (the
+    experiment, the swept keys, the rate, the seed: `hparams_logs.session_hparams`)."""
     infos = {h.name: h for h in experiment.hparam_infos}
     for name in dict.fromkeys(k for m in members for k in m):
         if name not in infos:
             field = hparam_value(next(m[name] for m in members if name in m))[0]
             infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[field])
-    complete = sorted(n for n in infos if coverage.everywhere(coverage.hparams.get(n)))
-    differing = [n for n in complete if n in coverage.differing]
+    complete = [n for n in infos if coverage.everywhere(coverage.hparams.get(n))]
+    differing = sorted((n for n in complete if n in coverage.differing), key=lambda n: "." in n)
     same = [n for n in complete if n not in coverage.differing]
-    shown = {*differing, *same[: max(0, SHOWN - len(differing))]}
+    shown = {*(differing + same)[:SHOWN]}
     for name, info in infos.items():
         info.differs = name in shown
 
