@@ -140,3 +140,24 @@ def test_the_hparams_columns_shown_tell_the_tutorials_experiments_apart(tmp_path
     seen = {tuple(json.dumps(row[h]) for h in hparams) for row in rows.values()}
     assert len(seen) == len(modules)  # each experiment's row reads differently
     assert all(h in row for h in hparams for row in rows.values())  # every row has each column
+
+
+def test_logs_that_cannot_be_written_at_the_end_never_stop_the_results_mock_data(
+    tmp_path, monkeypatch, capsys
+):
+    """The chosen member's test figures are written after training: a full log disk then says
+    so in one line (exit 1), and the JSON on another disk is still written."""
+
+    def full(*args):
+        raise writer.LogWriteError("cannot write TensorBoard logs in LOGS: No space left on device")
+
+    monkeypatch.setattr(writer, "write_chosen", full)
+    out = tmp_path / "out.json"
+    flags = ["--batch-size", "20", "--logdir", str(tmp_path / "logs"), "--json", str(out)]
+    argv = argv_with(flags, ["--steps", "2", "--samples", "2", "model.hidden=[16]", "val_split=40"])
+    argv += ["lr=loguniform(1e-4,1e-1)", "--quiet"]
+    with tfds.testing.mock_data(num_examples=120), pytest.raises(SystemExit) as stopped:
+        cli.main(five_layer_relu.CONFIG, argv)
+    assert stopped.value.code == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert json.loads(out.read_text())["search"]["test_accuracy"] is not None
