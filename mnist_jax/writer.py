@@ -1,7 +1,8 @@
 """TensorBoard logs laid out as Keras writes them: a `train` and a `test` run per member.
 
 Layout: `LOGDIR/<experiment>/<run>/{train,test}/` plus `config.json` and the member's hparams
-beside them, and `validation/` for the validation split's figures when there is one. The runs
+beside them, and `validation/` for the validation split's figures when there is one; `test` is
+made at the member's first test figures (a search evaluates only the member it chooses). The runs
 carry the same tags (`epoch_loss`, `epoch_accuracy`, ...), so TensorBoard's Time Series overlays
 each member's training and test curves on one chart; `train` also holds every batch's value
 (`batch_loss`, ..., the tutorial's curves) and the per-epoch figures of the parameters
@@ -10,8 +11,9 @@ image, drawn by `matrix_png`). Which metric goes where is declared once, in `met
 step is one event holding all its scalars, and an epoch's batch events are framed together with
 numpy (`events`): every one of 600 batches an epoch is logged for every member of a sweep.
 
-`hparams_logs` makes each member's run directory a session of TensorBoard's HParams dashboard
-with these helpers.
+`hparams_logs` writes the HParams dashboard's files (each member's session, the log dir's
+experiment record) with `reported`, `create`, `replace_whole` and `event_file` from here, so
+their failures are the same one-line `LogWriteError`.
 
 Events are written synchronously, buffered until `flush` appends them in one write: the caller
 already writes on a background thread, and tensorboardX's own writer thread dies silently on a
