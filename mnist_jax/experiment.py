@@ -206,7 +206,7 @@ def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Opti
         checks.check_batch(first, len(loaded[source].train[0]))
     run_record.start_checkpoints(opts.checkpoint_dir, opts.resume, record)
     if jax.process_index() == 0 and opts.logdir is not None:
-        run_record.write_experiment(opts.logdir, groups)
+        run_record.write_experiment(opts.logdir, groups, found.strategy is not None)
     return inputs.Placed(loaded)
 
 

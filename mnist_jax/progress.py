@@ -12,10 +12,11 @@ import numpy as np
 from jax.sharding import Mesh
 
 from mnist_jax import commands, devices, init_from, interrupt, metrics, sweep, train
+from mnist_jax.hparams_logs import session_hparams, write_hparams
 from mnist_jax.results import TEST, VAL, Epoch
 from mnist_jax.spec import TrainSpec
 from mnist_jax.sweep import Member
-from mnist_jax.writer import RunWriter, claim_run_dir, write_hparams
+from mnist_jax.writer import RunWriter, claim_run_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,8 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
     ]
     for d, m in zip(run_dirs, chunk.members, strict=True):
         if d is not None:
-            write_hparams(d, f"{os.path.basename(d)} ({ctx.experiment})", m.shown())
+            hparams = session_hparams(ctx.experiment, m)
+            write_hparams(d, f"{os.path.basename(d)} ({ctx.experiment})", hparams)
     empty = [[] for _ in chunk.members]
     progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)
     ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))

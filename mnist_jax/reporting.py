@@ -3,21 +3,23 @@ the results at the end (table, HParams status, JSON, CSV)."""
 
 import jax
 
-from mnist_jax import files, models, progress, sweep, writer
+from mnist_jax import files, hparams_logs, models, progress, sweep, writer
 from mnist_jax.results import Result, write_csv, write_json
 from mnist_jax.tables import summary_table
 
 
 def report(result: Result, json_path, csv_path, logdir, checkpoint_dir, say) -> Result:
-    """Writes the results (HParams, JSON, CSV) and prints the table and where the logs are. A
-    file that cannot be written is named; the others are still written."""
+    """Writes the results (a search's chosen member's test figures in its TensorBoard run,
+    HParams, JSON, CSV) and prints the table and where the logs are. A file that cannot be
+    written is named; the others are still written."""
+    failed = None
     if jax.process_index() == 0:
-        for r in result.runs:
-            if r.run_dir is not None:
-                writer.end_hparams(r.run_dir, completed=not r.diverged)
+        try:
+            write_tensorboard(result)
+        except writer.LogWriteError as error:  # the logs' disk, not necessarily the results'
+            failed = error
     if result.runs:
         say(summary_table(result))  # shown even if a file below cannot be written
-    failed = None
     if jax.process_index() == 0 and result.runs:
         for path, write in ((json_path, write_json), (csv_path, write_csv)):
             try:
@@ -29,6 +31,17 @@ def report(result: Result, json_path, csv_path, logdir, checkpoint_dir, say) -> 
     if failed is not None:
         raise failed
     return result
+
+
+def write_tensorboard(result: Result) -> None:
+    """A search's chosen member's test figures in its `test` run (evaluated after training),
+    then every member's HParams session ended."""
+    chosen = result.chosen
+    if chosen is not None and chosen.run_dir is not None:
+        writer.write_chosen(chosen.run_dir, chosen.history[-1], chosen.final)
+    for r in result.runs:
+        if r.run_dir is not None:
+            hparams_logs.end_hparams(r.run_dir, completed=not r.diverged)
 
 
 def describe_group(group: sweep.Group, spec, batches, input_shape, mesh, convs=()) -> str:

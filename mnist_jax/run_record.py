@@ -7,7 +7,7 @@ import os
 import jax
 from jax.experimental import multihost_utils
 
-from mnist_jax import datasets, metrics, sweep, writer
+from mnist_jax import datasets, hparams_logs, metrics, sweep, writer
 from mnist_jax.config import Config
 from mnist_jax.search import Search
 from mnist_jax.steps import RUN_FIGURES
@@ -67,9 +67,10 @@ def start_checkpoints(checkpoint_dir: str | None, resume: bool, record: dict) ->
         checkpoint_module().start_run(checkpoint_dir, record)
 
 
-def write_experiment(logdir: str, groups: list[sweep.Group]) -> None:
+def write_experiment(logdir: str, groups: list[sweep.Group], searched: bool = False) -> None:
     """The HParams experiment record: every member's keys; the metrics of the test set, the
-    validation split (when a member has one) and training, as `(run, tag)`."""
+    validation split (when a member has one) and training, as `(run, tag)`. A search
+    (`searched`) evaluates its chosen member alone on the test set."""
     names = dict.fromkeys(n for g in groups for n in metrics.active(g.members[0].config.metrics))
     runs = [writer.TEST]
     runs += [writer.VALIDATION] if any(g.members[0].config.val_split for g in groups) else []
@@ -79,4 +80,7 @@ def write_experiment(logdir: str, groups: list[sweep.Group]) -> None:
     named += [
         (writer.TEST, k) for s in sorted(steps_used & set(RUN_FIGURES)) for k in RUN_FIGURES[s][0]
     ]
-    writer.write_experiment(logdir, [m.shown() for g in groups for m in g.members], named)
+    members = [hparams_logs.session_hparams(m.config.name, m) for g in groups for m in g.members]
+    tested = [(run, tag) for run, tag in named if run == writer.TEST] if searched else []
+    named = [n for n in named if n not in tested]
+    hparams_logs.write_experiment(logdir, members, named, tested)

@@ -83,7 +83,8 @@ def experiment_of(summary: Summary) -> api_pb2.Experiment | None:
 @dataclasses.dataclass
 class Coverage:
     """How many members a log dir's commands recorded, how many of them have each hparam and
-    each metric (`"run/tag"`), and which hparams' values differ. The dashboard shows the first
+    each metric (`"run/tag"`), and which hparams' values differ, within a command or between
+    commands (`first`: each hparam's first value seen, as JSON). The dashboard shows the first
     `SHOWN` hparams and metrics, and its parallel-coordinates view leaves out every session
     lacking one of the shown columns: so the columns shown by default are ones every session
     has (`add_hparams`, `add_metrics`)."""
@@ -92,16 +93,28 @@ class Coverage:
     hparams: dict[str, int] = dataclasses.field(default_factory=dict)
     metrics: dict[str, int] = dataclasses.field(default_factory=dict)
     differing: list[str] = dataclasses.field(default_factory=list)
+    first: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def add(self, members: list[dict[str, object]], named: list[tuple[str, str]]) -> None:
+    def add(
+        self,
+        members: list[dict[str, object]],
+        named: list[tuple[str, str]],
+        once: list[tuple[str, str]] = (),
+    ) -> None:
+        """`named`: the metrics every member gets; `once`: those only one of them gets (a
+        search's test figures, of its chosen member alone)."""
         self.members += len(members)
         for name in dict.fromkeys(k for m in members for k in m):
             values = [hparam_value(m[name]) for m in members if name in m]
             self.hparams[name] = self.hparams.get(name, 0) + len(values)
-            if len({json.dumps(v, sort_keys=True) for _, v in values}) > 1:
+            texts = {json.dumps(v, sort_keys=True) for _, v in values}
+            self.first.setdefault(name, min(texts))
+            if texts != {self.first[name]}:
                 self.differing = sorted({*self.differing, name})
-        for run, tag in dict.fromkeys(named):
-            self.metrics[f"{run}/{tag}"] = self.metrics.get(f"{run}/{tag}", 0) + len(members)
+        counts = [(named, len(members)), (once, min(1, len(members)))]
+        for metrics, count in counts:
+            for run, tag in dict.fromkeys(metrics):
+                self.metrics[f"{run}/{tag}"] = self.metrics.get(f"{run}/{tag}", 0) + count
 
     def everywhere(self, count: int | None) -> bool:
         return count == self.members
@@ -112,17 +125,19 @@ def add_hparams(
 ) -> None:
     """Lists the members' hyperparameters as columns (`coverage` has them already). TensorBoard
     shows the first `SHOWN` of them sorted by `differs` (true first), then by name: so `differs`
-    marks the columns every session has whose values differ, then, while there is room, those
-    every session has whose values do not (by name), and never a column some session lacks."""
+    marks `SHOWN` columns that every session has (never one some session lacks): those whose
+    values differ, names before settings (`schedule` before `schedule.floor`), then, while
+    there is room, those whose values do not; each part in the order first recorded (the
+    experiment, the swept keys, the rate, the seed: `hparams_logs.session_hparams`)."""
     infos = {h.name: h for h in experiment.hparam_infos}
     for name in dict.fromkeys(k for m in members for k in m):
         if name not in infos:
             field = hparam_value(next(m[name] for m in members if name in m))[0]
             infos[name] = experiment.hparam_infos.add(name=name, type=_TYPES[field])
-    complete = sorted(n for n in infos if coverage.everywhere(coverage.hparams.get(n)))
-    differing = [n for n in complete if n in coverage.differing]
+    complete = [n for n in infos if coverage.everywhere(coverage.hparams.get(n))]
+    differing = sorted((n for n in complete if n in coverage.differing), key=lambda n: "." in n)
     same = [n for n in complete if n not in coverage.differing]
-    shown = {*differing, *same[: max(0, SHOWN - len(differing))]}
+    shown = {*(differing + same)[:SHOWN]}
     for name, info in infos.items():
         info.differs = name in shown
 

@@ -1,7 +1,8 @@
 """TensorBoard logs laid out as Keras writes them: a `train` and a `test` run per member.
 
 Layout: `LOGDIR/<experiment>/<run>/{train,test}/` plus `config.json` and the member's hparams
-beside them, and `validation/` for the validation split's figures when there is one. The runs
+beside them, and `validation/` for the validation split's figures when there is one; `test` is
+made at the member's first test figures (a search evaluates only the member it chooses). The runs
 carry the same tags (`epoch_loss`, `epoch_accuracy`, ...), so TensorBoard's Time Series overlays
 each member's training and test curves on one chart; `train` also holds every batch's value
 (`batch_loss`, ..., the tutorial's curves) and the per-epoch figures of the parameters
@@ -10,9 +11,9 @@ image, drawn by `matrix_png`). Which metric goes where is declared once, in `met
 step is one event holding all its scalars, and an epoch's batch events are framed together with
 numpy (`events`): every one of 600 batches an epoch is logged for every member of a sweep.
 
-`write_hparams` makes each member's run directory a session of TensorBoard's HParams dashboard;
-`write_experiment` keeps one experiment record at the log dir's root listing the test metrics
-first, so the dashboard shows (ticks) them before the training ones.
+`hparams_logs` writes the HParams dashboard's files (each member's session, the log dir's
+experiment record) with `reported`, `create`, `replace_whole` and `event_file` from here, so
+their failures are the same one-line `LogWriteError`.
 
 Events are written synchronously, buffered until `flush` appends them in one write: the caller
 already writes on a background thread, and tensorboardX's own writer thread dies silently on a
@@ -21,27 +22,21 @@ Appends are not synced one by one; `sync_written` syncs them all before a checkp
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
-from tensorboard.plugins.hparams import api_pb2
 from tensorboardX.proto.event_pb2 import Event, SessionLog
 from tensorboardX.proto.summary_pb2 import Summary
 
-from mnist_jax import events, matrix_png, metrics, tb_hparams
+from mnist_jax import events, matrix_png, metrics
 
 TRAIN, TEST, VALIDATION = "train", "test", "validation"  # a member's runs
-# "tfevents" in the name is what makes TensorBoard read a file; the fixed name keeps it one file.
-EXPERIMENT_FILE = "events.out.tfevents.hparams_experiment"
-COVERAGE_FILE = ".hparams_coverage.json"  # beside it: which sessions have which columns
 
 
 class LogWriteError(OSError):
@@ -49,7 +44,7 @@ class LogWriteError(OSError):
 
 
 @contextlib.contextmanager
-def _reported(directory: str) -> Iterator[None]:
+def reported(directory: str) -> Iterator[None]:
     """Turns an OS error into a `LogWriteError` naming the directory, so a user knows which disk."""
     try:
         yield
@@ -91,7 +86,7 @@ def sync_written() -> None:
         paths = sorted(_UNSYNCED)
         _UNSYNCED.clear()
     for path in paths:
-        with _reported(os.path.dirname(path)):
+        with reported(os.path.dirname(path)):
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
@@ -102,7 +97,7 @@ def sync_written() -> None:
                 os.close(fd)
 
 
-def _replace(path: str, data: bytes) -> None:
+def replace_whole(path: str, data: bytes) -> None:
     """Writes a whole file atomically: readers see the old file or the new one, never a part.
     Synced with the event files, by `sync_written`."""
     # No "tfevents" in the name, so TensorBoard never reads a half-written temporary file.
@@ -119,6 +114,17 @@ def _replace(path: str, data: bytes) -> None:
     with _UNSYNCED_LOCK:
         _UNSYNCED.discard(tmp)
         _UNSYNCED.add(path)
+
+
+def create(path: str, data: bytes) -> None:
+    """A new file holding `data` (an error if `path` exists), synced by `sync_written`."""
+    _append(path, data, create=True)
+
+
+def event_file(*summaries: Summary) -> bytes:
+    """A whole event file: the version record, then one event for each summary."""
+    now = time.time()
+    return _file_version() + b"".join(_record(Event(wall_time=now, summary=s)) for s in summaries)
 
 
 def _record(event: Event) -> bytes:
@@ -150,8 +156,9 @@ class _EventFile:
         name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}{suffix}"
         self.path = os.path.join(directory, name)
         self._pending: list[bytes] = []
-        with _reported(directory):
-            os.makedirs(directory, exist_ok=True)
+        with reported(directory):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory)  # in a run directory that exists: never one made anew
             _append(self.path, _file_version(), create=True)
 
     def add(self, event: Event) -> None:
@@ -172,7 +179,7 @@ class _EventFile:
         if not data:
             return
         try:
-            with _reported(self.directory):
+            with reported(self.directory):
                 _append(self.path, data)
         except LogWriteError as error:
             self.error = error
@@ -200,16 +207,24 @@ class RunWriter:
         logs and the checkpoint) shows twice at that epoch.
         """
         self.run_dir = run_dir
-        with _reported(run_dir):
+        with reported(run_dir):
             os.makedirs(run_dir, exist_ok=True)
-            _replace(os.path.join(run_dir, "config.json"), json.dumps(config, indent=1).encode())
+            replace_whole(
+                os.path.join(run_dir, "config.json"), json.dumps(config, indent=1).encode()
+            )
         # tensorboardX names a file by the second and host only: a resumed run opened within the
         # same second would take the first's name. TensorBoard reads a run's files in name
         # order, so the suffix keeps them in time order.
         self.suffix = f".{time.time_ns()}.{os.getpid()}"
         self.resume_at = resume_at
         self.runs: dict[str, _EventFile] = {}
-        self.train, self.test = self._run(TRAIN), self._run(TEST)
+        self.train = self._run(TRAIN)
+
+    @property
+    def test(self) -> "_EventFile":
+        """Made at its first figures: a search's members, never evaluated on the test set, have
+        no `test` run, the chosen one gets its own (`write_chosen`)."""
+        return self._run(TEST)
 
     def _run(self, name: str) -> "_EventFile":
         """The event file of run `name` (`train`, `test`, `validation`), created at first use."""
@@ -242,18 +257,7 @@ class RunWriter:
     def write_final(self, epoch: int, final: dict[str, np.ndarray]) -> None:
         """The `END` metrics in `test` at step `epoch`: scalars, vectors as `<name>/<i>`,
         matrices as an image."""
-        scalars, images = {}, []
-        for name, value in final.items():
-            if value.ndim == 2:
-                images.append(_matrix_image(name, value))
-            else:
-                scalars |= {
-                    f"{name}/{i}" if value.ndim else name: float(v)
-                    for i, v in enumerate(np.atleast_1d(value))
-                }
-        summary = _summary(scalars)
-        summary.value.extend(images)
-        self.test.add(Event(wall_time=time.time(), step=epoch, summary=summary))
+        self.test.add(_final_event(epoch, final))
 
     def flush(self) -> None:
         """The epoch's logs in their files: called before its checkpoint, so logs never lag one
@@ -272,6 +276,35 @@ class RunWriter:
                 errors.append(error)
         if errors:
             raise errors[0]
+
+
+def write_chosen(run_dir: str, epoch, final: dict[str, np.ndarray]) -> None:
+    """A search's chosen member's test figures, evaluated after its training ended, in its
+    `test` run: its last epoch's `test_` values at that epoch and its `END` metrics, so
+    TensorBoard's Time Series and its HParams session show what the JSON and table do."""
+    run = _EventFile(os.path.join(run_dir, TEST), f".{time.time_ns()}.{os.getpid()}")
+    scalars = epoch_tags(epoch.values).get(TEST, {})
+    run.add(Event(wall_time=time.time(), step=epoch.epoch, summary=_summary(scalars)))
+    if final:
+        run.add(_final_event(epoch.epoch, final))
+    run.close()
+
+
+def _final_event(epoch: int, final: dict[str, np.ndarray]) -> Event:
+    """The `END` metrics at step `epoch`: scalars, vectors as `<name>/<i>`, matrices as an
+    image."""
+    scalars, images = {}, []
+    for name, value in final.items():
+        if value.ndim == 2:
+            images.append(_matrix_image(name, value))
+        else:
+            scalars |= {
+                f"{name}/{i}" if value.ndim else name: float(v)
+                for i, v in enumerate(np.atleast_1d(value))
+            }
+    summary = _summary(scalars)
+    summary.value.extend(images)
+    return Event(wall_time=time.time(), step=epoch, summary=summary)
 
 
 def epoch_tags(values: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -301,7 +334,7 @@ def claim_run_dir(path: str, overwrite: bool = False) -> str:
     earlier logs. `os.mkdir` fails on an existing directory, so runs started at the same moment,
     in threads or processes, each get their own. With `overwrite`, an existing `path` is emptied.
     """
-    with _reported(os.path.dirname(path) or "."):
+    with reported(os.path.dirname(path) or "."):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         if overwrite:
             shutil.rmtree(path, ignore_errors=True)
@@ -313,74 +346,3 @@ def claim_run_dir(path: str, overwrite: bool = False) -> str:
                 return candidate
             except FileExistsError:
                 n += 1
-
-
-def write_hparams(run_dir: str, trial: str, hparams: dict[str, object]) -> None:
-    """Makes the member's run directory a session of TensorBoard's HParams dashboard, named
-    `trial` (its run and experiment, `lr_0.001-seed_0 (five_layer_relu)`: the dashboard cuts
-    long names short, so the part that differs comes first); its metrics are the last points
-    of its `train` and `test` runs, which the experiment record (`write_experiment`) lists."""
-    now = time.time()
-    event = Event(wall_time=now, summary=tb_hparams.session_start(trial, hparams, now))
-    with _reported(run_dir):
-        _append(_session_file(run_dir, "start"), _file_version() + _record(event), create=True)
-
-
-def end_hparams(run_dir: str, completed: bool) -> None:
-    """The session's end: success, or failure (diverged)."""
-    now = time.time()
-    event = Event(wall_time=now, summary=tb_hparams.session_end(completed, now))
-    with _reported(run_dir):
-        _append(_session_file(run_dir, "end"), _file_version() + _record(event), create=True)
-
-
-def _session_file(run_dir: str, what: str) -> str:
-    name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{time.time_ns()}"
-    return os.path.join(run_dir, f"{name}.{tb_hparams.PLUGIN}_{what}")
-
-
-def write_experiment(
-    logdir: str, members: list[dict[str, object]], named: list[tuple[str, str]]
-) -> None:
-    """Adds the members' hparams and the metrics `named` (run, tag) to the experiment record at
-    the log dir's root. TensorBoard uses one such record for the whole log dir, so each command
-    adds to it (under a lock, the file replaced whole) rather than writing its own; beside it,
-    which columns how many sessions have (`tb_hparams.Coverage`), so that the columns the
-    dashboard shows by default are ones every session has."""
-    path = os.path.join(logdir, EXPERIMENT_FILE)
-    with _reported(logdir):
-        os.makedirs(logdir, exist_ok=True)
-        with open(os.path.join(logdir, ".hparams_experiment.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            experiment, coverage = _read_experiment(path), _read_coverage(logdir)
-            coverage.add(members, named)
-            tb_hparams.add_hparams(experiment, members, coverage)
-            tb_hparams.add_metrics(experiment, named, coverage)
-            summary = tb_hparams.experiment_summary(experiment)
-            _replace(os.path.join(logdir, COVERAGE_FILE), json.dumps(vars(coverage)).encode())
-            _replace(path, _file_version() + _record(Event(wall_time=time.time(), summary=summary)))
-
-
-def _read_coverage(logdir: str) -> tb_hparams.Coverage:
-    """What `write_experiment` recorded of the log dir's sessions; nothing for a log dir an
-    older version wrote, or a record that cannot be read (it only orders columns)."""
-    try:
-        with open(os.path.join(logdir, COVERAGE_FILE)) as f:
-            return tb_hparams.Coverage(**json.load(f))
-    except (OSError, ValueError, TypeError):
-        return tb_hparams.Coverage()
-
-
-def _read_experiment(path: str) -> api_pb2.Experiment:
-    """The experiment record in `path` (written by `write_experiment`), or an empty one."""
-    if not os.path.exists(path):
-        return api_pb2.Experiment()
-    with open(path, "rb") as f:
-        data = f.read()
-    offset, experiment = 0, api_pb2.Experiment()
-    while offset + 12 <= len(data):  # TFRecord frames: length, its crc, data, its crc
-        (length,) = struct.unpack("<Q", data[offset : offset + 8])
-        event = Event.FromString(data[offset + 12 : offset + 12 + length])
-        offset += 16 + length
-        experiment = tb_hparams.experiment_of(event.summary) or experiment
-    return experiment

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from trained_runs import mock_run, mock_test_set
 
 import mnist_jax
-from mnist_jax import evaluate, metrics, writer
+from mnist_jax import evaluate, hparams_logs, metrics
 from mnist_jax.config import Config
 
 # Six examples, three classes; two members' logits.
@@ -80,7 +80,7 @@ def test_every_run_reports_test_nll_and_ece_mock_data(tmp_path):
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert [float(r["test_nll"]) for r in rows] == [r["test_nll"] for r in runs]
     assert [float(r["test_ece"]) for r in rows] == [r["test_ece"] for r in runs]
-    experiment = writer._read_experiment(str(tmp_path / "logs" / writer.EXPERIMENT_FILE))
+    experiment = hparams_logs.read_experiment(str(tmp_path / "logs" / hparams_logs.EXPERIMENT_FILE))
     shown = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
     assert {("test", "epoch_nll"), ("test", "epoch_ece")} <= shown  # HParams' columns
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu, softmax
-from mnist_jax import cli, metrics, overrides, sweep, writer
+from mnist_jax import cli, hparams_logs, metrics, overrides, sweep
 from tests.mock_run import train_then_evaluate
 from tests.test_experiments import scalars
 
@@ -55,7 +55,7 @@ def test_a_metric_declared_once_reaches_all_five_outputs_mock_data(logit_norm, t
     (row,) = csv.DictReader((tmp_path / "out.csv").open())
     assert float(row["train_logit_norm"]) == epoch["logit_norm"]
     assert float(row["test_logit_norm"]) == epoch["test_logit_norm"]
-    experiment = writer._read_experiment(str(tmp_path / "logs" / writer.EXPERIMENT_FILE))
+    experiment = hparams_logs.read_experiment(str(tmp_path / "logs" / hparams_logs.EXPERIMENT_FILE))
     shown = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
     assert ("test", "epoch_logit_norm") in shown and ("train", "epoch_logit_norm") in shown
     assert [g for g, _ in shown] == sorted((g for g, _ in shown), key=lambda g: g != "test")

@@ -17,7 +17,7 @@ from jax.sharding import Mesh
 from mock_run import ROOT
 
 from experiments import five_layer_relu
-from mnist_jax import augment, cli, metrics, progress, sweep, train, writer
+from mnist_jax import augment, cli, hparams_logs, metrics, progress, sweep, train
 from mnist_jax.config import Config
 from mnist_jax.spec import train_spec
 from mnist_jax.steps import dp_sgd
@@ -93,7 +93,7 @@ def test_dp_sgd_reports_the_privacy_spent_by_the_accountant_mock_data(tmp_path):
     assert run["dp_epsilon"] == dp_sgd.privacy(1.1, 20, 120, 6, 1e-5) > 0
     assert run["dp_delta"] == 1e-5
     assert "dp_epsilon" in (tmp_path / "out.csv").read_text().splitlines()[0]
-    experiment = writer._read_experiment(str(tmp_path / "logs" / writer.EXPERIMENT_FILE))
+    experiment = hparams_logs.read_experiment(str(tmp_path / "logs" / hparams_logs.EXPERIMENT_FILE))
     assert ("test", "dp_epsilon") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
     test_events = scalars(tmp_path / "logs" / "five_layer_relu" / "lr_0.001-seed_0" / "test")
     assert test_events["dp_epsilon"] == [(1, np.float32(run["dp_epsilon"]))]

@@ -22,7 +22,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import backend_context
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from mnist_jax import writer
+from mnist_jax import hparams_logs, writer
 from mnist_jax.results import Epoch
 from mnist_jax.writer import LogWriteError, RunWriter, claim_run_dir
 
@@ -188,7 +188,7 @@ def test_a_deleted_run_directory_raises_instead_of_writing_nowhere(tmp_path):
 
 
 def test_no_permission_raises_at_open_and_at_flush(tmp_path, monkeypatch):
-    run = RunWriter(str(tmp_path / "run"), {})
+    run, second = RunWriter(str(tmp_path / "run"), {}), RunWriter(str(tmp_path / "run2"), {})
     real_open = os.open
 
     def read_only(path, flags, *mode):
@@ -197,9 +197,13 @@ def test_no_permission_raises_at_open_and_at_flush(tmp_path, monkeypatch):
         return real_open(path, flags, *mode)
 
     monkeypatch.setattr(os, "open", read_only)
-    run.write_epoch(record(1))
+    run.write_batches(1, BATCHES)
     with pytest.raises(LogWriteError, match="Permission denied"):
         run.flush()
+    with pytest.raises(LogWriteError, match=r"logs in .*run.train: Permission denied"):
+        run.write_epoch(record(1))  # the failed file refuses at once
+    with pytest.raises(LogWriteError, match=r"logs in .*run2.test: Permission denied"):
+        second.write_epoch(record(1))  # the test run's file, made at its first figures
     with pytest.raises(LogWriteError, match=f"logs in {tmp_path / 'other'}: Permission denied"):
         RunWriter(str(tmp_path / "other"), {})
 
@@ -218,7 +222,7 @@ def test_config_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(LogWriteError, match=f"logs in {tmp_path}: No space left on device"):
         RunWriter(str(tmp_path), {"lr": 0.25})
     assert json.loads((tmp_path / "config.json").read_text()) == {"lr": 0.5}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "test", "train"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "train"]  # no tmp left
 
 
 def test_a_full_disk_on_the_log_thread_surfaces_in_the_caller(tmp_path, monkeypatch):
@@ -229,7 +233,8 @@ def test_a_full_disk_on_the_log_thread_surfaces_in_the_caller(tmp_path, monkeypa
     with ThreadPoolExecutor(max_workers=1) as log_thread:
         written = [log_thread.submit(one_epoch, run, e, 3 * e - 2) for run in runs for e in (1, 2)]
         written += [log_thread.submit(run.close) for run in runs]
-    with pytest.raises(LogWriteError, match="run0.train: No space left on device"):
+    # the test run's file, made at the first epoch's figures, is the first write
+    with pytest.raises(LogWriteError, match="run0.test: No space left on device"):
         for future in written:
             future.result(timeout=5)
     assert time.perf_counter() - start < 5
@@ -288,8 +293,8 @@ def test_hparams_read_back_with_tensorboards_reader(tmp_path):
     run_dir = tmp_path / "softmax" / "lr_0.5-seed_0"
     RunWriter(str(run_dir), {}).close()
     values = {"learning_rate": 0.5, "seed": 0, "loss": "binary", "raw": True, "hidden": [512, 512]}
-    writer.write_hparams(str(run_dir), "lr_0.5-seed_0 (softmax)", values)
-    writer.end_hparams(str(run_dir), completed=True)
+    hparams_logs.write_hparams(str(run_dir), "lr_0.5-seed_0 (softmax)", values)
+    hparams_logs.end_hparams(str(run_dir), completed=True)
     events = accumulator(run_dir)
     content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
     start = hparams_metadata.parse_session_start_info_plugin_data(
@@ -315,12 +320,12 @@ def test_hparams_dashboard_lists_one_session_per_member_test_metrics_first(tmp_p
         run = RunWriter(str(tmp_path / "softmax" / f"lr_{values['lr']}"), {})
         one_epoch(run)
         run.close()
-        writer.write_hparams(run.run_dir, f"lr_{values['lr']} (softmax)", values)
+        hparams_logs.write_hparams(run.run_dir, f"lr_{values['lr']} (softmax)", values)
     named = [("train", "epoch_loss"), ("test", "epoch_loss"), ("test", "epoch_accuracy")]
-    writer.write_experiment(str(tmp_path), members, named)
+    hparams_logs.write_experiment(str(tmp_path), members, named)
     # A second command in the same log dir adds its keys and metrics, the test ones first.
     more = [("train", "epoch_grad"), ("validation", "epoch_loss"), ("test", "epoch_x")]
-    writer.write_experiment(
+    hparams_logs.write_experiment(
         str(tmp_path), [{"lr": 0.5, "seed": 0, "model.dropout_rate": 0.5}], more
     )
     tb = backend_context.Context(base_plugin.TBContext(data_provider=data_provider(tmp_path)))
@@ -354,9 +359,9 @@ def test_the_columns_shown_by_default_are_ones_every_session_has(tmp_path):
         [{**common, "lr": lr} for lr in (0.5, 0.25)],
         [{**common, "model.dropout_rate": rate} for rate in (0.1, 0.2)],
     ]
-    writer.write_experiment(str(tmp_path), sweeps[0], test + train)
-    writer.write_experiment(str(tmp_path), sweeps[1], test + validation + train)
-    experiment = writer._read_experiment(str(tmp_path / writer.EXPERIMENT_FILE))
+    hparams_logs.write_experiment(str(tmp_path), sweeps[0], test + train)
+    hparams_logs.write_experiment(str(tmp_path), sweeps[1], test + validation + train)
+    experiment = hparams_logs.read_experiment(str(tmp_path / hparams_logs.EXPERIMENT_FILE))
     # As TensorBoard's backend orders them and its dashboard ticks them:
     shown = sorted(experiment.hparam_infos, key=lambda h: (not h.differs, h.name))[:5]
     assert all(h.name in member for h in shown for sweep in sweeps for member in sweep)
