@@ -241,18 +241,29 @@ class Choice:
 
 _lock = threading.Lock()
 _chosen: dict[str, Choice] = {}  # this process's choices, by host and layer key
-_shapes_only = threading.local()
+_tracing = threading.local()  # what the trace under way asks of `auto` (these contexts nest)
 
 
-@contextlib.contextmanager
 def shapes_only():
     """While tracing only for shapes (initialisation, summaries), `auto` measures nothing: every
     implementation gives the same shapes and parameters."""
-    _shapes_only.active = True
+    return _tracing_with("shapes_only", True)
+
+
+def lone_as(members: int):
+    """While tracing one member's program after its sweep's (a search's choice on the test set),
+    `auto` takes the sweep's choice (`members` mapped over): nothing is measured at the end."""
+    return _tracing_with("lone_as", members)
+
+
+@contextlib.contextmanager
+def _tracing_with(name: str, value):
+    before = getattr(_tracing, name, None)
+    setattr(_tracing, name, value)
     try:
         yield
     finally:
-        _shapes_only.active = False
+        setattr(_tracing, name, before)
 
 
 def host() -> str:
@@ -276,8 +287,10 @@ def cpu_model() -> str:
 
 def choose(layer: Layer, requested: str) -> str:
     """The implementation for `layer`: `requested` unless it is `auto` (see `choice_for`)."""
-    if requested == AUTO and getattr(_shapes_only, "active", False):
+    if requested == AUTO and getattr(_tracing, "shapes_only", None):
         return "xla"
+    if layer.members == 1 and (members := getattr(_tracing, "lone_as", None)):
+        layer = dataclasses.replace(layer, members=members)
     return choice_for(layer, requested).impl
 
 
