@@ -308,9 +308,7 @@ def choice_for(layer: Layer, requested: str) -> Choice:
             if _complete(recorded, layer):
                 found = Choice(layer.key(), recorded["impl"], "recorded", recorded.get("ms", {}))
             else:
-                # A fresh thread: this one may be tracing a program, the timing runs its own.
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    found = pool.submit(_measure, layer).result()
+                found = _measure(layer)
                 _record(key, found)
             _chosen[key] = _agreed(found)
         return _chosen[key]
@@ -362,7 +360,7 @@ def _agreed(found: Choice) -> Choice:
 def _measure(layer: Layer) -> Choice:
     """The fastest of the layer's candidates on this host (`conv_timing`); `xla_canonical` is
     left out of a forward pass alone, which is `xla`'s."""
-    ms = conv_timing.milliseconds(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
+    ms = conv_timing.in_thread(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
     rounded = {name: round(value, 3) for name, value in ms.items()}
     # Chosen by the figures recorded, so that the record explains the choice (ties: the first).
     return Choice(layer.key(), min(rounded, key=rounded.get), "measured", rounded)

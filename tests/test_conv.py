@@ -6,6 +6,10 @@ No speed is asserted: which implementation is fastest is what `auto` measures on
 import dataclasses
 import functools
 import json
+import os
+import signal
+import threading
+import time
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +18,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import gorner_cnn
-from mnist_jax import cli, conv, devices, experiment, models
+from mnist_jax import cli, conv, conv_timing, devices, experiment, interrupt, models
 from mnist_jax.results import ConvChoice
 
 # (H, W, C, F, size, stride): the lab's three layers, and odd sizes and strides.
@@ -267,3 +271,16 @@ def test_shapes_only_holds_when_entered_again_inside_it(choices_file):
             pass
         assert conv.choose(SMALL_LAYER, conv.AUTO) == "xla"
     assert not choices_file.exists() and not conv.chosen()
+
+
+def test_a_stop_signal_during_a_measurement_waits_for_one_call_not_all_faked_calls(monkeypatch):
+    # Each compiled call faked as 0.5 s: the whole measurement (3 candidates, a warm call and
+    # 3 rounds each) would take 6 s; a SIGTERM at 0.6 s waits only for the call in flight.
+    monkeypatch.setattr(conv_timing, "_timed_program", lambda *_: lambda x, k: time.sleep(0.5) or x)
+    layer = dataclasses.replace(SMALL_LAYER, train=False)
+    stop = interrupt.StopOnSignal()
+    with stop, stop.at_once("set-up"), pytest.raises(interrupt.Interrupted):
+        threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        start = time.perf_counter()
+        conv_timing.in_thread(layer, {n: conv.IMPLEMENTATIONS[n] for n in conv.candidates(layer)})
+    assert time.perf_counter() - start < 2.5
