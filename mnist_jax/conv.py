@@ -23,7 +23,9 @@ kernel gradients; the forward alone for evaluation), and the choice is written t
 runs pay nothing. Delete that file to measure again. With the cache off, each process measures.
 A sweep's layer, mapped over its members (`devices.members_mapped`), is its own layer: timed
 mapped over that many members and recorded apart, since the fastest lone layer can be the
-slowest mapped one (`xla_canonical`'s convolutions become grouped ones).
+slowest mapped one (`xla_canonical`'s convolutions become grouped ones). A search's chosen
+member, evaluated alone at the end, takes its sweep's choices (`lone_as`): nothing is measured
+then.
 """
 
 import contextlib
