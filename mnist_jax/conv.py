@@ -23,7 +23,9 @@ kernel gradients; the forward alone for evaluation), and the choice is written t
 runs pay nothing. Delete that file to measure again. With the cache off, each process measures.
 A sweep's layer, mapped over its members (`devices.members_mapped`), is its own layer: timed
 mapped over that many members and recorded apart, since the fastest lone layer can be the
-slowest mapped one (`xla_canonical`'s convolutions become grouped ones).
+slowest mapped one (`xla_canonical`'s convolutions become grouped ones). A search's chosen
+member, evaluated alone at the end, takes its sweep's choices (`lone_as`): nothing is measured
+then.
 """
 
 import contextlib
@@ -241,18 +243,29 @@ class Choice:
 
 _lock = threading.Lock()
 _chosen: dict[str, Choice] = {}  # this process's choices, by host and layer key
-_shapes_only = threading.local()
+_tracing = threading.local()  # what the trace under way asks of `auto` (these contexts nest)
 
 
-@contextlib.contextmanager
 def shapes_only():
     """While tracing only for shapes (initialisation, summaries), `auto` measures nothing: every
     implementation gives the same shapes and parameters."""
-    _shapes_only.active = True
+    return _tracing_with("shapes_only", True)
+
+
+def lone_as(members: int):
+    """While tracing one member's program after its sweep's (a search's choice on the test set),
+    `auto` takes the sweep's choice (`members` mapped over): nothing is measured at the end."""
+    return _tracing_with("lone_as", members)
+
+
+@contextlib.contextmanager
+def _tracing_with(name: str, value):
+    before = getattr(_tracing, name, None)
+    setattr(_tracing, name, value)
     try:
         yield
     finally:
-        _shapes_only.active = False
+        setattr(_tracing, name, before)
 
 
 def host() -> str:
@@ -276,8 +289,10 @@ def cpu_model() -> str:
 
 def choose(layer: Layer, requested: str) -> str:
     """The implementation for `layer`: `requested` unless it is `auto` (see `choice_for`)."""
-    if requested == AUTO and getattr(_shapes_only, "active", False):
+    if requested == AUTO and getattr(_tracing, "shapes_only", None):
         return "xla"
+    if layer.members == 1 and (members := getattr(_tracing, "lone_as", None)):
+        layer = dataclasses.replace(layer, members=members)
     return choice_for(layer, requested).impl
 
 
@@ -295,9 +310,7 @@ def choice_for(layer: Layer, requested: str) -> Choice:
             if _complete(recorded, layer):
                 found = Choice(layer.key(), recorded["impl"], "recorded", recorded.get("ms", {}))
             else:
-                # A fresh thread: this one may be tracing a program, the timing runs its own.
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    found = pool.submit(_measure, layer).result()
+                found = _measure(layer)
                 _record(key, found)
             _chosen[key] = _agreed(found)
         return _chosen[key]
@@ -349,7 +362,7 @@ def _agreed(found: Choice) -> Choice:
 def _measure(layer: Layer) -> Choice:
     """The fastest of the layer's candidates on this host (`conv_timing`); `xla_canonical` is
     left out of a forward pass alone, which is `xla`'s."""
-    ms = conv_timing.milliseconds(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
+    ms = conv_timing.in_thread(layer, {n: IMPLEMENTATIONS[n] for n in candidates(layer)})
     rounded = {name: round(value, 3) for name, value in ms.items()}
     # Chosen by the figures recorded, so that the record explains the choice (ties: the first).
     return Choice(layer.key(), min(rounded, key=rounded.get), "measured", rounded)

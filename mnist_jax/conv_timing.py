@@ -3,8 +3,10 @@
 the median kept."""
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -16,11 +18,31 @@ ROUNDS = 3  # timed calls of each candidate, interleaved; the median is kept
 FORWARD_EXAMPLES = 1000  # the most examples a forward pass alone is timed on
 
 
-def milliseconds(layer, implementations: dict[str, Callable]) -> dict[str, float]:
+class Abandoned(Exception):
+    """A measurement given up between two of its calls: the thread waiting for it stopped."""
+
+
+def in_thread(layer, implementations: dict[str, Callable]) -> dict[str, float]:
+    """`milliseconds` in a fresh thread (the caller may be tracing a program; the timing runs
+    its own), given up at its next call when the caller is interrupted (a stop signal raising
+    there): the signal waits for one compiled call, not for the whole measurement."""
+    given_up = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(milliseconds, layer, implementations, given_up)
+        try:
+            return measured.result()
+        except BaseException:
+            given_up.set()
+            raise
+
+
+def milliseconds(
+    layer, implementations: dict[str, Callable], given_up: threading.Event | None = None
+) -> dict[str, float]:
     """Each implementation's milliseconds per step of `layer` (a `conv.Layer`): `TIMED_STEPS`
     steps in a compiled loop, `ROUNDS` times interleaved, the median. The forward pass alone
     (evaluation, where the whole test set is one batch) is timed on at most `FORWARD_EXAMPLES`
-    examples."""
+    examples. Raises `Abandoned` before any call once `given_up` is set."""
     dtype = jnp.bfloat16 if layer.dtype == "bfloat16" else jnp.float32
     keys = jax.random.split(jax.random.key(0), 2)
     batch, *example = layer.input_shape
@@ -28,13 +50,19 @@ def milliseconds(layer, implementations: dict[str, Callable]) -> dict[str, float
     x = jax.random.uniform(keys[0], (*_members(layer, layer.input_grad), batch, *example), dtype)
     kernel = jax.random.normal(keys[1], (*_members(layer), *layer.kernel_shape), dtype) * 0.1
     programs = {name: _timed_program(impl, layer) for name, impl in implementations.items()}
+
+    def call(program):
+        if given_up is not None and given_up.is_set():
+            raise Abandoned
+        jax.block_until_ready(program(x, kernel))
+
     for program in programs.values():
-        jax.block_until_ready(program(x, kernel))  # compile and warm
+        call(program)  # compile and warm
     seconds: dict[str, list[float]] = {name: [] for name in programs}
     for _ in range(ROUNDS):
         for name, program in programs.items():
             start = time.perf_counter()
-            jax.block_until_ready(program(x, kernel))
+            call(program)
             seconds[name].append(time.perf_counter() - start)
     return {n: 1000 * statistics.median(s) / TIMED_STEPS for n, s in seconds.items()}
 

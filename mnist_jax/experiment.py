@@ -321,7 +321,8 @@ def choose(result: Result, placed: inputs.Placed, opts: Options, found: Search) 
         config = dataclasses.replace(config, epochs=longest)
     else:
         config = dataclasses.replace(config, steps=len(chosen.batch_losses))
-    figures, chosen.final = evaluate_test(config, chosen.params, placed, opts)
+    members = max((c.members for c in result.convs if c.group == chosen.group), default=1)
+    figures, chosen.final = evaluate_test(config, chosen.params, placed, opts, members)
     values = last.values | {f"{TEST}{k}": v for k, v in figures.items()}
     chosen.history[-1] = dataclasses.replace(last, values=values)
     flags = ("--data-dir", opts.data_dir) if opts.data_dir else ()
@@ -329,14 +330,16 @@ def choose(result: Result, placed: inputs.Placed, opts: Options, found: Search) 
     return Choice(found.strategy, dataclasses.asdict(found), best, command)
 
 
-def evaluate_test(config: Config, params, placed: inputs.Placed, opts: Options):
-    """One member's `TEST` metrics on the test set, and its `END` ones."""
+def evaluate_test(config: Config, params, placed: inputs.Placed, opts: Options, members: int):
+    """One member's `TEST` metrics on the test set, and its `END` ones, its convolutions those
+    chosen for its sweep of `members` (measuring its own would cost seconds to minutes)."""
     spec = train_spec(config)
     mesh = chunk_mesh(opts, 1, config.batch_size)
     test_xy = placed.on(mesh, inputs.Source.of(config))[2]
     hparams_M = {k: np.array([v], np.float32) for k, v in sweep.float_hparams(config).items()}
     params_M = jax.tree.map(lambda a: np.asarray(a)[None], params)
-    figures, final = devices.to_host(train.evaluate(spec, mesh, params_M, hparams_M, test_xy))
+    evaluated = train.evaluate(spec, mesh, params_M, hparams_M, test_xy, members)
+    figures, final = devices.to_host(evaluated)
     return {k: float(v[0]) for k, v in figures.items()}, {k: v[0] for k, v in final.items()}
 
 

@@ -174,34 +174,37 @@ def resumed_run_dir(ctx: Context, member: Member, saved: str | None) -> str | No
 
 def where(logdir: str | None, run_dirs: list[str | None], checkpoint_dir: str | None) -> str:
     """The runs' own folders by name (a rerun's `-2` too), the checkpoints, and the command
-    that shows the logs: `logs in logs/softmax/lr_0.5-seed_0-2; view with: tensorboard ...`."""
-    shown = [_shown(d, logdir) for d in run_dirs if d is not None]
-    if not shown:
+    that shows the logs: `logs in logs/softmax/lr_0.5-seed_0-2; view with: tensorboard ...`,
+    each path as `usable_here` gives it."""
+    paths = [usable_here(d) for d in run_dirs if d is not None]
+    if not paths:
         places = ["no logs written"]
-    elif len(shown) == 1:
-        places = [f"logs in {shown[0]}"]
+    elif len(paths) == 1:
+        places = [f"logs in {paths[0]}"]
     else:
-        folders = list(dict.fromkeys(os.path.dirname(d) for d in shown))
-        names = shown if len(folders) > 1 else [os.path.basename(d) for d in shown]
+        folders = list(dict.fromkeys(os.path.dirname(d) for d in paths))
+        names = paths if len(folders) > 1 else [os.path.basename(d) for d in paths]
         more = len(names) - RUNS_SHOWN
         listed = ", ".join(names[:RUNS_SHOWN]) + (f" and {more} more" if more > 0 else "")
         inside = "" if len(folders) > 1 else f" in {folders[0]}{os.sep}"
-        places = [f"logs of {len(shown)} runs{inside}: {listed}"]
+        places = [f"logs of {len(paths)} runs{inside}: {listed}"]
     if checkpoint_dir:
-        places.append(f"checkpoints in {checkpoint_dir}")
-    view = f"; view with: {commands.tensorboard(logdir)}" if shown and logdir else ""
+        places.append(f"checkpoints in {usable_here(checkpoint_dir)}")
+    view = f"; view with: {commands.tensorboard(usable_here(logdir))}" if paths and logdir else ""
     return ", ".join(places) + view
 
 
 RUNS_SHOWN = 8  # run folders named in a line; a larger sweep says how many more
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the README's folder
 
 
-def _shown(run_dir: str, logdir: str | None) -> str:
-    """`run_dir` (absolute) under `logdir` as the user gave it, else as it is."""
-    if logdir is None:
-        return run_dir
-    relative = os.path.relpath(run_dir, os.path.abspath(logdir))
-    return run_dir if relative.startswith("..") else os.path.join(logdir, relative)
+def usable_here(path: str) -> str:
+    """`path` as one can use it from the folder the run started in: relative in the checkout
+    (where the README's commands run and its `logs/` lies) when it is inside, else absolute: a
+    bare `logs/...` printed elsewhere would leave the folder it is in unnamed."""
+    absolute, here = os.path.abspath(path), os.getcwd()
+    inside = here == CHECKOUT and absolute.startswith(here + os.sep)
+    return os.path.relpath(absolute, here) if inside else absolute
 
 
 def claim(ctx: Context, member: Member) -> str:

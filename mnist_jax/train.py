@@ -184,11 +184,14 @@ def shard_copies(mesh: Mesh, copies):
     return jax.lax.with_sharding_constraint(copies, sharding)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "mesh"))
-def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[dict, dict]:
+@functools.partial(jax.jit, static_argnames=("spec", "mesh", "conv_members"))
+def evaluate(
+    spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data, conv_members: int = 1
+) -> tuple[dict, dict]:
     """The `TEST` metrics `[M]` and the `END` ones (`[M, ...]`) of every member on the whole of
     `data`, dropout off. The end ones cost a `[K, K]` product: computed with every epoch's
-    test metrics rather than compiled apart, and kept only after the last."""
+    test metrics rather than compiled apart, and kept only after the last. A lone member after
+    its sweep of `conv_members` takes the sweep's convolutions (`conv.lone_as`)."""
     x_NxHxWxC, y_NxK = shard_batch(mesh, data)
 
     def values(params, hparams):
@@ -202,4 +205,5 @@ def evaluate(spec: TrainSpec, mesh: Mesh, params_M, hparams_M, data) -> tuple[di
             for where in (metrics.TEST, metrics.END)
         )
 
-    return jax.vmap(values, axis_name=MEMBERS_AXIS)(params_M, hparams_M)
+    with conv.lone_as(conv_members):
+        return jax.vmap(values, axis_name=MEMBERS_AXIS)(params_M, hparams_M)

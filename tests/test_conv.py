@@ -6,6 +6,10 @@ No speed is asserted: which implementation is fastest is what `auto` measures on
 import dataclasses
 import functools
 import json
+import os
+import signal
+import threading
+import time
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +18,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import gorner_cnn
-from mnist_jax import cli, conv, devices, models
+from mnist_jax import cli, conv, conv_timing, devices, experiment, interrupt, models
 from mnist_jax.results import ConvChoice
 
 # (H, W, C, F, size, stride): the lab's three layers, and odd sizes and strides.
@@ -226,3 +230,57 @@ def test_a_sweeps_choice_says_its_times_are_of_all_its_members():
     )
     alone = dataclasses.replace(swept, members=1)
     assert alone.describe() == "toeplitz (measured; ms per step: toeplitz 1.00, patches 2.50)"
+
+
+def test_a_searchs_final_evaluation_takes_its_sweeps_convolutions_measuring_none_mock_data(
+    choices_file, monkeypatch, tmp_path
+):
+    # The chosen member's lone test program would otherwise measure its own layers at the end
+    # (seconds to minutes, which a stop signal waits for). Measurements are faked: `patches`.
+    measured, choosing = [], []
+
+    def measure(layer):
+        measured.append((layer.key(), bool(choosing)))
+        return conv.Choice(
+            layer.key(), "patches", "measured", dict.fromkeys(conv.candidates(layer), 1.0)
+        )
+
+    def choose(*args):
+        choosing.append(True)
+        return real_choose(*args)
+
+    real_choose = experiment.choose
+    monkeypatch.setattr(conv, "_measure", measure)
+    monkeypatch.setattr(experiment, "choose", choose)
+    flags = ["model.channels=[2,3,4]", "model.dense=8", "--steps", "2", "--batch-size", "20"]
+    flags += ["val_split=40", "lr=loguniform(1e-4,1e-2)", "--samples", "2", "--quiet"]
+    json_path = tmp_path / "out.json"
+    with tfds.testing.mock_data(num_examples=200):
+        cli.main(gorner_cnn.CONFIG, [*flags, "--no-logs", "--json", str(json_path)])
+    assert choosing and measured
+    assert not [key for key, during in measured if during]
+    assert all(key.endswith(" 2 members") for key, _ in measured)
+    assert json.loads(json_path.read_text())["search"]["test_accuracy"] is not None
+
+
+def test_shapes_only_holds_when_entered_again_inside_it(choices_file):
+    # train.init_state enters it inside checks.check_builds': leaving the inner one must not
+    # end the outer, or the step traced after it measures lone layers no program runs.
+    with conv.shapes_only():
+        with conv.shapes_only():
+            pass
+        assert conv.choose(SMALL_LAYER, conv.AUTO) == "xla"
+    assert not choices_file.exists() and not conv.chosen()
+
+
+def test_a_stop_signal_during_a_measurement_waits_for_one_call_not_all_faked_calls(monkeypatch):
+    # Each compiled call faked as 0.5 s: the whole measurement (3 candidates, a warm call and
+    # 3 rounds each) would take 6 s; a SIGTERM at 0.6 s waits only for the call in flight.
+    monkeypatch.setattr(conv_timing, "_timed_program", lambda *_: lambda x, k: time.sleep(0.5) or x)
+    layer = dataclasses.replace(SMALL_LAYER, train=False)
+    stop = interrupt.StopOnSignal()
+    with stop, stop.at_once("set-up"), pytest.raises(interrupt.Interrupted):
+        threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        start = time.perf_counter()
+        conv_timing.in_thread(layer, {n: conv.IMPLEMENTATIONS[n] for n in conv.candidates(layer)})
+    assert time.perf_counter() - start < 2.5

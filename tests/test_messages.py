@@ -2,6 +2,7 @@
 command that runs it again, spelled with the interpreter that ran it."""
 
 import importlib.machinery
+import os
 import signal
 import sys
 import types
@@ -51,6 +52,27 @@ def test_a_long_list_of_run_folders_says_how_many_more():
     assert line.startswith("logs of 10 runs in /x/logs/e/: lr_0-seed_0, lr_1-seed_0, ")
     assert "lr_7-seed_0 and 2 more, checkpoints in ckpt; view with: " in line
     assert progress.where(None, [None], None) == "no logs written"
+
+
+def test_a_run_from_another_folder_names_its_logs_absolute_mock_data(tmp_path, monkeypatch, capsys):
+    # `logs/softmax/...` printed in a folder other than the checkout would not name its folder.
+    here = tmp_path.resolve()
+    monkeypatch.chdir(here)
+    with tfds.testing.mock_data(num_examples=120):
+        cli.main(softmax.CONFIG, ["--batch-size", "20", "--steps", "2"])  # the default --logdir
+    view = f"; view with: {commands.tensorboard(str(here / 'logs'))}"
+    assert capsys.readouterr().out.count(f"logs in {here}/logs/softmax/lr_0.5-seed_0{view}") == 2
+
+
+def test_paths_inside_the_checkout_print_relative_when_run_from_it(monkeypatch):
+    monkeypatch.chdir(progress.CHECKOUT)
+    run_dir = f"{progress.CHECKOUT}/logs/softmax/lr_0.5-seed_0"
+    line = progress.where("logs", [run_dir], "ckpt")
+    view = f"; view with: {commands.tensorboard('logs')}"
+    assert line == f"logs in logs/softmax/lr_0.5-seed_0, checkpoints in ckpt{view}"
+    line = progress.where("../elsewhere", ["/elsewhere/softmax/lr_0.5-seed_0"], None)
+    assert line.startswith("logs in /elsewhere/softmax/lr_0.5-seed_0; view with: ")
+    assert line.endswith(commands.tensorboard(os.path.abspath("../elsewhere")))
 
 
 @pytest.fixture
