@@ -263,7 +263,9 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     if args.distributed or args.coordinator:
         init_distributed(args)
     processes = jax.process_count()  # here: the watchdog's thread must not start JAX's backend
-    watching = watchdog.start(p.prog, lambda: resume_hint(args.checkpoint_dir, processes))
+    watching = watchdog.start(
+        p.prog, lambda: resume_hint(args.checkpoint_dir, processes, args.logdir)
+    )
     experiment.announce_chunks(population, opts)
     try:
         result = experiment.run(config, population, opts)
@@ -272,11 +274,11 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     except files.WriteError as error:  # a result file or a checkpoint: it says what is kept
         p.exit(1, f"{p.prog}: stopped: {error}\n")
     except LogWriteError as error:
-        hint = resume_hint(args.checkpoint_dir, jax.process_count())
+        hint = resume_hint(args.checkpoint_dir, jax.process_count(), args.logdir)
         p.exit(1, f"{p.prog}: stopped: {error}; {hint}\n")
     except (interrupt.Interrupted, KeyboardInterrupt) as stopped:
         signum = getattr(stopped, "signum", signal.SIGINT)
-        p.exit(128 + signum, stop_message(p.prog, stopped, argv, args.checkpoint_dir))
+        p.exit(128 + signum, stop_message(p.prog, stopped, argv, args))
     except Exception:
         if watching is not None:  # a collective failed: if a peer died, the watchdog says so
             watching.join(2 * watchdog.LOST_AFTER_S)  # and ends the process in one line
@@ -288,7 +290,7 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     return result
 
 
-def resume_hint(checkpoint_dir: str | None, processes: int = 1) -> str:
+def resume_hint(checkpoint_dir: str | None, processes: int = 1, logdir: str | None = "") -> str:
     if checkpoint_dir and not run_record.checkpoint_module().has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir:
@@ -297,18 +299,20 @@ def resume_hint(checkpoint_dir: str | None, processes: int = 1) -> str:
             f"the last checkpoint in {checkpoint_dir} is intact: run the same command again "
             f"with --resume{every}"
         )
-    return "logs so far are kept; without --checkpoint-dir the run cannot be resumed"
+    kept = "logs so far are kept; " if logdir is not None else ""
+    return f"{kept}without --checkpoint-dir the run cannot be resumed"
 
 
-def stop_message(prog: str, stopped: Exception, argv: list[str] | None, checkpoint_dir) -> str:
+def stop_message(prog: str, stopped: Exception, argv: list[str] | None, parsed) -> str:
     """What stopped the run and the command that runs it again: with a checkpoint, the one that
     resumes it; without, the same command, and how to make the next one resumable."""
     what = str(stopped) if isinstance(stopped, interrupt.Interrupted) else "interrupted at once"
     args = list(sys.argv[1:] if argv is None else argv)
-    module = prog.split()[-1]
+    module, checkpoint_dir = prog.split()[-1], parsed.checkpoint_dir
     if not checkpoint_dir:
+        kept = "the logs so far are kept, but " if parsed.logdir is not None else ""
         return (
-            f"{prog}: stopped: {what}; the logs so far are kept, but nothing was saved to resume "
+            f"{prog}: stopped: {what}; {kept}nothing was saved to resume "
             f"from. Run it again with:\n  {commands.python_module(module, *args)}\n"
             "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)\n"
         )

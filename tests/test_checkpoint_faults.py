@@ -2,6 +2,7 @@
 processes on one dir, a resume that logs elsewhere, a restore that fails, a stop before the
 first save. All on tfds mock data, 10 batches an epoch, as `test_checkpoint.run` trains them."""
 
+import argparse
 import errno
 import fcntl
 import json
@@ -187,7 +188,8 @@ def test_a_failed_restore_closes_orbaxs_checkpoint_store_mock_data(tmp_path, cap
 def test_a_stop_before_the_first_checkpoint_names_no_resume_command(tmp_path):
     missing = str(tmp_path / "ckpt")
     argv = ["--checkpoint-dir", missing]
-    message = cli.stop_message("python -m experiments.x", KeyboardInterrupt(), argv, missing)
+    args = argparse.Namespace(checkpoint_dir=missing, logdir="logs")
+    message = cli.stop_message("python -m experiments.x", KeyboardInterrupt(), argv, args)
     assert "--resume" not in message, message
     assert f"stopped: interrupted at once; nothing was saved in {missing} yet" in message
     assert "--checkpoint-dir" in message.splitlines()[1]  # the same command again

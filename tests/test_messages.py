@@ -106,6 +106,17 @@ def test_ctrl_c_without_checkpoints_says_how_to_run_again(stop, stopped, tmp_pat
     assert err[2] == "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)"
 
 
+def test_ctrl_c_without_logs_claims_no_logs_kept(stopped, capsys):
+    stopped.append(interrupt.Interrupted(signal.SIGTERM, 2, 30))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(softmax.CONFIG, ["--no-logs"])
+    assert exit_info.value.code == 143
+    err = capsys.readouterr().err.splitlines()
+    assert "logs" not in err[0] and err[0].endswith(
+        "nothing was saved to resume from. Run it again with:"
+    )
+
+
 def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(
     stopped, tmp_path, capsys, monkeypatch
 ):
