@@ -29,14 +29,14 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mnist_jax import background, devices, files, locations, orbax_faults, run_json, writer
+from mnist_jax import devices, files, locations, orbax_faults, run_json, writer
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.train import TrainState
 
@@ -251,7 +251,9 @@ class MemberCheckpoints:
         options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.path, options=options)
         self._background = (
-            background.yielding_thread("checkpoint") if jax.process_count() == 1 else None
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+            if jax.process_count() == 1
+            else None
         )
         self._writing: Future | None = None
 
