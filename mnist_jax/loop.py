@@ -77,7 +77,7 @@ def train_chunk(
                     if alive != now.alive or now.progress is whole:
                         now = survivors(alive, chunk, whole, population, contexts(len(alive)))
                 epoch_start = time.perf_counter()
-                trained = train.train_epoch(
+                trained = train.epoch(
                     now.chunk.spec,
                     now.ctx.mesh,
                     now.progress.state,

@@ -15,10 +15,11 @@ import functools
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mnist_jax import conv, metrics, models, steps
+from mnist_jax import conv, devices, metrics, models, steps
 from mnist_jax.devices import DATA_AXIS, MEMBERS_AXIS, by_member
 from mnist_jax.spec import TrainSpec
 
@@ -99,16 +100,46 @@ def shuffled_batches(key: jax.Array, num_examples: int, batch_size: int, num_bat
     return perm_N[: num_batches * batch_size].reshape(num_batches, batch_size)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("spec", "mesh", "num_batches"), donate_argnames=("state_M",)
-)
-def train_epoch(
+def epoch(
     spec: TrainSpec, mesh: Mesh, state_M: TrainState, data, key: jax.Array, num_batches: int
 ) -> tuple[TrainState, dict, dict]:
+    """`train_epoch` as the epoch loop trains: without the divergence guard while every member
+    is finite, and, should one turn non-finite, the epoch trained again from its start under the
+    guard (that member keeps its last finite state, the others train on), as it is once one
+    has diverged."""
+    if not np.any(devices.to_host(state_M.diverged)):
+        start_M = jax.tree.map(lambda leaf: leaf.copy(), state_M)  # the epoch donates its input
+        trained = train_epoch(spec, mesh, state_M, data, key, num_batches, guarded=False)
+        if not np.any(devices.to_host(trained[0].diverged)):
+            return trained
+        state_M = start_M
+    return train_epoch(spec, mesh, state_M, data, key, num_batches)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("spec", "mesh", "num_batches", "guarded"),
+    donate_argnames=("state_M",),
+)
+def train_epoch(
+    spec: TrainSpec,
+    mesh: Mesh,
+    state_M: TrainState,
+    data,
+    key: jax.Array,
+    num_batches: int,
+    guarded: bool = True,
+) -> tuple[TrainState, dict, dict]:
     """`num_batches` steps of every member over `data = (x_NxHxWxC, y_NxK)`, in the order `key`
-    draws. Returns the state, the `BATCH` metrics `[M, num_batches]` (the value of each batch
-    alone) and the `EPOCH` metrics `[M]` of the trained parameters.
+    draws, the steps traced with the divergence guard on or off (`steps.guard`). Returns the
+    state, the `BATCH` metrics `[M, num_batches]` (the value of each batch alone) and the
+    `EPOCH` metrics `[M]` of the trained parameters.
     """
+    with steps.guard(guarded):
+        return _train_epoch(spec, mesh, state_M, data, key, num_batches)
+
+
+def _train_epoch(spec: TrainSpec, mesh: Mesh, state_M: TrainState, data, key, num_batches: int):
     x_NxHxWxC, y_NxK = data
     idx_SxB = shuffled_batches(key, x_NxHxWxC.shape[0], spec.batch_size, num_batches)
     members = jax.tree.leaves(state_M)[0].shape[0]

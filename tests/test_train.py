@@ -145,6 +145,29 @@ def test_a_diverging_member_is_marked_and_frozen_while_the_others_train_syntheti
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("lrs", [[1e-3, 1e12, 3e-3], [1e-3, 3e-3]], ids=["diverging", "finite"])
+def test_the_loops_epoch_equals_the_guarded_one_diverging_or_not_synthetic(synthetic_data, lrs):
+    # `train.epoch` trains unguarded first: equal to the guarded epoch, bit for bit, whether it
+    # keeps that (every member finite) or trains again under the guard (one diverged).
+    spec, data, key = DROPOUT_SPEC, synthetic_data, jax.random.key(0)
+    seeds = list(range(len(lrs)))
+    guarded = train.train_epoch(spec, MESH, members(spec, lrs, seeds), data, key, N // 8)
+    looped = train.epoch(spec, MESH, members(spec, lrs, seeds), data, key, N // 8)
+    assert looped[0].diverged.tolist() == [lr > 1 for lr in lrs]
+    bits = [(s.replace(key=jax.random.key_data(s.key)), *rest) for s, *rest in (guarded, looped)]
+    for a, b in zip(*map(jax.tree.leaves, bits), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_unguarded_epoch_lets_a_diverging_member_go_non_finite_synthetic(synthetic_data):
+    # What the guard prevents: without it the member's parameters leave the finite numbers.
+    spec, data = DROPOUT_SPEC, synthetic_data
+    state_M = members(spec, [1e-3, 1e12], [0, 1])
+    state, _, _ = train.train_epoch(spec, MESH, state_M, data, jax.random.key(0), N // 8, False)
+    assert state.diverged.tolist() == [False, True]
+    assert not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(unstack(state, 1).params))
+
+
 def test_evaluate_turns_dropout_off_synthetic(synthetic_data):
     state = members(DROPOUT_SPEC, [1e-3])
     a, _ = train.evaluate(DROPOUT_SPEC, MESH, state.params, state.hparams, synthetic_data)

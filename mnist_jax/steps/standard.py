@@ -25,6 +25,9 @@ A step of one's own, registered from one's own module and chosen with `train_ste
 module of this package.
 """
 
+import contextlib
+import contextvars
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -82,11 +85,32 @@ def apply_gradients(spec, state, grads):
 
 def keep_finite(state, stepped, loss):
     """The divergence guard: `stepped` while the loss is finite; once it is not, the member
-    keeps its last finite state for good (`diverged`), and the other members go on."""
+    keeps its last finite state for good (`diverged`), and the other members go on.
+
+    Traced under `guard(False)` it only marks `diverged`: `train.epoch` trains an epoch so
+    while every member is finite, and trains an epoch in which one is not again under the guard.
+    """
     finite = jnp.isfinite(loss)
+    diverged = state.diverged | ~finite
+    if not _GUARDED.get():
+        return stepped.replace(diverged=diverged)
     keep = finite & ~state.diverged
     kept = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
-    return kept.replace(diverged=state.diverged | ~finite)
+    return kept.replace(diverged=diverged)
+
+
+_GUARDED = contextvars.ContextVar("guarded", default=True)
+
+
+@contextlib.contextmanager
+def guard(on: bool):
+    """Steps traced inside keep a diverged member's last finite state (`on`), or only mark it:
+    the select over the whole state at every step costs about an eighth of an epoch."""
+    token = _GUARDED.set(on)
+    try:
+        yield
+    finally:
+        _GUARDED.reset(token)
 
 
 def observe(spec, observed: metrics.Observed) -> dict[str, jax.Array]:
