@@ -109,7 +109,7 @@ def main() -> None:
     for name, values in seconds.items():
         against = "sweep8 (standard)" if name.startswith("sweep8") else "floor"
         print(
-            f"  {name:<18} {median[name]:.3f} s  {median[name] / median[against]:.3f} x "
+            f"  {name:<24} {median[name]:.3f} s  {median[name] / median[against]:.3f} x "
             f"{against}; rounds {[round(v, 3) for v in values]}"
         )
 

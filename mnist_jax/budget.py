@@ -9,8 +9,8 @@ updates) and, the larger part, its activations on the whole test set, which is e
 every member at once.
 
 Measured peak resident memory of five_layer_relu (185,300 parameters, 400 activations an
-example), real MNIST, `--steps 10 --no-logs` (`/usr/bin/time -f %M`): 1 member 0.89 GB, 256
-members 5.81 GB, 1,024 members 6.28 GB; `estimate` gives 1.09, 6.31 and 6.89 GB.
+example), real MNIST, `--steps 10 --no-logs` (`/usr/bin/time -f %M`): 1 member 0.88 GB, 256
+members 5.40 GB, 1,024 members 5.88 GB; `estimate` gives 1.02, 5.88 and 6.42 GB.
 """
 
 import dataclasses
