@@ -103,10 +103,10 @@ def shuffled_batches(key: jax.Array, num_examples: int, batch_size: int, num_bat
 def epoch(
     spec: TrainSpec, mesh: Mesh, state_M: TrainState, data, key: jax.Array, num_batches: int
 ) -> tuple[TrainState, dict, dict]:
-    """`train_epoch` as the epoch loop trains: without the divergence guard while every member
-    is finite, and, should one turn non-finite, the epoch trained again from its start under the
-    guard (that member keeps its last finite state, the others train on), as it is once one
-    has diverged."""
+    """`train_epoch` as the epoch loop runs it. While every member is finite an epoch trains
+    without the divergence guard's select; an epoch in which a member turns non-finite trains
+    again from its start with the guard (that member keeps its last finite state, the others
+    train on, to the same numbers), and so does every epoch after it."""
     if not np.any(devices.to_host(state_M.diverged)):
         start_M = jax.tree.map(lambda leaf: leaf.copy(), state_M)  # the epoch donates its input
         trained = train_epoch(spec, mesh, state_M, data, key, num_batches, guarded=False)

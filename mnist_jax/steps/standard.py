@@ -83,12 +83,27 @@ def apply_gradients(spec, state, grads):
     return state.replace(params=params, opt_state=opt_state, step=state.step + 1), learning_rate
 
 
+_GUARDED = contextvars.ContextVar("guarded", default=True)
+
+
+@contextlib.contextmanager
+def guard(on: bool):
+    """Steps traced inside keep a diverged member's last finite state (`on`), or only mark it
+    `diverged` (the loop's epochs while every member is finite: the select over the whole state
+    at every step is a sizeable part of an epoch, see docs/performance.md)."""
+    token = _GUARDED.set(on)
+    try:
+        yield
+    finally:
+        _GUARDED.reset(token)
+
+
 def keep_finite(state, stepped, loss):
     """The divergence guard: `stepped` while the loss is finite; once it is not, the member
     keeps its last finite state for good (`diverged`), and the other members go on.
 
-    Traced under `guard(False)` it only marks `diverged`: `train.epoch` trains an epoch so
-    while every member is finite, and trains an epoch in which one is not again under the guard.
+    Traced under `guard(False)` it only marks `diverged`; the loop (`train.epoch`) then trains
+    an epoch in which a member turned non-finite again from its start with the guard on.
     """
     finite = jnp.isfinite(loss)
     diverged = state.diverged | ~finite
@@ -97,20 +112,6 @@ def keep_finite(state, stepped, loss):
     keep = finite & ~state.diverged
     kept = jax.tree.map(lambda new, old: jnp.where(keep, new, old), stepped, state)
     return kept.replace(diverged=diverged)
-
-
-_GUARDED = contextvars.ContextVar("guarded", default=True)
-
-
-@contextlib.contextmanager
-def guard(on: bool):
-    """Steps traced inside keep a diverged member's last finite state (`on`), or only mark it:
-    the select over the whole state at every step costs about an eighth of an epoch."""
-    token = _GUARDED.set(on)
-    try:
-        yield
-    finally:
-        _GUARDED.reset(token)
 
 
 def observe(spec, observed: metrics.Observed) -> dict[str, jax.Array]:
