@@ -1,5 +1,6 @@
-"""Where `five_layer_relu`'s compiled epoch goes, piece by piece, against its shaped-GEMM floor:
-interleaved round after round in one process, each variant its own compiled program.
+"""Where `five_layer_relu`'s compiled epoch goes, piece by piece, against its shaped-GEMM floor.
+
+Interleaved round after round in one process, each variant its own compiled program.
 
     python -m experiments.benchmark_epoch [--data-dir D] [--epochs 3] [--rounds 5]
 
@@ -95,8 +96,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="per run, the first dropped")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.epochs < 2 or args.rounds < 1:
+    if args.epochs < 2:
         parser.error("--epochs takes at least 2 (the first, which compiles, is dropped)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     seconds = {name: [] for name in ("floor", "hand-written scan", *VARIANTS)}
     for i in range(args.rounds):
         order = list(VARIANTS.items())

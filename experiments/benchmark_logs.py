@@ -1,5 +1,6 @@
-"""What the logs and the checkpoints cost a run, and how near the compiled epoch is to its floor:
-every figure in fresh processes, interleaved round after round, after one warm-up round.
+"""What the logs and the checkpoints cost a run, and how near the compiled epoch is to its floor.
+
+Every figure is taken in fresh processes, interleaved round after round, after a warm-up round.
 
     python -m experiments.benchmark_logs [--data-dir D] [--rounds 5] [--rows logs1,floor]
     python -m experiments.benchmark_logs --accelerator [--data-dir D]   # a GPU or TPU host
