@@ -106,7 +106,7 @@ def epoch(
     """`train_epoch` as the epoch loop runs it. While every member is finite an epoch trains
     without the divergence guard's select; an epoch in which a member turns non-finite trains
     again from its start with the guard (that member keeps its last finite state, the others
-    train on, to the same numbers), and so does every epoch after it."""
+    train on), and so does every epoch after it."""
     if not np.any(devices.to_host(state_M.diverged)):
         start_M = jax.tree.map(lambda leaf: leaf.copy(), state_M)  # the epoch donates its input
         trained = train_epoch(spec, mesh, state_M, data, key, num_batches, guarded=False)
