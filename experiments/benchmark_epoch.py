@@ -61,7 +61,9 @@ def epoch_seconds(overrides: list[str], epochs: int, data_dir: str | None) -> fl
 @jax.jit
 def handwritten_epoch(params, opt_state, x_NxD, y_N, key):
     """One epoch of `plain_jax.train_step`'s work, scanned over a fresh permutation's batches."""
-    idx_SxB = jax.random.permutation(key, len(y_N))[: 600 * 100].reshape(600, 100)
+    steps = len(y_N) // plain_jax.BATCH_SIZE
+    idx_N = jax.random.permutation(key, len(y_N))
+    idx_SxB = idx_N[: steps * plain_jax.BATCH_SIZE].reshape(steps, plain_jax.BATCH_SIZE)
 
     def step(carry, idx_B):
         params, opt_state = carry

@@ -41,7 +41,6 @@ from pathlib import Path
 from experiments.benchmark.running import backend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GEMM_FLOOR = "experiments.gemm_floor"
 SWEEP_RATES = "0.0001,0.0002,0.0004,0.0007,0.001,0.002,0.004,0.007"
 
 
@@ -114,7 +113,7 @@ def run(module_and_args: list[str], data_dir: str | None) -> tuple[float, float,
     """`python -m ...` in a fresh process: its wall clock, the CPU time of all its threads,
     and its standard output."""
     command = [sys.executable, "-m", *module_and_args]
-    command += ["--data-dir", data_dir] if data_dir and module_and_args[0] != GEMM_FLOOR else []
+    command += ["--data-dir", data_dir] if data_dir else []
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -141,7 +140,7 @@ def compiled_epoch(lr_flags: tuple[str, ...], data_dir: str | None) -> float:
 
 
 def floor_seconds() -> float:
-    return json.loads(run([GEMM_FLOOR], None)[2])["seconds_per_epoch"]
+    return json.loads(run(["experiments.gemm_floor"], None)[2])["seconds_per_epoch"]
 
 
 def round_of(rows: list[Row], figures: dict[str, Figures], forward: bool, data_dir) -> None:
