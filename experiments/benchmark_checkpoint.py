@@ -1,5 +1,6 @@
-"""What saving a checkpoint after every epoch costs: `five_layer_relu` with and without
-`--checkpoint-dir`, each in fresh processes, interleaved (without, with, without, ...).
+"""What checkpoints cost: `five_layer_relu` without `--checkpoint-dir`, with it (saving as
+often as the default `--checkpoint-every` lets) and with `--checkpoint-every 0` (after every
+epoch), each in fresh processes, interleaved.
 
 Prints the median wall clock of the whole command for each, the difference per epoch and the
 ratio. The epoch times a run reports leave the saving out, hence whole processes here.
@@ -21,14 +22,18 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def wall_seconds(epochs: int, data_dir: str | None, checkpoint: bool) -> float:
+SAVING = {"without": [], "default": [], "every epoch": ["--checkpoint-every", "0"]}
+
+
+def wall_seconds(epochs: int, data_dir: str | None, saving: str) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as workdir:
         command = [
             sys.executable, "-m", "experiments.five_layer_relu", "--epochs", str(epochs),
             "--quiet", "--logdir", f"{workdir}/logs",
         ]  # fmt: skip
         command += ["--data-dir", data_dir] if data_dir else []
-        command += ["--checkpoint-dir", f"{workdir}/checkpoints"] if checkpoint else []
+        if saving != "without":
+            command += ["--checkpoint-dir", f"{workdir}/checkpoints", *SAVING[saving]]
         start = time.perf_counter()
         subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
         return time.perf_counter() - start
@@ -41,18 +46,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    seconds = {False: [], True: []}
+    seconds = {saving: [] for saving in SAVING}
     for _ in range(args.rounds):
-        for checkpoint in (False, True):
-            seconds[checkpoint].append(wall_seconds(args.epochs, args.data_dir, checkpoint))
-    plain, saved = (statistics.median(seconds[c]) for c in (False, True))
-    print(
-        f"five_layer_relu, {args.epochs} epochs, median of {args.rounds} interleaved rounds: "
-        f"{plain:.1f} s without checkpoints, {saved:.1f} s with one after every epoch "
-        f"({saved / plain:.3f} x, {(saved - plain) / args.epochs:.3f} s per epoch); "
-        f"rounds without {[round(s, 1) for s in seconds[False]]}, "
-        f"with {[round(s, 1) for s in seconds[True]]}"
-    )
+        for saving in SAVING:
+            seconds[saving].append(wall_seconds(args.epochs, args.data_dir, saving))
+    print(f"five_layer_relu, {args.epochs} epochs, median of {args.rounds} interleaved rounds:")
+    plain = statistics.median(seconds["without"])
+    for saving, rounds in seconds.items():
+        median = statistics.median(rounds)
+        print(
+            f"  {saving:>12}: {median:.2f} s ({median / plain:.3f} x, "
+            f"{(median - plain) / args.epochs:+.3f} s per epoch); rounds "
+            f"{[round(s, 2) for s in rounds]}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import NoReturn
 import jax
 
 from mnist_jax import (
+    checkpoint_folder,
     commands,
     compile_cache,
     datasets,
@@ -28,7 +29,6 @@ from mnist_jax import (
     interrupt,
     locations,
     overrides,
-    run_record,
     search,
     sweep,
     watchdog,
@@ -42,6 +42,7 @@ from mnist_jax.flags import (
     mesh_layout,
     non_negative_int,
     positive_int,
+    seconds,
     unknown_flag,
 )
 from mnist_jax.results import Result
@@ -106,7 +107,18 @@ def parser(config: Config) -> Parser:
         help="replace earlier logs of the same runs (and the checkpoints in --checkpoint-dir) "
         "instead of keeping them beside the new ones",
     )
-    p.add_argument("--checkpoint-dir", help="save the whole training state here after every epoch")
+    p.add_argument(
+        "--checkpoint-dir",
+        help="save the whole training state here, after the last epoch and as --checkpoint-every "
+        "says (a stopped run saves the epoch it stops after)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=seconds,
+        metavar="SECONDS",
+        help="save after the first epoch that ends this long after the last save began "
+        f"(default {experiment.Options.checkpoint_every:g}; 0: after every epoch)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
@@ -249,10 +261,12 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
     args.overrides = [*kept_defaults(defaults, args), *args.overrides]
     if problem := flag_problem(args):
         p.error(problem)
-    opts = experiment.Options(  # the search's settings travel as overrides, `search.samples=9`
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)
-           if f.name != "search"}
-    )  # fmt: skip
+    # The search's settings travel as overrides (`search.samples=9`).
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.Options)}
+    del given["search"]
+    if given["checkpoint_every"] is None:  # left out: `Options`' default
+        del given["checkpoint_every"]
+    opts = experiment.Options(**given)
     try:
         if args.resume:  # the saved run's own modules, from their files if need be
             locations.import_for_resume(args.checkpoint_dir)
@@ -291,7 +305,7 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
 
 
 def resume_hint(checkpoint_dir: str | None, processes: int = 1, logdir: str | None = "") -> str:
-    if checkpoint_dir and not run_record.checkpoint_module().has_run(checkpoint_dir):
+    if checkpoint_dir and not checkpoint_folder.has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir:
         every = " (on every process)" if processes > 1 else ""
@@ -314,9 +328,9 @@ def stop_message(prog: str, stopped: Exception, argv: list[str] | None, parsed) 
         return (
             f"{prog}: stopped: {what}; {kept}nothing was saved to resume "
             f"from. Run it again with:\n  {commands.python_module(module, *args)}\n"
-            "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)\n"
+            "(add --checkpoint-dir DIR to save it as it trains: then --resume continues it)\n"
         )
-    if not run_record.checkpoint_module().has_run(checkpoint_dir):  # stopped before a save
+    if not checkpoint_folder.has_run(checkpoint_dir):  # stopped before a save
         return (
             f"{prog}: stopped: {what}; nothing was saved in {checkpoint_dir} yet. Run it again "
             f"with:\n  {commands.python_module(module, *args)}\n"

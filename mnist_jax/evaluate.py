@@ -20,7 +20,7 @@ import numpy as np
 
 from mnist_jax import (
     attacks,
-    checkpoint,
+    checkpoint_folder,
     data,
     datasets,
     devices,
@@ -77,7 +77,7 @@ def evaluate_members(
         runs += evaluate_chunk(chunk, mesh, test_xy)
         loaded += trained.members_of_chunk(chunk)
     if not runs:
-        raise checkpoint.CheckpointError(f"{directory} holds no saved epoch yet")
+        raise checkpoint_folder.CheckpointError(f"{directory} holds no saved epoch yet")
     swept = list(record["members"][0]["hparams"])
     result = Result(Config.from_json(record["members"][0]["config"]), runs, None, swept)
     return Evaluated(result, loaded, test_sets)

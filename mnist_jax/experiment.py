@@ -20,6 +20,7 @@ import numpy as np
 
 from mnist_jax import (
     budget,
+    checkpoint_folder,
     checks,
     datasets,
     devices,
@@ -54,7 +55,8 @@ class Options:
     csv_path: str | None = None
     verbose: bool = False  # print the models, progress and the table
     overwrite: bool = False  # replace earlier runs of the same names instead of keeping them
-    checkpoint_dir: str | None = None  # where the training state is saved after every epoch
+    checkpoint_dir: str | None = None  # where the training state is saved
+    checkpoint_every: float = 60.0  # seconds between saves at least; 0: after every epoch
     resume: bool = False  # continue from the latest checkpoint in `checkpoint_dir`
     devices: int | None = None  # local devices to use; all by default
     mesh: dict[str, int] | None = None  # {"data": d, "members": m}; None: members first
@@ -112,7 +114,7 @@ def run(config: Config, population: Population, opts: Options) -> Result:
     with contextlib.ExitStack() as holding:
         stop = holding.enter_context(interrupt.StopOnSignal())
         if opts.checkpoint_dir and jax.process_index() == 0:
-            holding.enter_context(run_record.checkpoint_module().locked(opts.checkpoint_dir))
+            holding.enter_context(checkpoint_folder.locked(opts.checkpoint_dir))
         with stop.at_once("set-up"):
             groups = sweep.groups(init_from.resolve(population.members, model_of))
             placed = prepare(config, groups, population.search, opts)
@@ -130,7 +132,7 @@ def run(config: Config, population: Population, opts: Options) -> Result:
                 if stop.signum is not None and (done < total or job is not jobs[-1]):
                     raise interrupt.Interrupted(stop.signum, done, total)
         except (files.WriteError, interrupt.Interrupted) as error:
-            saving = run_record.checkpoint_module().SaveError if opts.checkpoint_dir else ()
+            saving = checkpoint_folder.SaveError if opts.checkpoint_dir else ()
             if isinstance(error, files.WriteError) and not isinstance(error, saving):
                 raise
             result.runs += getattr(error, "runs", [])  # the epochs trained up to a failed save
@@ -191,9 +193,7 @@ def prepare(config: Config, groups: list[sweep.Group], found: Search, opts: Opti
         checks.check_builds(group)
     record = run_record.run_record(config, groups, opts.max_members, found, opts.data_dir)
     if opts.checkpoint_dir:
-        run_record.checkpoint_module().check_dir(
-            opts.checkpoint_dir, record, opts.resume, opts.overwrite
-        )
+        checkpoint_folder.check_dir(opts.checkpoint_dir, record, opts.resume, opts.overwrite)
     for group in groups:  # every layout is checked before any data is loaded
         for members in chunks(group, opts.max_members):
             chunk_mesh(opts, len(members), group.members[0].config.batch_size)
@@ -280,7 +280,7 @@ def context_maker(name: str, chunk: Chunk, placed: inputs.Placed, found: Search,
         test_xy = test_xy if found.strategy is None else None
         return Context(
             name, mesh, train_xy, test_xy, val_xy, opts.logdir, opts.overwrite,
-            opts.checkpoint_dir, opts.resume, opts.say, stop,
+            opts.checkpoint_dir, opts.checkpoint_every, opts.resume, opts.say, stop,
         )  # fmt: skip
 
     return contexts

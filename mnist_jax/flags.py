@@ -77,6 +77,16 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def mesh_layout(text: str) -> dict[str, int]:
     """`members=8` or `data=2,members=4`: the device mesh's axis sizes."""
     layout = {}
@@ -127,6 +137,8 @@ def flag_problem(args: argparse.Namespace) -> str | None:
     """
     if args.resume and args.checkpoint_dir is None:
         return "--resume needs --checkpoint-dir, the folder of the checkpoints to resume from"
+    if args.checkpoint_every is not None and args.checkpoint_dir is None:
+        return "--checkpoint-every needs --checkpoint-dir, the folder to save the checkpoints in"
     if args.resume and args.overwrite:
         return "give --resume or --overwrite, not both: --overwrite starts afresh"
     for flag, path in [("--json", args.json_path), ("--csv", args.csv_path)]:

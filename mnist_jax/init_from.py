@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mnist_jax import checkpoint_folder
 from mnist_jax.config import Config, ConfigError, coerce_init_from
 
 
@@ -39,8 +40,6 @@ def resolve(members: Sequence, model_of: Callable) -> list:
 
     if not any(member.config.init_from for member in members):
         return list(members)
-    from mnist_jax import checkpoint  # orbax is slow to import: only runs that start from one
-
     resolved = []
     for m, member in enumerate(members):
         config = member.config
@@ -48,7 +47,7 @@ def resolve(members: Sequence, model_of: Callable) -> list:
             resolved.append(member)
             continue
         path = source_dir(coerce_init_from("init_from", config.init_from))
-        count = len(checkpoint.read_run(path)["members"])
+        count = len(checkpoint_folder.read_run(path)["members"])
         given = coerce_init_from("init_from.member", config.init_from_member)
         chosen = given if given is not None else (m if len(members) == count else 0)
         if chosen >= count:
@@ -68,9 +67,7 @@ def _source(config: Config) -> tuple[str, int]:
 
 def source_params(path: str, member: int):
     """The parameters of member `member` of the checkpoint in `path`, at its latest epoch."""
-    from mnist_jax import checkpoint
-
-    saved = _saved_params(path, _fingerprint(path, checkpoint.RUN_FILE))
+    saved = _saved_params(path, _fingerprint(path, checkpoint_folder.RUN_FILE))
     if member not in saved:
         raise ConfigError(f"init_from: member {member} of {path} has no saved epoch")
     return saved[member]
@@ -88,27 +85,27 @@ def _saved_params(path: str, fingerprint: tuple) -> dict[int, Any]:
     """Every saved member's parameters by index, read once while the checkpoint is unchanged
     (the pre-flight's check and the start read them once). Read as the checkpoint stores them:
     no model is built."""
-    import orbax.checkpoint as ocp
+    import orbax.checkpoint as ocp  # slow to import: only runs that start from a checkpoint pay
 
     from mnist_jax import checkpoint
 
     del fingerprint  # part of the cache key only
-    record = checkpoint.read_run(path)
+    record = checkpoint_folder.read_run(path)
     found = {}
     for first, size in record["groups"]:
         for start in range(first, first + size, record["max_members"]):
             count = min(record["max_members"], first + size - start)
-            if not os.path.isdir(checkpoint.group_path(path, start, count)):
+            if not os.path.isdir(checkpoint_folder.group_path(path, start, count)):
                 continue  # this chunk had not started when the run stopped
             store = checkpoint.MemberCheckpoints(path, start, count)
             epoch = store.manager.latest_step()
             try:
-                if not epoch:  # none, or only the initial state
+                if not epoch:  # none, or an epoch 0: nothing trained
                     continue
                 state = ocp.args.StandardRestore()
                 restored = store.manager.restore(epoch, args=ocp.args.Composite(state=state))
             except Exception as error:  # orbax and tensorstore raise many kinds
-                raise checkpoint.damaged(store.path, epoch, [], error) from None
+                raise checkpoint_folder.damaged(store.path, epoch, [], error) from None
             finally:
                 store.close()
             params_M = restored.state["params"]

@@ -2,8 +2,10 @@
 between epochs.
 
 Logs are written on a background thread while the next epoch computes; a failed write stops
-the run at the next epoch's end. With a checkpoint dir the state is saved after every epoch once
-that epoch's logs are on disk, so a resumed run's logs continue where its checkpoint does. Every
+the run at the next epoch's end. With a checkpoint dir the state is saved after an epoch once
+the checkpoint's interval has passed (`MemberCheckpoints.due`), and after the last epoch or the
+one a signal stops after, each time once that epoch's logs are on disk, so a resumed run's logs
+continue where its checkpoint does. Every
 chunk, plain or searched, gets the same wall times, divergence reports, stop on a signal and
 handling of a failed save.
 """
@@ -99,19 +101,20 @@ def train_chunk(
                     whole.state = on_device(population)
                 if policy.between is not None:
                     policy.between(whole)
-                if whole.store:
+                diverged[now.alive] = report_divergence(now, diverged[now.alive])
+                stop = interrupt.agreed_stop(now.ctx.stop) is not None
+                ending = epoch == last or diverged[now.alive].all() or stop
+                if whole.store and (ending or whole.store.due()):
                     if pending:
                         pending[-1].result()  # logs first: a checkpoint never runs ahead
                     failed = progress.save_or_fail(whole)
-                diverged[now.alive] = report_divergence(now, diverged[now.alive])
                 record_wall(now.progress, time.perf_counter() - epoch_start)
-                stop = interrupt.agreed_stop(now.ctx.stop) is not None
-                if failed or diverged[now.alive].all() or stop:
+                if failed or ending:
                     break
-            if whole.store and not failed:
-                failed = progress.wait_or_fail(whole.store)  # the last epoch's checkpoint
             if whole.done:
                 whole.final = {**whole.final, **run_figures(chunk, whole, len(ctx.train_xy[0]))}
+            if whole.store and not failed:  # the last checkpoint, written while those ran
+                failed = progress.wait_or_fail(whole.store)
             if whole.writers and whole.done and whole.final:
                 pending.append(log_thread.submit(progress.write_final, whole))
         finally:

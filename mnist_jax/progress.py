@@ -12,6 +12,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from mnist_jax import commands, devices, init_from, interrupt, metrics, sweep, train
+from mnist_jax.checkpoint_folder import CheckpointError, SaveError
 from mnist_jax.hparams_logs import session_hparams, write_hparams
 from mnist_jax.results import TEST, VAL, Epoch
 from mnist_jax.spec import TrainSpec
@@ -44,6 +45,7 @@ class Context:
     logdir: str
     overwrite: bool
     checkpoint_dir: str | None
+    checkpoint_every: float  # seconds between saves at least (`checkpoint.MemberCheckpoints`)
     resume: bool
     say: Callable[..., None]
     stop: interrupt.StopOnSignal
@@ -94,13 +96,15 @@ def start(chunk: Chunk, ctx: Context) -> Progress:
         return fresh(chunk, ctx, state, None)
     from mnist_jax import checkpoint  # orbax is slow to import: only runs that save pay
 
-    store = checkpoint.MemberCheckpoints(ctx.checkpoint_dir, chunk.first, len(chunk.members))
+    store = checkpoint.MemberCheckpoints(
+        ctx.checkpoint_dir, chunk.first, len(chunk.members), ctx.checkpoint_every
+    )
     try:
         saved = store.latest(state) if ctx.resume else None
         return (
             fresh(chunk, ctx, state, store) if saved is None else resume(chunk, ctx, saved, store)
         )
-    except BaseException:  # a damaged checkpoint, a failed first save: orbax's threads end now
+    except BaseException:  # a damaged checkpoint, a missing log dir: orbax's threads end now
         store.close()
         raise
 
@@ -123,8 +127,6 @@ def fresh(chunk: Chunk, ctx: Context, state: train.TrainState, store) -> Progres
     empty = [[] for _ in chunk.members]
     progress = Progress(state, 0, empty, [[] for _ in chunk.members], {}, run_dirs, writers, store)
     ctx.say(where(ctx.logdir, run_dirs, ctx.checkpoint_dir))
-    if store:
-        save(progress)
     return progress
 
 
@@ -215,8 +217,6 @@ def claim(ctx: Context, member: Member) -> str:
 
 
 def check_resumable(saved, batches: tuple[int, ...], path: str) -> None:
-    from mnist_jax.checkpoint import CheckpointError
-
     if saved.epoch > len(batches):
         raise CheckpointError(
             f"the checkpoint in {path} is after epoch {saved.epoch}, past the {len(batches)} "
@@ -247,9 +247,7 @@ def save(progress: Progress) -> None:
 
 
 def save_or_fail(progress: Progress):
-    """Saves the epoch just trained; returns the `checkpoint.SaveError` if it failed."""
-    from mnist_jax.checkpoint import SaveError  # imported already: this run saves
-
+    """Saves the epoch just trained; returns the `SaveError` if it failed."""
     try:
         save(progress)
     except SaveError as error:
@@ -258,10 +256,8 @@ def save_or_fail(progress: Progress):
 
 
 def wait_or_fail(store):
-    """Waits for the checkpoint being written; returns its `checkpoint.SaveError` if it failed,
-    so that the results trained so far are still written."""
-    from mnist_jax.checkpoint import SaveError  # imported already: this run saves
-
+    """Waits for the checkpoint being written; returns its `SaveError` if it failed, so that
+    the results trained so far are still written."""
     try:
         store.wait()
     except SaveError as error:

@@ -7,7 +7,7 @@ import os
 import jax
 from jax.experimental import multihost_utils
 
-from mnist_jax import datasets, hparams_logs, metrics, sweep, writer
+from mnist_jax import checkpoint_folder, datasets, hparams_logs, metrics, sweep, writer
 from mnist_jax.config import Config
 from mnist_jax.search import Search
 from mnist_jax.steps import RUN_FIGURES
@@ -49,13 +49,6 @@ def run_record(
     }
 
 
-def checkpoint_module():
-    """`mnist_jax.checkpoint`, imported only by runs that save: orbax is slow to import."""
-    from mnist_jax import checkpoint
-
-    return checkpoint
-
-
 def start_checkpoints(checkpoint_dir: str | None, resume: bool, record: dict) -> None:
     """Writes the checkpoint dir's record, only now: a run that failed on its data leaves no
     checkpoint dir to refuse next time."""
@@ -64,7 +57,7 @@ def start_checkpoints(checkpoint_dir: str | None, resume: bool, record: dict) ->
     if jax.process_count() > 1:  # every process has checked the dir before it is written
         multihost_utils.sync_global_devices("checkpoint dir checked")
     if jax.process_index() == 0:
-        checkpoint_module().start_run(checkpoint_dir, record)
+        checkpoint_folder.start_run(checkpoint_dir, record)
 
 
 def write_experiment(logdir: str, groups: list[sweep.Group], searched: bool = False) -> None:

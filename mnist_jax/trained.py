@@ -20,7 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mnist_jax import checkpoint, data, datasets, devices, locations, progress, sweep
+from mnist_jax import (
+    checkpoint,
+    checkpoint_folder,
+    data,
+    datasets,
+    devices,
+    locations,
+    progress,
+    sweep,
+)
 from mnist_jax import spec as spec_module
 from mnist_jax.config import Config, ConfigError
 from mnist_jax.spec import TrainSpec
@@ -122,7 +131,7 @@ def load(directory: str, say: Callable[[str], None] | None = None) -> Trained:
     record = read_record(directory, say)
     members = [m for chunk in saved_chunks(directory, record) for m in members_of_chunk(chunk)]
     if not members:
-        raise checkpoint.CheckpointError(f"{directory} holds no saved epoch yet")
+        raise checkpoint_folder.CheckpointError(f"{directory} holds no saved epoch yet")
     return Trained(directory, Config.from_json(record["members"][0]["config"]), tuple(members))
 
 
@@ -149,8 +158,8 @@ def member_params(params_M, m: int):
 
 def read_record(directory: str, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The run's record (`run.json`), its modules imported (by name, else from their files)."""
-    record = checkpoint.read_run(os.path.expanduser(directory))
-    files = record.get(checkpoint.MODULE_FILES, {})
+    record = checkpoint_folder.read_run(os.path.expanduser(directory))
+    files = record.get(checkpoint_folder.MODULE_FILES, {})
     locations.import_recorded(record.get("modules", []), files, say)
     return record
 
@@ -167,7 +176,7 @@ def one_device_mesh():
 
 def saved_chunks(directory: str, record: dict[str, Any], mesh=None) -> Iterator[SavedChunk]:
     """Each chunk of members with a saved epoch, as the run's groups and `max_members` made
-    them; chunks that had not started, or saved only their initial state, are skipped."""
+    them; chunks that had not started, or hold no trained epoch, are skipped."""
     directory = os.path.expanduser(directory)
     mesh = mesh or one_device_mesh()
     for group in sweep.groups(members_of(record)):
@@ -177,7 +186,7 @@ def saved_chunks(directory: str, record: dict[str, Any], mesh=None) -> Iterator[
         for first in range(0, len(group.members), size):
             members = group.members[first : first + size]
             start = group.first + first
-            if not os.path.isdir(checkpoint.group_path(directory, start, len(members))):
+            if not os.path.isdir(checkpoint_folder.group_path(directory, start, len(members))):
                 continue  # this chunk had not started when the run stopped
             like_M = progress.initial_state(spec, mesh, members, shape)
             store = checkpoint.MemberCheckpoints(directory, start, len(members))

@@ -11,8 +11,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from mnist_jax import checkpoint
-from mnist_jax.checkpoint import MemberCheckpoints, SaveError
+from mnist_jax import checkpoint_folder
+from mnist_jax.checkpoint import MemberCheckpoints
+from mnist_jax.checkpoint_folder import SaveError
 from mnist_jax.train import TrainState
 
 
@@ -29,7 +30,7 @@ def state(w: np.ndarray) -> TrainState:
 
 
 def store(tmp_path) -> MemberCheckpoints:
-    checkpoint.start_run(str(tmp_path), {"name": "test", "members": []})
+    checkpoint_folder.start_run(str(tmp_path), {"name": "test", "members": []})
     return MemberCheckpoints(str(tmp_path), 0, 1)
 
 

@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 from test_checkpoint import metrics_of, run
 
-from mnist_jax import checkpoint, cli
+from mnist_jax import checkpoint, checkpoint_folder, cli
 
 RELU = "five_layer_relu"
 
@@ -54,7 +54,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_that_epoch_on_a_si
     assert "the checkpoint of epoch 2 could not be written" in err, err
     assert "(No space left on device)" in err and "epoch 1 is intact" in err, err
     assert "--resume" in err
-    assert saved_epochs(tmp_path / "ckpt") == ["0", "1"]  # no half-written epoch 2 left
+    assert saved_epochs(tmp_path / "ckpt") == ["1"]  # no half-written epoch 2 left
     report = json.loads(out_json.read_text())  # the results of the epochs trained
     # Epoch 2 is written while epoch 3 trains: its failure is raised by epoch 3's save.
     assert [len(r["epochs"]) for r in report["runs"]] == [3]
@@ -113,7 +113,7 @@ def test_checkpoints_without_their_record_name_the_way_out_mock_data(tmp_path, c
 
 def test_a_checkpoint_dir_in_use_is_refused_at_once_mock_data(tmp_path, capsys):
     run(RELU, tmp_path, "--epochs", "1")
-    with checkpoint.locked(str(tmp_path / "ckpt")):
+    with checkpoint_folder.locked(str(tmp_path / "ckpt")):
         started = time.monotonic()
         line = stopped(capsys, 2, RELU, tmp_path, "--epochs", "2", "--resume")
         assert time.monotonic() - started < 10  # refused, not waiting
@@ -129,18 +129,21 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
             sys.executable, "-c",
             "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
             "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
-            str(ckpt / checkpoint.LOCK_FILE),
+            str(ckpt / checkpoint_folder.LOCK_FILE),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     assert holder.stdout.readline() == "held\n"
-    with pytest.raises(checkpoint.CheckpointError, match="is in use"), checkpoint.locked(str(ckpt)):
+    with (
+        pytest.raises(checkpoint_folder.CheckpointError, match="is in use"),
+        checkpoint_folder.locked(str(ckpt)),
+    ):
         pass
     holder.kill()
     holder.wait()
-    with checkpoint.locked(str(ckpt)):
-        fd = os.open(ckpt / checkpoint.LOCK_FILE, os.O_RDONLY)
+    with checkpoint_folder.locked(str(ckpt)):
+        fd = os.open(ckpt / checkpoint_folder.LOCK_FILE, os.O_RDONLY)
         with pytest.raises(BlockingIOError):  # held by this process now
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.close(fd)

@@ -253,6 +253,18 @@ CASES = [
         ["give --resume or --overwrite, not both"],
         id="resume+overwrite",
     ),
+    pytest.param(
+        RELU,
+        ["--checkpoint-every", "5"],
+        ["--checkpoint-every needs --checkpoint-dir"],
+        id="checkpoint-every-without-checkpoints",
+    ),
+    pytest.param(
+        RELU,
+        ["--checkpoint-every", "-1", "--checkpoint-dir", "{tmp}/checkpoints"],
+        ["--checkpoint-every: expected a number of seconds, 0 or more, got '-1'"],
+        id="checkpoint-every-negative",
+    ),
     # Folders that cannot be written.
     pytest.param(
         RELU, ["--logdir", "{file}"], ["--logdir {file}: {file} is not a directory"], id="logdir"

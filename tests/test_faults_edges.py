@@ -191,7 +191,7 @@ from test_checkpoint import run
 real_save = ocp.CheckpointManager.save
 
 def save_with_three_files_left(manager, step, *args, **kwargs):
-    if step == 0:
+    if step == 1:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 3, hard))
     return real_save(manager, step, *args, **kwargs)
@@ -204,8 +204,8 @@ run("five_layer_relu", Path(sys.argv[1]), "--epochs", "2")
 def test_too_many_open_files_at_the_first_save_is_one_line_and_leaves_no_half_epoch_mock_data(
     tmp_path,
 ):
-    """The open-file limit is lowered just before epoch 0's save, in a process of its own: orbax
-    then fails with EMFILE, its event loops half made."""
+    """The open-file limit is lowered just before the first save (epoch 1's), in a process of
+    its own: orbax then fails with EMFILE, its event loops half made."""
     env = {**ENV, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
     env["MNIST_JAX_COMPILE_CACHE"] = "off"  # the next epoch trains while the save fails: no
     # cache file to read with three descriptors left (JAX would warn of each)

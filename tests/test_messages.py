@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu_dropout, softmax
-from mnist_jax import cli, commands, experiment, interrupt, progress
+from mnist_jax import checkpoint_folder, cli, commands, experiment, interrupt, progress
 
 
 def run_mock(config, tmp_path, *flags) -> str:
@@ -103,7 +103,8 @@ def test_ctrl_c_without_checkpoints_says_how_to_run_again(stop, stopped, tmp_pat
     assert err[0].endswith("nothing was saved to resume from. Run it again with:")
     assert err[1] == f"  {commands.python_module('experiments.softmax', *argv)}"
     assert "'" in err[1]  # the folder with a space quoted, as a shell needs it
-    assert err[2] == "(add --checkpoint-dir DIR to save it every epoch: then --resume continues it)"
+    hint = "(add --checkpoint-dir DIR to save it as it trains: then --resume continues it)"
+    assert err[2] == hint
 
 
 def test_ctrl_c_without_logs_claims_no_logs_kept(stopped, capsys):
@@ -120,9 +121,7 @@ def test_ctrl_c_without_logs_claims_no_logs_kept(stopped, capsys):
 def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(
     stopped, tmp_path, capsys, monkeypatch
 ):
-    from mnist_jax import checkpoint
-
-    monkeypatch.setattr(checkpoint, "has_run", lambda directory: True)  # a save was made
+    monkeypatch.setattr(checkpoint_folder, "has_run", lambda directory: True)  # a save was made
     stopped.append(interrupt.Interrupted(signal.SIGINT, 2, 30))
     argv = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ck")]
     with pytest.raises(SystemExit):

@@ -7,7 +7,7 @@ import json
 import pytest
 from test_checkpoint import run
 
-from mnist_jax import checkpoint
+from mnist_jax import checkpoint, checkpoint_folder
 
 SEARCH = ("val_split=40", "lr=loguniform(1e-4,1e-2)", "--samples", "4", "--epochs", "3")
 
@@ -20,7 +20,9 @@ def test_a_search_whose_checkpoint_disk_fills_ends_in_one_line_with_its_table_an
 
     def full_at_epoch_2(store, epoch, *args, **kwargs):
         if epoch == 2:
-            raise checkpoint.SaveError(f"the checkpoint of epoch {epoch} could not be written")
+            raise checkpoint_folder.SaveError(
+                f"the checkpoint of epoch {epoch} could not be written"
+            )
         return real_save(store, epoch, *args, **kwargs)
 
     monkeypatch.setattr(checkpoint.MemberCheckpoints, "save", full_at_epoch_2)
