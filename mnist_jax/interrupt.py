@@ -86,10 +86,14 @@ class StopOnSignal:
 def agreed_stop(stop: StopOnSignal) -> int | None:
     """The signal any process received, the same answer on every process (and recorded in
     each one's `stop`): a preempted host stops them all after the same epoch, with one
-    checkpoint all can resume from."""
-    if jax.process_count() > 1:
-        signums = multihost_utils.process_allgather(np.int32(stop.signum or 0))
-        received = [int(s) for s in np.ravel(signums) if s]
-        if received and stop.signum is None:
-            stop.signum = received[0]
-    return stop.signum
+    checkpoint all can resume from. A signal that arrives during the exchange counts at the
+    next one, on every process alike."""
+    if jax.process_count() == 1:
+        return stop.signum
+    signums = multihost_utils.process_allgather(np.int32(stop.signum or 0))
+    received = [int(s) for s in np.ravel(signums) if s]
+    if not received:
+        return None
+    if stop.signum is None:
+        stop.signum = received[0]
+    return received[0]

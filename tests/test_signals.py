@@ -7,11 +7,12 @@ import json
 import os
 import signal
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from experiments import five_layer_relu
-from mnist_jax import cli, experiment, results
+from mnist_jax import cli, experiment, interrupt, results
 
 SHORT = ["--batch-size", "20", "--quiet"]
 SEARCH = ["val_split=40", "lr=loguniform(1e-4,1e-2)", "--samples", "2", "--epochs", "2"]
@@ -89,3 +90,21 @@ def test_a_results_file_that_fails_never_stops_the_other_mock_data(tmp_path, mon
     assert exit_info.value.code == 1
     assert "No space left on device" in capsys.readouterr().err
     assert (tmp_path / "out.csv").read_text().count("\n") == 2  # the CSV went on regardless
+
+
+def test_a_signal_during_the_processes_exchange_counts_at_the_next_on_every_one(monkeypatch):
+    """Two processes agree on a stop by gathering what each received: a signal that arrives on
+    one while the gather runs was not in it, so every process answers no stop now (not only
+    the others), and all stop at the next exchange. Otherwise one would stop and save while the
+    other trains on, each waiting for the other."""
+    stop = interrupt.StopOnSignal()
+    gathered = iter([np.zeros(2, np.int32), np.array([0, signal.SIGTERM], np.int32)])
+
+    def signalled_during_the_gather(signum):
+        stop.signum = signal.SIGTERM  # what the handler does on this process, mid-gather
+        return next(gathered)
+
+    monkeypatch.setattr(interrupt.jax, "process_count", lambda: 2)
+    monkeypatch.setattr(interrupt.multihost_utils, "process_allgather", signalled_during_the_gather)
+    assert interrupt.agreed_stop(stop) is None  # as process 0, which gathered zeros, answers
+    assert interrupt.agreed_stop(stop) == signal.SIGTERM
