@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -162,16 +163,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_two(tmp_path) -> list[subprocess.Popen]:
-    """A long checkpointed run in two processes on localhost."""
+@pytest.fixture
+def two_processes(tmp_path) -> Iterator[list[subprocess.Popen]]:
+    """A long checkpointed run in two processes on localhost, killed after the test if it left
+    them running (a test that timed out)."""
     flags = ["--epochs", "200", "--checkpoint-dir", str(tmp_path / "ckpt")]
     cluster = ["--coordinator", f"localhost:{free_port()}", "--num-processes", "2"]
-    return [start(tmp_path, *flags, *cluster, "--process-id", str(i)) for i in range(2)]
+    procs = [start(tmp_path, *flags, *cluster, "--process-id", str(i)) for i in range(2)]
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.slow
-def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_epoch_mock_data(tmp_path):
-    procs = start_two(tmp_path)
+def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_epoch_mock_data(
+    tmp_path, two_processes
+):
+    procs = two_processes
     for line in procs[0].stdout:
         if line.startswith("epoch 2/"):
             procs[1].send_signal(signal.SIGTERM)  # the host that is preempted is not process 0
@@ -185,8 +195,10 @@ def test_sigterm_to_one_of_two_processes_stops_both_after_the_same_epoch_mock_da
 
 
 @pytest.mark.slow
-def test_a_peer_killed_outright_ends_the_other_in_one_line_not_a_stack_dump_mock_data(tmp_path):
-    procs = start_two(tmp_path)
+def test_a_peer_killed_outright_ends_the_other_in_one_line_not_a_stack_dump_mock_data(
+    two_processes,
+):
+    procs = two_processes
     for line in procs[0].stdout:
         if line.startswith("epoch 2/"):
             procs[1].send_signal(signal.SIGKILL)
