@@ -2,6 +2,7 @@
 JAX set up for short runs (a compilation cache of the session's own, XLA's optimizer mostly
 off)."""
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -76,9 +77,16 @@ def mnist_data_dir(tmp_path_factory) -> str:
         pytest.skip(f"{NO_REAL_MNIST}: looked at {which}")
     if where != str(SHARED_MNIST):
         return where
-    data_dir = str(tmp_path_factory.mktemp("tfds"))
-    data.prepare(SHARED_MNIST, data_dir)
-    return data_dir
+    # Prepared once for the whole run: into the folder pytest-xdist's workers share (the
+    # session's base folder's parent), the first worker under a lock while the others wait.
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    data_dir = shared / "real_mnist"
+    with open(shared / "real_mnist.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not data.is_prepared(str(data_dir)):
+            data.prepare(SHARED_MNIST, str(data_dir))
+    return str(data_dir)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,8 +39,10 @@ def test_pgd_stays_inside_the_budget_and_the_range():
     assert float(loss(adv)) > float(loss(attacks.fgsm(loss, x, 0.1, 0.0, 1.0))) > float(loss(x))
 
 
-def test_fgsm_is_below_clean_and_pgd_below_fgsm_on_a_trained_model(tmp_path, capsys):
-    ckpt, _, data_dir = mnist_checkpoint()
+def test_fgsm_is_below_clean_and_pgd_below_fgsm_on_a_trained_model(
+    mnist_data_dir, tmp_path, capsys
+):
+    ckpt, _, data_dir = mnist_checkpoint(mnist_data_dir)
     figures = {}
     for method in ("fgsm", "pgd"):
         path = tmp_path / f"{method}.json"

@@ -15,10 +15,10 @@ from mnist_jax import datasets, predict
 
 
 @pytest.fixture(scope="module")
-def digits():
+def digits(mnist_data_dir):
     """(checkpoint dir, [(image 28x28 uint8, label)]): three test digits both members classify
     correctly, MNIST's light ink on dark."""
-    ckpt, _, data_dir = mnist_checkpoint()
+    ckpt, _, data_dir = mnist_checkpoint(mnist_data_dir)
     images, labels = datasets.load("mnist", "test", data_dir=data_dir)
     trained = mnist_jax.load(ckpt)
     right = np.all([m.predict(images[:200]).argmax(-1) == labels[:200] for m in trained.members], 0)

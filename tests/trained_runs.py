@@ -8,11 +8,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tensorflow_datasets as tfds
-from conftest import SHARED_MNIST, find_real_mnist
 
-from mnist_jax import cli, data, datasets
+from mnist_jax import cli, datasets
 from mnist_jax.config import Config
 
 # A small MLP: 200 steps of 100 reach about 0.92 on MNIST's test set.
@@ -28,16 +26,10 @@ def _folder() -> Path:
 
 
 @functools.cache
-def mnist_checkpoint() -> tuple[str, object, str]:
-    """(checkpoint dir, result, data dir): `SMALL_MLP` on the real MNIST, seeds 0 and 1; skips
-    the test without it."""
-    data_dir, which = find_real_mnist()
-    if data_dir is None:
-        pytest.skip(f"no real MNIST: looked at {which}")
+def mnist_checkpoint(data_dir: str) -> tuple[str, object, str]:
+    """(checkpoint dir, result, data dir): `SMALL_MLP` on the real MNIST in `data_dir` (the
+    `mnist_data_dir` fixture's), seeds 0 and 1."""
     workdir = _folder()
-    if data_dir == str(SHARED_MNIST):  # the IDX files: prepared into this process's folder
-        data_dir = str(workdir / "tfds")
-        data.prepare(SHARED_MNIST, data_dir)
     result = cli.main(
         SMALL_MLP,
         ["--seed", "0,1", "--data-dir", data_dir, "--no-logs", "--quiet",
