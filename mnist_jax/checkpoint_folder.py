@@ -86,6 +86,13 @@ def has_run(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, RUN_FILE))
 
 
+def has_saved_epoch(directory: str) -> bool:
+    """Whether a group of `directory`'s members holds a complete saved epoch (orbax names it by
+    the epoch alone once written whole), so that `--resume` does not start from the first."""
+    groups = [os.path.join(directory, n) for n in _listing(directory) if _is_group(n)]
+    return any(name.isdigit() for group in groups for name in _listing(group))
+
+
 def check_dir(directory: str, record: dict[str, Any], resume: bool, overwrite: bool) -> None:
     """Refuses a checkpoint dir that cannot serve the run `record` describes; writes nothing.
 

@@ -307,6 +307,12 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
 def resume_hint(checkpoint_dir: str | None, processes: int = 1, logdir: str | None = "") -> str:
     if checkpoint_dir and not checkpoint_folder.has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
+    if checkpoint_dir and not checkpoint_folder.has_saved_epoch(checkpoint_dir):
+        every = " (on every process)" if processes > 1 else ""
+        return (
+            f"no epoch was saved in {checkpoint_dir} yet: run the same command again with "
+            f"--resume{every}, which starts from the first epoch"
+        )
     if checkpoint_dir:
         every = " (on every process)" if processes > 1 else ""
         return (
@@ -336,6 +342,11 @@ def stop_message(prog: str, stopped: Exception, argv: list[str] | None, parsed) 
             f"with:\n  {commands.python_module(module, *args)}\n"
         )
     command = commands.python_module(module, *args, *([] if "--resume" in args else ["--resume"]))
+    if not checkpoint_folder.has_saved_epoch(checkpoint_dir):  # stopped before its first save
+        return (
+            f"{prog}: stopped: {what}; no epoch was saved in {checkpoint_dir} yet. Run it again, "
+            f"from the first epoch, with:\n  {command}\n"
+        )
     return (
         f"{prog}: stopped: {what}; the latest checkpoint is in {checkpoint_dir}. Resume with:\n"
         f"  {command}\n"

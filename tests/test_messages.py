@@ -122,6 +122,7 @@ def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(
     stopped, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setattr(checkpoint_folder, "has_run", lambda directory: True)  # a save was made
+    monkeypatch.setattr(checkpoint_folder, "has_saved_epoch", lambda directory: True)
     stopped.append(interrupt.Interrupted(signal.SIGINT, 2, 30))
     argv = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ck")]
     with pytest.raises(SystemExit):
@@ -129,6 +130,30 @@ def test_ctrl_c_with_checkpoints_gives_the_command_that_resumes(
     err = capsys.readouterr().err.splitlines()
     assert err[0].endswith(f"the latest checkpoint is in {tmp_path / 'ck'}. Resume with:")
     assert err[1] == f"  {commands.python_module('experiments.softmax', *argv, '--resume')}"
+
+
+def test_a_second_ctrl_c_before_the_first_save_says_resume_starts_over(
+    stopped, tmp_path, capsys, monkeypatch
+):
+    """A run abandoned at once before its first save (the default saves once a minute) holds
+    its record but no epoch: `--resume` is the command that runs it again, from epoch 1."""
+    monkeypatch.setattr(checkpoint_folder, "has_run", lambda directory: True)
+    stopped.append(KeyboardInterrupt())
+    argv = ["--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ck")]
+    with pytest.raises(SystemExit):
+        cli.main(softmax.CONFIG, argv)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith(f"no epoch was saved in {tmp_path / 'ck'} yet. Run it again, from "
+                           "the first epoch, with:")  # fmt: skip
+    assert err[1] == f"  {commands.python_module('experiments.softmax', *argv, '--resume')}"
+
+
+def test_has_saved_epoch_counts_complete_epochs_only(tmp_path):
+    group = tmp_path / "members-1-1"
+    (group / "3.orbax-checkpoint-tmp-1234").mkdir(parents=True)  # a save in progress
+    assert not checkpoint_folder.has_saved_epoch(str(tmp_path))
+    (group / "3").mkdir()
+    assert checkpoint_folder.has_saved_epoch(str(tmp_path))
 
 
 def test_commands_name_the_running_interpreter(stopped, tmp_path, capsys, monkeypatch):
