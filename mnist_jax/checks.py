@@ -203,6 +203,12 @@ def check_destinations(json_path: str | None, csv_path: str | None) -> None:
             raise ConfigError(f"cannot write {what} to {path}: {why}")
 
 
+def check_checkpoint_every(seconds: float) -> None:
+    """`checkpoint_every` from Python, as `--checkpoint-every` is checked on the command line."""
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"checkpoint_every takes a number of seconds, 0 or more, got {seconds}")
+
+
 def check_search(strategy: str | None, members: int, max_members: int) -> None:
     if strategy in ("halving", "pbt") and members > max_members:
         raise ConfigError(

@@ -305,16 +305,15 @@ def main(config: Config, argv: list[str] | None = None, defaults: Sequence[str] 
 
 
 def resume_hint(checkpoint_dir: str | None, processes: int = 1, logdir: str | None = "") -> str:
+    every = " (on every process)" if processes > 1 else ""
     if checkpoint_dir and not checkpoint_folder.has_run(checkpoint_dir):
         return f"nothing was saved in {checkpoint_dir} yet: run the same command again"
     if checkpoint_dir and not checkpoint_folder.has_saved_epoch(checkpoint_dir):
-        every = " (on every process)" if processes > 1 else ""
         return (
             f"no epoch was saved in {checkpoint_dir} yet: run the same command again with "
             f"--resume{every}, which starts from the first epoch"
         )
     if checkpoint_dir:
-        every = " (on every process)" if processes > 1 else ""
         return (
             f"the last checkpoint in {checkpoint_dir} is intact: run the same command again "
             f"with --resume{every}"

@@ -110,6 +110,7 @@ def run(config: Config, population: Population, opts: Options) -> Result:
     error goes on. The checkpoint dir is this process's until it returns: another run asking
     for it is refused at once."""
     checks.check_destinations(opts.json_path, opts.csv_path)
+    checks.check_checkpoint_every(opts.checkpoint_every)
     checks.check_search(population.search.strategy, len(population.members), opts.max_members)
     with contextlib.ExitStack() as holding:
         stop = holding.enter_context(interrupt.StopOnSignal())

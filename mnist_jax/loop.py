@@ -5,9 +5,8 @@ Logs are written on a background thread while the next epoch computes; a failed 
 the run at the next epoch's end. With a checkpoint dir the state is saved after an epoch once
 the checkpoint's interval has passed (`MemberCheckpoints.due`), and after the last epoch or the
 one a signal stops after, each time once that epoch's logs are on disk, so a resumed run's logs
-continue where its checkpoint does. Every
-chunk, plain or searched, gets the same wall times, divergence reports, stop on a signal and
-handling of a failed save.
+continue where its checkpoint does. Every chunk, plain or searched, gets the same wall times,
+divergence reports, stop on a signal and handling of a failed save.
 """
 
 import dataclasses

@@ -104,7 +104,7 @@ def start(chunk: Chunk, ctx: Context) -> Progress:
         return (
             fresh(chunk, ctx, state, store) if saved is None else resume(chunk, ctx, saved, store)
         )
-    except BaseException:  # a damaged checkpoint, a missing log dir: orbax's threads end now
+    except BaseException:  # a damaged checkpoint, unwritable logs: orbax's threads end now
         store.close()
         raise
 

@@ -9,7 +9,9 @@ import pytest
 import tensorflow_datasets as tfds
 from test_checkpoint import config_of, metrics_of, run
 
+import mnist_jax
 from mnist_jax import checkpoint, cli, interrupt, loop
+from mnist_jax.config import ConfigError
 
 EPOCH_SECONDS = 4.0  # what each epoch takes on the fake clock
 
@@ -77,3 +79,12 @@ def test_a_run_stopped_by_a_signal_saves_the_epoch_it_stops_after_mock_data(
     resumed = run("five_layer_relu", tmp_path, "--epochs", "5", "--resume")
     whole = run("five_layer_relu", tmp_path / "whole", "--epochs", "5")
     assert metrics_of(resumed) == metrics_of(whole)
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("nan"), float("inf")])
+def test_a_bad_interval_from_python_is_refused_before_any_work(seconds, tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint_every takes a number of seconds"):
+        mnist_jax.train_and_evaluate(
+            config_of("softmax"), checkpoint_dir=str(tmp_path), checkpoint_every=seconds
+        )
+    assert not list(tmp_path.iterdir())
