@@ -201,6 +201,7 @@ run("five_layer_relu", Path(sys.argv[1]), "--epochs", "2")
 """
 
 
+@pytest.mark.slow  # a process of its own
 def test_too_many_open_files_at_the_first_save_is_one_line_and_leaves_no_half_epoch_mock_data(
     tmp_path,
 ):

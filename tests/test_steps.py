@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 import tensorflow_datasets as tfds
 from jax.sharding import Mesh
 from mock_run import ROOT
@@ -191,6 +192,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # four processes
 def test_a_step_of_ones_own_trains_resumes_and_is_evaluated_in_fresh_processes_mock_data(
     tmp_path,
 ):
