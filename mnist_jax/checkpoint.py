@@ -97,15 +97,12 @@ class MemberCheckpoints:
         host_state = devices.to_host(state_M.replace(key=jax.random.key_data(state_M.key)))
         # Copies, not views: the next epoch may reuse (donate) the buffers being written.
         host_state = jax.tree.map(lambda leaf: np.array(leaf, copy=True), host_state)
+        record = {"epoch": epoch, "steps": steps, "members": history, "run_dirs": list(run_dirs)}
         items = {
             "state": ocp.args.StandardSave(host_state),
-            "history": ocp.args.JsonSave(
-                {"epoch": epoch, "steps": steps, "members": history, "run_dirs": list(run_dirs)}
-            ),
+            "history": ocp.args.JsonSave(record),
+            "batch_losses": ocp.args.StandardSave(np.array(batch_losses_MxS, np.float32)),
         }
-        if batch_losses_MxS.size:  # orbax refuses empty arrays: none before the first epoch
-            losses = np.array(batch_losses_MxS, np.float32, copy=True)
-            items["batch_losses"] = ocp.args.StandardSave(losses)
         if self._background is None:
             self._write(epoch, items)
         else:
